@@ -1,0 +1,132 @@
+"""The server: an aiohttp application whose cleanup contexts own every part of the stack.
+
+Order of start (and reverse order of stop): Asterisk (when managed), PostgreSQL (embedded when
+DATABASE_URL is unset) with migrations, Redis (embedded when REDIS_URL is unset), TTS and the
+prompt cache (fixed prompts pre-rendered), then the ARI event loop that takes calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from asterisk.runner import ManagedAsterisk
+from dialog.menu import PROMPTS, WelcomeMenu
+from ivr.appkeys import ARI, ASTERISK, CALLS, DB_URL, PROMPT_CACHE, REDIS, REPO, SETTINGS
+from ivr.ari.client import AriClient
+from ivr.calls import CallManager
+from ivr.config import Settings
+from ivr.journal import CallJournal
+from ivr.storage.calls import CallRepository
+from ivr.storage.db import create_engine, session_factory
+from ivr.storage.migrate import upgrade
+from ivr.storage.postgres import EmbeddedPostgres, database_url
+from ivr.storage.redis_server import EmbeddedRedis, connect_redis
+from ivr.web import routes
+from tts.cache import PromptCache
+from tts.factory import build_synthesizer
+
+log = logging.getLogger("ivr.app")
+
+Progress = Callable[[str], None]
+
+def build_app(settings: Settings, *, progress: Progress | None = None,
+              start_asterisk: bool | None = None) -> web.Application:
+    say = progress or (lambda m: log.info("%s", m))
+    app = web.Application()
+    app[SETTINGS] = settings
+    run_asterisk = settings.asterisk.managed if start_asterisk is None else start_asterisk
+
+    async def asterisk_ctx(app: web.Application) -> AsyncIterator[None]:
+        if not run_asterisk:
+            yield
+            return
+        t = time.monotonic()
+        ast = ManagedAsterisk(settings, progress=say)
+        await ast.start()
+        app[ASTERISK] = ast
+        say(f"Asterisk 22 ready in {time.monotonic() - t:.1f} s (SIP {settings.asterisk.bind_host}:"
+            f"{settings.asterisk.sip_port}, ARI {settings.asterisk.ari_url})")
+        yield
+        await ast.stop()
+
+    async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+        t = time.monotonic()
+        pg: EmbeddedPostgres | None = None
+        url = database_url(settings)
+        if url is None:
+            pg = EmbeddedPostgres(settings.database)
+            url = await asyncio.to_thread(pg.start)
+        await upgrade(url)
+        engine = create_engine(url)
+        app[DB_URL] = url
+        repo = CallRepository(session_factory(engine))
+        app[REPO] = repo
+        say(f"PostgreSQL ready in {time.monotonic() - t:.1f} s "
+            f"({'embedded' if pg else 'DATABASE_URL'}, migrations applied)")
+        t = time.monotonic()
+        embedded_redis: EmbeddedRedis | None = None
+        if settings.redis.url is None:
+            embedded_redis = EmbeddedRedis(settings.redis)
+            await embedded_redis.start()
+            redis_url = embedded_redis.url
+        else:
+            redis_url = settings.redis.url.get_secret_value()
+        app[REDIS] = await connect_redis(redis_url)
+        say(f"Redis ready in {time.monotonic() - t:.1f} s "
+            f"({'embedded' if embedded_redis else 'REDIS_URL'})")
+        yield
+        await app[REDIS].aclose()
+        if embedded_redis is not None:
+            await embedded_redis.stop()
+        await engine.dispose()
+        if pg is not None:
+            await asyncio.to_thread(pg.stop)
+
+    async def prompts_ctx(app: web.Application) -> AsyncIterator[None]:
+        t = time.monotonic()
+        synth = await asyncio.to_thread(build_synthesizer, settings.tts, settings.llm, say)
+        cache = PromptCache(synth, settings.tts)
+        await cache.prerender(list(PROMPTS.values()))
+        app[PROMPT_CACHE] = cache
+        say(f"TTS ready in {time.monotonic() - t:.1f} s ({synth.name}, voice {synth.voice}, "
+            f"{len(PROMPTS)} fixed prompts cached)")
+        yield
+        await synth.close()
+
+    async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
+        journal = CallJournal(app[REPO])
+        journal.start_writer()
+        ari = AriClient(settings.asterisk)
+        app[ARI] = ari
+        manager = CallManager(
+            ari, app[PROMPT_CACHE], journal, WelcomeMenu,
+            sounds_subdir=settings.asterisk.sounds_subdir,
+            no_input_timeout_s=settings.dialog.no_input_timeout_s,
+            interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
+        )
+        app[CALLS] = manager
+        task = asyncio.create_task(ari.run(manager.on_event, manager.on_connection),
+                                   name="ari-events")
+        try:
+            await asyncio.wait_for(ari.connected.wait(), 15)
+            say(f"IVR ready: ARI app '{settings.asterisk.ari_app}' registered; "
+                f"call 956100 (web on http://{settings.web.host}:{settings.web.port})")
+        except TimeoutError:
+            log.warning("ARI not reachable yet at %s; will keep retrying", settings.asterisk.ari_url)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await manager.close()
+        await journal.close()
+        await ari.close()
+
+    app.cleanup_ctx.extend([asterisk_ctx, storage_ctx, prompts_ctx, calls_ctx])
+    routes.setup(app)
+    return app

@@ -1,0 +1,22 @@
+"""Typed aiohttp application state (set by ivr.app's cleanup contexts, read by the web routes)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from asterisk.runner import ManagedAsterisk
+from ivr.ari.client import AriClient
+from ivr.calls import CallManager
+from ivr.config import Settings
+from ivr.storage.calls import CallRepository
+from tts.cache import PromptCache
+
+SETTINGS = web.AppKey("settings", Settings)
+ASTERISK = web.AppKey("asterisk", ManagedAsterisk)
+CALLS = web.AppKey("calls", CallManager)
+REPO = web.AppKey("repo", CallRepository)
+PROMPT_CACHE = web.AppKey("prompts", PromptCache)
+REDIS = web.AppKey("redis", aioredis.Redis)
+ARI = web.AppKey("ari", AriClient)
+DB_URL = web.AppKey("db_url", str)

@@ -1,0 +1,47 @@
+"""``ivr up``: run the whole stack in the foreground until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from ivr.app import build_app
+from ivr.config import Settings
+
+
+async def serve(settings: Settings, *, progress: Callable[[str], None], demo: bool = False,
+                exit_after_demo: bool = False) -> int:
+    started = time.monotonic()
+    app = build_app(settings, progress=progress)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    rc = 0
+    try:
+        await runner.setup()  # runs the cleanup contexts: the whole stack starts here
+        site = web.TCPSite(runner, settings.web.host, settings.web.port)
+        await site.start()
+        progress(f"stack up in {time.monotonic() - started:.1f} s; Ctrl-C (or `ivr down`) stops it")
+        if demo:
+            from ivr.demo import demo_call, print_report
+
+            report = await demo_call(settings, number="956100", keys=["2", "0"])
+            print_report(report, print)
+            rc = 0 if report.ok else 1
+            if exit_after_demo:
+                stop.set()
+        await stop.wait()
+        progress("stopping")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+    return rc

@@ -1,0 +1,185 @@
+"""One call: runs the dialog's actions against the channel and feeds it the caller's input.
+
+A session owns everything of its call (event queue, timers, playbacks) and ends on hang-up,
+transfer or a dialog hang-up. The transport is behind ``CallChannel`` so ARI and FastAGI calls
+run the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from dialog.actions import (
+    Action,
+    Collect,
+    DialogEvent,
+    Dtmf,
+    Hangup,
+    NoInput,
+    Say,
+    Step,
+    Transfer,
+)
+
+from ivr.logs import call_id_var
+
+log = logging.getLogger("ivr.session")
+
+
+class CallerHungUp(Exception):
+    """The caller (or Asterisk) ended the call."""
+
+
+class Dialog(Protocol):
+    def start(self) -> list[Action]: ...
+    def on_event(self, event: DialogEvent) -> list[Action]: ...
+
+
+class Prompts(Protocol):
+    async def get(self, text: str, prompt_id: str | None = None) -> Path: ...
+
+
+class CallLog(Protocol):
+    """Non-blocking call journal (writes are queued; the audio path never waits on a database)."""
+
+    def start(self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str,
+              transport: str) -> None: ...
+    def answered(self, call_id: uuid.UUID) -> None: ...
+    def step(self, call_id: uuid.UUID, name: str, detail: dict[str, object]) -> None: ...
+    def finish(self, call_id: uuid.UUID, outcome: str, *, queue: str | None = None,
+               hangup_cause: str | None = None) -> None: ...
+
+
+class CallChannel(Protocol):
+    """What a session needs from the transport (ARI or AGI)."""
+
+    channel_id: str
+    caller: str
+    dialed: str
+    transport: str
+
+    async def answer(self) -> None: ...
+    async def play(self, prompt: Path, *, interruptible: bool) -> str | None:
+        """Play a prompt; return the DTMF digit that interrupted it, if any."""
+    async def next_digit(self, timeout: float) -> str | None: ...
+    async def transfer(self, line: str, handoff_id: str) -> str:
+        """Hand the call to the agent queue for ``line``; return the queue name."""
+    async def hangup(self) -> None: ...
+
+
+@dataclass
+class SessionResult:
+    call_id: uuid.UUID
+    outcome: str
+    queue: str | None = None
+
+
+class CallSession:
+    def __init__(self, channel: CallChannel, dialog: Dialog, prompts: Prompts, journal: CallLog,
+                 *, no_input_timeout_s: float = 5.0, interdigit_timeout_s: float = 3.0) -> None:
+        self.channel = channel
+        self.dialog = dialog
+        self.prompts = prompts
+        self.journal = journal
+        self.no_input_timeout_s = no_input_timeout_s
+        self.interdigit_timeout_s = interdigit_timeout_s
+        self.call_id = uuid.uuid4()
+        self.started = time.monotonic()
+        self.outcome = "in_progress"
+        self.queue: str | None = None
+
+    def _step(self, name: str, **detail: object) -> None:
+        detail["t"] = round(time.monotonic() - self.started, 3)
+        self.journal.step(self.call_id, name, detail)
+
+    async def run(self) -> SessionResult:
+        ch = self.channel
+        call_id_var.set(self.call_id.hex[:8])
+        self.journal.start(self.call_id, channel_id=ch.channel_id, caller=ch.caller,
+                           dialed=ch.dialed, transport=ch.transport)
+        cause: str | None = None
+        try:
+            await ch.answer()
+            self.journal.answered(self.call_id)
+            actions = self.dialog.start()
+            while True:
+                event = await self._execute(actions)
+                if event is None:
+                    break
+                actions = self.dialog.on_event(event)
+        except CallerHungUp:
+            self.outcome, cause = "caller_hangup", "caller"
+            self._step("caller_hangup")
+        except asyncio.CancelledError:
+            self.outcome = "failed"
+            cause = "server_cancelled"
+            raise
+        except Exception as exc:
+            log.exception("call %s failed", self.call_id)
+            self.outcome, cause = "failed", type(exc).__name__
+            self._step("error", error=str(exc)[:200])
+            await self._safe_failover()
+        finally:
+            self.journal.finish(self.call_id, self.outcome, queue=self.queue, hangup_cause=cause)
+            log.info("call %s ended: %s%s", self.call_id, self.outcome,
+                     f" -> {self.queue}" if self.queue else "")
+        return SessionResult(self.call_id, self.outcome, self.queue)
+
+    async def _execute(self, actions: list[Action]) -> DialogEvent | None:
+        """Run actions in order; return the caller's next input, or None when the call is done."""
+        pending: str | None = None  # a digit that interrupted a prompt answers the next Collect
+        for action in actions:
+            if isinstance(action, Step):
+                self._step(action.name, **action.detail)
+            elif isinstance(action, Say):
+                if pending is not None and action.barge_in:
+                    continue  # the caller already answered: skip the rest of the prompt chain
+                path = await self.prompts.get(action.text, action.prompt_id)
+                self._step("say", prompt=action.prompt_id or "", text=action.text)
+                digit = await self.channel.play(path, interruptible=action.barge_in)
+                if digit is not None:
+                    self._step("barge_in", key=digit)
+                    pending = digit
+            elif isinstance(action, Collect):
+                return await self._collect(action, pending)
+            elif isinstance(action, Transfer):
+                handoff_id = uuid.uuid4().hex
+                self._step("transfer", line=action.line, reason=action.reason, handoff=handoff_id)
+                self.queue = await self.channel.transfer(action.line, handoff_id)
+                self.outcome = "transferred"
+                return None
+            elif isinstance(action, Hangup):
+                self.outcome = action.outcome
+                self._step("hangup", outcome=action.outcome)
+                await self.channel.hangup()
+                return None
+        return None
+
+    async def _collect(self, action: Collect, first: str | None) -> DialogEvent:
+        digits = first or ""
+        timeout = action.timeout_s or self.no_input_timeout_s
+        while len(digits) < action.max_digits and not digits.endswith("#"):
+            digit = await self.channel.next_digit(timeout if not digits else self.interdigit_timeout_s)
+            if digit is None:
+                break
+            digits += digit
+        if not digits:
+            self._step("no_input", timeout_s=timeout)
+            return NoInput()
+        self._step("dtmf", digits=digits)
+        return Dtmf(digits)
+
+    async def _safe_failover(self) -> None:
+        """After an internal error, try to put the caller in the general queue (never drop them)."""
+        try:
+            self.queue = await self.channel.transfer("general", uuid.uuid4().hex)
+            self.outcome = "transferred"
+            self._step("failover", queue=self.queue)
+        except Exception as exc:  # the channel may be gone as well: nothing more to do
+            log.warning("failover transfer for %s failed: %s", self.call_id, exc)

@@ -1,0 +1,92 @@
+"""Shared fixtures: a real Asterisk (its own instance and ports), embedded PostgreSQL and Redis,
+and the IVR server, all started once per test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from asterisk.runner import ManagedAsterisk, root_ready
+from ivr.config import Settings, load_settings
+
+pytest_plugins = ["tests.fixtures_storage"]
+
+CACHE = Path.home() / ".cache" / "ivr"
+
+
+def _asterisk_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (chroot/mount) to run the managed Asterisk"
+    if not root_ready(CACHE / "sid-root"):
+        return "Asterisk root not built: run `ivr doctor --fix`"
+    return None
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("ivr-home")
+    return load_settings(
+        home=home,
+        log_level="INFO",
+        asterisk={
+            "instance": "test", "root_dir": CACHE / "sid-root", "sip_port": 15060,
+            "ari_url": "http://127.0.0.1:18088", "ami_port": 15038, "rtp_start": 21000,
+            "rtp_end": 21499, "sounds_subdir": "ivr-test",
+        },
+        # prompts persist between runs so a test run renders them once
+        tts={"cache_dir": CACHE / "test-prompts", "model_dir": CACHE / "models"},
+        dialog={"no_input_timeout_s": 2.0, "dtmf_interdigit_timeout_s": 1.5},
+        web={"port": 18700},
+        agi={"port": 14573},
+    )
+
+
+@pytest.fixture(scope="session")
+async def asterisk(settings: Settings) -> AsyncIterator[ManagedAsterisk]:
+    reason = _asterisk_unavailable()
+    if reason:
+        pytest.skip(reason)
+    ast = ManagedAsterisk(settings)
+    await ast.start()
+    yield ast
+    await ast.stop()
+
+
+class ServerControl:
+    """The IVR server under test; tests may stop and start it (failsafe, restart tests)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runner: web.AppRunner | None = None
+        self.app: web.Application | None = None
+
+    async def start(self) -> web.Application:
+        from ivr.app import build_app
+
+        self.app = build_app(self.settings, start_asterisk=False)
+        self.runner = web.AppRunner(self.app, handle_signals=False)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.settings.web.host, self.settings.web.port).start()
+        return self.app
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        self.runner = self.app = None
+
+
+@pytest.fixture(scope="session")
+async def server(settings: Settings, asterisk: ManagedAsterisk, pg_url: str,
+                 redis_url: str) -> AsyncIterator[ServerControl]:
+    from pydantic import SecretStr
+
+    settings.database.url = SecretStr(pg_url)
+    settings.redis.url = SecretStr(redis_url)
+    control = ServerControl(settings)
+    await control.start()
+    yield control
+    await control.stop()

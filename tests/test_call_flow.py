@@ -1,0 +1,176 @@
+"""End to end through the real Asterisk: a real SIP caller dials 956100 over SIP/RTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from asterisk.runner import ManagedAsterisk
+from ivr.ami import AmiClient, QueueEvent
+from ivr.appkeys import ARI, CALLS, REPO
+from ivr.config import Settings
+from ivr.demo import listen_until_quiet
+from ivr.sipua import SipCall, SipUserAgent
+from tests.conftest import ServerControl
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+async def ami(settings: Settings, asterisk: ManagedAsterisk) -> AsyncIterator[AmiClient]:
+    client = AmiClient(settings.asterisk)
+    await client.connect()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def caller(settings: Settings, asterisk: ManagedAsterisk) -> AsyncIterator[SipUserAgent]:
+    a = settings.asterisk
+    ua = SipUserAgent(server_host=a.bind_host, server_port=a.sip_port, username="caller",
+                      password=a.caller_password.get_secret_value())
+    await ua.start()
+    yield ua
+    await ua.close()
+
+
+async def wait_queue_join(events: asyncio.Queue[QueueEvent], queue: str,
+                          timeout: float = 20.0) -> QueueEvent:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        event = await asyncio.wait_for(events.get(), left)
+        if event.kind == "QueueCallerJoin" and event.queue == queue:
+            return event
+    raise TimeoutError(f"no QueueCallerJoin for {queue}")
+
+
+async def last_call(server: ServerControl, since: float) -> Any:
+    """The newest call row started after ``since`` (epoch seconds), once it is closed."""
+    assert server.app is not None
+    repo = server.app[REPO]
+    for _ in range(50):
+        rows = await repo.recent(1)
+        if rows and rows[0].started_at.timestamp() >= since - 1 and rows[0].ended_at:
+            return rows[0]
+        await asyncio.sleep(0.2)
+    raise AssertionError("the call row was not closed")
+
+
+def steps(row: Any, name: str) -> list[dict[str, Any]]:
+    return [s for s in row.path if s["step"] == name]
+
+
+async def test_greeting_menu_gas_then_agent_reaches_general_queue(
+        server: ServerControl, caller: SipUserAgent, ami: AmiClient) -> None:
+    events = ami.subscribe()
+    since = time.time()
+    call: SipCall = await caller.call("956100")
+    heard, voiced = await listen_until_quiet(call)
+    # greeting + main menu: several seconds of speech, not silence
+    assert voiced >= 3.0, f"heard {heard:.1f} s with {voiced:.1f} s voiced"
+    await call.send_dtmf("2")
+    _, voiced_gas = await listen_until_quiet(call)
+    assert voiced_gas >= 2.0  # the spoken confirmation and the gas menu
+    await call.send_dtmf("0")
+    joined = await wait_queue_join(events, "hotline-general")
+    assert joined.queue == "hotline-general"
+    await asyncio.sleep(1.0)  # music on hold, not silence
+    await call.hangup()
+    ami.unsubscribe(events)
+
+    row = await last_call(server, since)
+    assert row.outcome == "transferred"
+    assert row.queue == "hotline-general"
+    assert row.caller_number == "13800138000"
+    choices = [s["detail"].get("choice") for s in steps(row, "menu")]
+    assert choices == ["gas", "agent"]
+    assert steps(row, "transfer")[0]["detail"]["line"] == "general"
+
+
+async def test_failsafe_lands_in_queue_when_server_is_down(
+        server: ServerControl, caller: SipUserAgent, ami: AmiClient) -> None:
+    events = ami.subscribe()
+    await server.stop()
+    try:
+        call = await caller.call("956100")
+        joined = await wait_queue_join(events, "hotline-general")
+        assert joined.variables.get("IVR_FAILSAFE", "1") == "1"
+        await asyncio.sleep(1.0)
+        assert voiced_ok(call), "the caller must hear music on hold, not silence"
+        await call.hangup()
+    finally:
+        ami.unsubscribe(events)
+        await server.start()
+
+
+def voiced_ok(call: SipCall) -> bool:
+    from ivr.sipua import voiced_seconds
+
+    return voiced_seconds(call.heard()) > 0.3
+
+
+async def test_asterisk_restart_then_next_call_works(
+        server: ServerControl, asterisk: ManagedAsterisk, caller: SipUserAgent,
+        ami: AmiClient) -> None:
+    assert server.app is not None
+    ari = server.app[ARI]
+    reconnects = ari.reconnects
+    await asterisk.restart()
+    await asyncio.wait_for(ari.connected.wait(), 20)
+    assert ari.reconnects == reconnects + 1
+    await ami.wait_connected(15)  # panoramisk logs in again by itself
+    events = ami.subscribe()
+    call = await caller.call("956100")
+    _, voiced = await listen_until_quiet(call)
+    assert voiced >= 3.0
+    await call.send_dtmf("0")
+    await wait_queue_join(events, "hotline-general")
+    await call.hangup()
+    ami.unsubscribe(events)
+
+
+async def test_unknown_keys_are_reprompted_then_sent_to_an_agent(
+        server: ServerControl, caller: SipUserAgent) -> None:
+    since = time.time()
+    call = await caller.call("956100")
+    await listen_until_quiet(call)
+    for key in ("5", "9", "7"):
+        await call.send_dtmf(key)
+        await listen_until_quiet(call)
+    row = await _hangup_and_row(call, server, since)
+    assert [s["detail"]["key"] for s in steps(row, "invalid_key")] == ["5", "9"]
+    assert steps(row, "invalid_limit")
+    assert row.outcome == "transferred" and row.queue == "hotline-general"
+
+
+async def test_silence_gets_reprompts_then_a_polite_hangup(
+        server: ServerControl, caller: SipUserAgent) -> None:
+    since = time.time()
+    call = await caller.call("956100")
+    await call.wait_hangup(timeout=90)
+    assert call.ended_by_remote
+    row = await last_call(server, since)
+    assert row.outcome == "no_input"
+    assert len(steps(row, "no_input")) == 3
+    assert steps(row, "no_input_limit")
+
+
+async def test_caller_hangs_up_mid_prompt(server: ServerControl, caller: SipUserAgent) -> None:
+    since = time.time()
+    call = await caller.call("956100")
+    await asyncio.sleep(1.0)  # in the middle of the greeting
+    await call.hangup()
+    row = await last_call(server, since)
+    assert row.outcome == "caller_hangup"
+    assert server.app is not None and server.app[CALLS].active == 0
+
+
+async def _hangup_and_row(call: SipCall, server: ServerControl, since: float) -> Any:
+    if not call.ended:
+        await asyncio.sleep(1.0)
+        await call.hangup()
+    return await last_call(server, since)

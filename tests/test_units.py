@@ -1,0 +1,138 @@
+"""Fast tests without external parts: settings, ARI event parsing, the menu, Asterisk configs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from asterisk.runner import render_configs
+from dialog.actions import Collect, Dtmf, Hangup, NoInput, Say, Step, Transfer
+from dialog.menu import WelcomeMenu
+from ivr.ari.events import (
+    ChannelDtmf,
+    ChannelHangup,
+    MalformedEvent,
+    OtherEvent,
+    PlaybackEvent,
+    StasisStart,
+    parse_event,
+)
+from ivr.config import ConfigError, load_settings
+
+
+def test_settings_env_yaml_and_masking(tmp_path, monkeypatch) -> None:
+    cfg = tmp_path / "ivr.yaml"
+    cfg.write_text("asterisk:\n  sip_port: 5070\n  ari_password: from-yaml\nweb:\n  port: 9000\n")
+    monkeypatch.setenv("IVR_WEB__PORT", "9100")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:secret@db/ivr")
+    s = load_settings(cfg, home=tmp_path)
+    assert s.asterisk.sip_port == 5070
+    assert s.web.port == 9100  # env beats the file
+    assert s.database.url is not None and "secret" in s.database.url.get_secret_value()
+    assert s.tts.cache_dir == tmp_path / "prompts"  # relative dirs live under home
+    dumped = json.dumps(s.masked())
+    assert "from-yaml" not in dumped and "secret@" not in dumped
+    assert s.masked()["asterisk"]["ari_password"] == "********"
+
+
+def test_settings_file_errors_are_clear(tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "missing.yaml")
+
+
+def test_parse_ari_events() -> None:
+    start = parse_event(json.dumps({
+        "type": "StasisStart", "application": "ivr", "args": ["inbound"],
+        "channel": {"id": "c1", "name": "PJSIP/caller-1", "state": "Ring",
+                    "caller": {"number": "13800138000", "name": "x"},
+                    "dialplan": {"context": "from-caller", "exten": "956100", "priority": 2}}}))
+    assert isinstance(start, StasisStart)
+    assert start.channel.caller_number == "13800138000" and start.channel.dialed == "956100"
+    assert start.args == ("inbound",)
+    dtmf = parse_event({"type": "ChannelDtmfReceived", "digit": "5", "duration_ms": 120,
+                        "channel": {"id": "c1"}})
+    assert isinstance(dtmf, ChannelDtmf) and dtmf.digit == "5"
+    pb = parse_event({"type": "PlaybackFinished",
+                      "playback": {"id": "p1", "target_uri": "channel:c1", "state": "done"}})
+    assert isinstance(pb, PlaybackEvent) and pb.channel_id == "c1"
+    hang = parse_event({"type": "ChannelHangupRequest", "cause": 16, "channel": {"id": "c1"}})
+    assert isinstance(hang, ChannelHangup) and hang.cause == 16
+    assert isinstance(parse_event({"type": "Dial"}), OtherEvent)
+
+
+@pytest.mark.parametrize("bad", ["not json", "[]", "{}", '{"type": "StasisStart"}',
+                                 '{"type": "ChannelDtmfReceived", "channel": {}}', b"\xff\xfe"])
+def test_malformed_ari_events_raise_one_clear_error(bad: str | bytes) -> None:
+    with pytest.raises(MalformedEvent):
+        parse_event(bad)
+
+
+def _kinds(actions: list) -> list[str]:
+    return [type(a).__name__ for a in actions if not isinstance(a, Step)]
+
+
+def test_menu_gas_then_general_agent() -> None:
+    m = WelcomeMenu()
+    first = m.start()
+    assert _kinds(first) == ["Say", "Say", "Collect"]
+    assert "956100" not in first[0].text  # numbers spelled for the TTS: 九五六一零零
+    gas = m.on_event(Dtmf("2"))
+    assert any(isinstance(a, Say) and "天然气" in a.text for a in gas)
+    assert isinstance(gas[-1], Collect)
+    out = m.on_event(Dtmf("0"))
+    assert isinstance(out[-1], Transfer) and out[-1].line == "general"
+
+
+def test_menu_line_agent_back_and_goodbye() -> None:
+    m = WelcomeMenu()
+    m.start()
+    m.on_event(Dtmf("1"))
+    back = m.on_event(Dtmf("*"))
+    assert m.level == "main" and isinstance(back[-1], Collect)
+    m.on_event(Dtmf("1"))
+    out = m.on_event(Dtmf("1"))
+    assert isinstance(out[-1], Transfer) and out[-1].line == "oil"
+    m2 = WelcomeMenu()
+    m2.start()
+    m2.on_event(Dtmf("2"))
+    bye = m2.on_event(Dtmf("#"))
+    assert isinstance(bye[-1], Hangup) and bye[-1].outcome == "completed"
+
+
+def test_menu_no_input_reprompts_then_hangs_up() -> None:
+    m = WelcomeMenu()
+    m.start()
+    for _ in range(2):
+        out = m.on_event(NoInput())
+        assert isinstance(out[-1], Collect)
+    out = m.on_event(NoInput())
+    assert isinstance(out[-1], Hangup) and out[-1].outcome == "no_input"
+
+
+def test_menu_invalid_keys_reprompt_then_transfer() -> None:
+    m = WelcomeMenu()
+    m.start()
+    assert isinstance(m.on_event(Dtmf("5"))[-1], Collect)
+    assert isinstance(m.on_event(Dtmf("9"))[-1], Collect)
+    out = m.on_event(Dtmf("7"))
+    assert isinstance(out[-1], Transfer) and out[-1].reason == "invalid_input"
+
+
+def test_asterisk_configs_render_from_settings(tmp_path) -> None:
+    s = load_settings(home=tmp_path, asterisk={"sip_port": 5099, "instance": "x"})
+    confs = render_configs(s)
+    assert {"pjsip.conf", "extensions.conf", "ari.conf", "http.conf", "manager.conf",
+            "queues.conf", "rtp.conf", "modules.conf", "asterisk.conf"} <= set(confs)
+    assert "bind = 127.0.0.1:5099" in confs["pjsip.conf"]
+    assert "bindaddr = 127.0.0.1" in confs["http.conf"]
+    assert "ivr-dev-ari-secret" in confs["ari.conf"]
+    assert "Stasis(${IVR_APP},inbound)" in confs["extensions.conf"]
+    assert 'STASISSTATUS}" = "FAILED"' in confs["extensions.conf"]
+    for q in ("hotline-oil", "hotline-gas", "hotline-general", "hotline-priority"):
+        assert f"[{q}]" in confs["queues.conf"]
+    assert "/etc/asterisk-x" in confs["asterisk.conf"]
