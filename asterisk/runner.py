@@ -204,7 +204,7 @@ class ManagedAsterisk:
             await self._cli("core stop now")
             await self._wait_cli_down(10)
         self.settings.asterisk.run_dir.mkdir(parents=True, exist_ok=True)
-        logf = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        logf = open(self.log_path, "ab")
         self._log_file = logf
         self.proc = await asyncio.create_subprocess_exec(
             "chroot", str(self.root), "/usr/sbin/asterisk", "-f", "-n",

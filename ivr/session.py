@@ -26,7 +26,6 @@ from dialog.actions import (
     Step,
     Transfer,
 )
-
 from ivr.logs import call_id_var
 
 log = logging.getLogger("ivr.session")

@@ -136,3 +136,19 @@ def test_asterisk_configs_render_from_settings(tmp_path) -> None:
     for q in ("hotline-oil", "hotline-gas", "hotline-general", "hotline-priority"):
         assert f"[{q}]" in confs["queues.conf"]
     assert "/etc/asterisk-x" in confs["asterisk.conf"]
+
+
+def test_docker_compose_file_validates() -> None:
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("docker-compose"):
+        cmd = ["docker-compose", "config", "-q"]
+    elif subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        cmd = ["docker", "compose", "config", "-q"]
+    else:
+        pytest.skip("no docker compose client")
+    res = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

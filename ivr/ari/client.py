@@ -124,7 +124,7 @@ class AriClient:
                             await self._dispatch(msg.data, on_event)
                         elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                             break
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 log.debug("ARI websocket: %s", exc)
             if self.connected.is_set():
                 self.connected.clear()

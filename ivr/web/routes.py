@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivr.appkeys import ARI, CALLS, REPO
-from ivr.privacy import mask_number
+from ivr.privacy import mask_json, mask_number
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -44,7 +44,7 @@ async def recent_calls(request: web.Request) -> web.Response:
             "dialed": r.dialed_number, "transport": r.transport,
             "started_at": r.started_at.isoformat() if r.started_at else None,
             "ended_at": r.ended_at.isoformat() if r.ended_at else None,
-            "outcome": r.outcome, "queue": r.queue, "path": r.path,
+            "outcome": r.outcome, "queue": r.queue, "path": mask_json(r.path),
         })
     return web.json_response(out)
 
