@@ -25,7 +25,7 @@ log = logging.getLogger("ivr.asterisk")
 
 CONF_DIR = Path(__file__).with_name("conf")
 SID_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-moh-opsound-wav", "sip-tester")
-SOUNDS_DIR_IN_ROOT = Path("var/lib/asterisk/sounds")
+SOUNDS_DIR_IN_ROOT = Path("usr/share/asterisk/sounds")
 
 Progress = Callable[[str], None]
 
@@ -224,7 +224,8 @@ class ManagedAsterisk:
         """Wait until ARI answers with our credentials."""
         a = self.settings.asterisk
         url = a.ari_url.rstrip("/") + "/ari/asterisk/info"
-        auth = aiohttp.BasicAuth(a.ari_user, a.ari_password.get_secret_value())
+        headers = {"Authorization": aiohttp.encode_basic_auth(
+            a.ari_user, a.ari_password.get_secret_value())}
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
@@ -233,7 +234,7 @@ class ManagedAsterisk:
                         f"Asterisk exited with {self.proc.returncode}; see {self.log_path}"
                     )
                 with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                    async with http.get(url, auth=auth, timeout=aiohttp.ClientTimeout(2)) as r:
+                    async with http.get(url, headers=headers, timeout=aiohttp.ClientTimeout(2)) as r:
                         if r.status == 200:
                             return
                 await asyncio.sleep(0.2)

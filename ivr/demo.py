@@ -92,12 +92,14 @@ async def demo_call(settings: Settings, *, number: str = "956100", keys: list[st
         report.setup_ms = (time.monotonic() - t) * 1000
         seconds, voiced = await listen_until_quiet(call)
         report.heard.append(Heard("answer", seconds, voiced))
-        for key in keys:
+        for i, key in enumerate(keys):
             if call.ended:
                 break
             await call.send_dtmf(key)
             report.pressed.append(key)
-            seconds, voiced = await listen_until_quiet(call, max_s=20.0)
+            # after the last key the caller may be in a queue (music never goes quiet)
+            seconds, voiced = await listen_until_quiet(call, max_s=8.0 if i == len(keys) - 1
+                                                       else 20.0)
             report.heard.append(Heard(key, seconds, voiced))
         if not call.ended:
             # in the queue now (music on hold) or still in a menu: listen a little, then leave

@@ -8,8 +8,8 @@ run the same code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,12 +89,10 @@ class CallSession:
         self.no_input_timeout_s = no_input_timeout_s
         self.interdigit_timeout_s = interdigit_timeout_s
         self.call_id = uuid.uuid4()
-        self.started = time.monotonic()
         self.outcome = "in_progress"
         self.queue: str | None = None
 
     def _step(self, name: str, **detail: object) -> None:
-        detail["t"] = round(time.monotonic() - self.started, 3)
         self.journal.step(self.call_id, name, detail)
 
     async def run(self) -> SessionResult:
@@ -116,8 +114,10 @@ class CallSession:
             self.outcome, cause = "caller_hangup", "caller"
             self._step("caller_hangup")
         except asyncio.CancelledError:
-            self.outcome = "failed"
-            cause = "server_cancelled"
+            # the server is stopping: put the caller in the general queue rather than drop them
+            self.outcome, cause = "failed", "server_stopping"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._safe_failover(), 2.0)
             raise
         except Exception as exc:
             log.exception("call %s failed", self.call_id)
@@ -169,7 +169,7 @@ class CallSession:
                 break
             digits += digit
         if not digits:
-            self._step("no_input", timeout_s=timeout)
+            self._step("input_timeout", timeout_s=timeout)
             return NoInput()
         self._step("dtmf", digits=digits)
         return Dtmf(digits)

@@ -38,7 +38,8 @@ class AriClient:
         self.settings = settings
         self.base = settings.ari_url.rstrip("/") + "/ari"
         self.app = settings.ari_app
-        self._auth = aiohttp.BasicAuth(settings.ari_user, settings.ari_password.get_secret_value())
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(
+            settings.ari_user, settings.ari_password.get_secret_value())}
         self._http = http
         self._own_http = http is None
         self.connected = asyncio.Event()
@@ -63,7 +64,7 @@ class AriClient:
         url = f"{self.base}{path}"
         if query:
             url += "?" + urlencode(query)
-        async with http.request(method, url, auth=self._auth) as resp:
+        async with http.request(method, url, headers=self._headers) as resp:
             text = await resp.text()
             if resp.status == 404:
                 raise ChannelGone(resp.status, method, path, text)
@@ -113,7 +114,7 @@ class AriClient:
         while True:
             try:
                 http = await self._session()
-                async with http.ws_connect(url, auth=self._auth, heartbeat=20) as ws:
+                async with http.ws_connect(url, headers=self._headers, heartbeat=20) as ws:
                     log.info("ARI events connected (app %s)", self.app)
                     self.connected.set()
                     delay = 0.2
