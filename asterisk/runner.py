@@ -66,7 +66,9 @@ def render_configs(settings: Settings) -> dict[str, str]:
         for key, value in values.items():
             text = text.replace(f"@@{key}@@", value)
         if "@@" in text:
-            raise AsteriskError(f"{path.name}: unfilled marker near {text[text.index('@@'):][:30]!r}")
+            raise AsteriskError(
+                f"{path.name}: unfilled marker near {text[text.index('@@') :][:30]!r}"
+            )
         out[path.name] = text
     return out
 
@@ -103,15 +105,15 @@ def build_root(settings: Settings, progress: Progress | None = None) -> Path:
         settings.asterisk.debian_mirror,
     ]
     started = time.monotonic()
-    with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
         tail: list[str] = []
         for line in proc.stdout:
             line = line.rstrip()
             tail = [*tail[-20:], line]
-            if line.startswith(("I: Retrieving", "I: Extracting", "I: Installing", "I: Configuring")):
+            if line.startswith(
+                ("I: Retrieving", "I: Extracting", "I: Installing", "I: Configuring")
+            ):
                 if "Retrieving Release" in line or line.endswith("..."):
                     say(line[3:])
         rc = proc.wait()
@@ -186,8 +188,12 @@ class ManagedAsterisk:
             old.unlink()
         for name, text in render_configs(self.settings).items():
             (etc / name).write_text(text, encoding="utf-8")
-        for d in (f"var/run/asterisk-{instance}", f"var/spool/asterisk-{instance}",
-                  f"var/log/asterisk-{instance}", f"var/lib/asterisk/db-{instance}"):
+        for d in (
+            f"var/run/asterisk-{instance}",
+            f"var/spool/asterisk-{instance}",
+            f"var/log/asterisk-{instance}",
+            f"var/lib/asterisk/db-{instance}",
+        ):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         cache = self.settings.tts.cache_dir
         cache.mkdir(parents=True, exist_ok=True)
@@ -204,12 +210,19 @@ class ManagedAsterisk:
             await self._cli("core stop now")
             await self._wait_cli_down(10)
         self.settings.asterisk.run_dir.mkdir(parents=True, exist_ok=True)
-        logf = open(self.log_path, "ab")
+        logf = await asyncio.to_thread(open, self.log_path, "ab")
         self._log_file = logf
         self.proc = await asyncio.create_subprocess_exec(
-            "chroot", str(self.root), "/usr/sbin/asterisk", "-f", "-n",
-            "-C", self.conf_path,
-            stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
+            "chroot",
+            str(self.root),
+            "/usr/sbin/asterisk",
+            "-f",
+            "-n",
+            "-C",
+            self.conf_path,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=logf,
+            stderr=logf,
             start_new_session=True,
         )
         started = time.monotonic()
@@ -224,8 +237,11 @@ class ManagedAsterisk:
         """Wait until ARI answers with our credentials."""
         a = self.settings.asterisk
         url = a.ari_url.rstrip("/") + "/ari/asterisk/info"
-        headers = {"Authorization": aiohttp.encode_basic_auth(
-            a.ari_user, a.ari_password.get_secret_value())}
+        headers = {
+            "Authorization": aiohttp.encode_basic_auth(
+                a.ari_user, a.ari_password.get_secret_value()
+            )
+        }
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
@@ -234,11 +250,15 @@ class ManagedAsterisk:
                         f"Asterisk exited with {self.proc.returncode}; see {self.log_path}"
                     )
                 with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                    async with http.get(url, headers=headers, timeout=aiohttp.ClientTimeout(2)) as r:
+                    async with http.get(
+                        url, headers=headers, timeout=aiohttp.ClientTimeout(2)
+                    ) as r:
                         if r.status == 200:
                             return
                 await asyncio.sleep(0.2)
-        raise AsteriskError(f"ARI did not answer at {url} within {timeout:.0f} s; see {self.log_path}")
+        raise AsteriskError(
+            f"ARI did not answer at {url} within {timeout:.0f} s; see {self.log_path}"
+        )
 
     async def stop(self, *, unmount: bool = True) -> None:
         proc, self.proc = self.proc, None
@@ -271,9 +291,15 @@ class ManagedAsterisk:
 
     async def _cli(self, command: str) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            "chroot", str(self.root), "/usr/sbin/asterisk", "-C", self.conf_path,
-            "-rx", command,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            "chroot",
+            str(self.root),
+            "/usr/sbin/asterisk",
+            "-C",
+            self.conf_path,
+            "-rx",
+            command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         out, _ = await proc.communicate()
         return proc.returncode or 0, out.decode(errors="replace")
@@ -286,6 +312,7 @@ class ManagedAsterisk:
         return rc == 0 and "Asterisk" in out
 
     async def _wait_cli_down(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and await self._cli_ok():
+        for _ in range(int(timeout / 0.2)):  # polling another process: no event to wait on
+            if not await self._cli_ok():
+                return
             await asyncio.sleep(0.2)

@@ -18,8 +18,15 @@ from ivr.config import AsteriskSettings
 
 log = logging.getLogger("ivr.ami")
 
-QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled",
-                "AgentConnect", "AgentComplete", "AgentRingNoAnswer")
+QUEUE_EVENTS = (
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueCallerAbandon",
+    "AgentCalled",
+    "AgentConnect",
+    "AgentComplete",
+    "AgentRingNoAnswer",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +68,12 @@ def to_queue_event(message: Any) -> QueueEvent | None:
 class AmiClient:
     def __init__(self, settings: AsteriskSettings) -> None:
         self.manager = Manager(
-            host=settings.ami_host, port=settings.ami_port, username=settings.ami_user,
-            secret=settings.ami_secret.get_secret_value(), ping_delay=10, reconnect_timeout=1,
+            host=settings.ami_host,
+            port=settings.ami_port,
+            username=settings.ami_user,
+            secret=settings.ami_secret.get_secret_value(),
+            ping_delay=10,
+            reconnect_timeout=1,
         )
         self._subscribers: list[asyncio.Queue[QueueEvent]] = []
         self.dropped = 0

@@ -35,8 +35,10 @@ log = logging.getLogger("ivr.app")
 
 Progress = Callable[[str], None]
 
-def build_app(settings: Settings, *, progress: Progress | None = None,
-              start_asterisk: bool | None = None) -> web.Application:
+
+def build_app(
+    settings: Settings, *, progress: Progress | None = None, start_asterisk: bool | None = None
+) -> web.Application:
     say = progress or (lambda m: log.info("%s", m))
     app = web.Application()
     app[SETTINGS] = settings
@@ -50,8 +52,10 @@ def build_app(settings: Settings, *, progress: Progress | None = None,
         ast = ManagedAsterisk(settings, progress=say)
         await ast.start()
         app[ASTERISK] = ast
-        say(f"Asterisk 22 ready in {time.monotonic() - t:.1f} s (SIP {settings.asterisk.bind_host}:"
-            f"{settings.asterisk.sip_port}, ARI {settings.asterisk.ari_url})")
+        say(
+            f"Asterisk 22 ready in {time.monotonic() - t:.1f} s (SIP {settings.asterisk.bind_host}:"
+            f"{settings.asterisk.sip_port}, ARI {settings.asterisk.ari_url})"
+        )
         yield
         await ast.stop()
 
@@ -67,8 +71,10 @@ def build_app(settings: Settings, *, progress: Progress | None = None,
         app[DB_URL] = url
         repo = CallRepository(session_factory(engine))
         app[REPO] = repo
-        say(f"PostgreSQL ready in {time.monotonic() - t:.1f} s "
-            f"({'embedded' if pg else 'DATABASE_URL'}, migrations applied)")
+        say(
+            f"PostgreSQL ready in {time.monotonic() - t:.1f} s "
+            f"({'embedded' if pg else 'DATABASE_URL'}, migrations applied)"
+        )
         t = time.monotonic()
         embedded_redis: EmbeddedRedis | None = None
         if settings.redis.url is None:
@@ -78,8 +84,10 @@ def build_app(settings: Settings, *, progress: Progress | None = None,
         else:
             redis_url = settings.redis.url.get_secret_value()
         app[REDIS] = await connect_redis(redis_url)
-        say(f"Redis ready in {time.monotonic() - t:.1f} s "
-            f"({'embedded' if embedded_redis else 'REDIS_URL'})")
+        say(
+            f"Redis ready in {time.monotonic() - t:.1f} s "
+            f"({'embedded' if embedded_redis else 'REDIS_URL'})"
+        )
         yield
         await app[REDIS].aclose()
         if embedded_redis is not None:
@@ -94,8 +102,10 @@ def build_app(settings: Settings, *, progress: Progress | None = None,
         cache = PromptCache(synth, settings.tts)
         await cache.prerender(list(PROMPTS.values()))
         app[PROMPT_CACHE] = cache
-        say(f"TTS ready in {time.monotonic() - t:.1f} s ({synth.name}, voice {synth.voice}, "
-            f"{len(PROMPTS)} fixed prompts cached)")
+        say(
+            f"TTS ready in {time.monotonic() - t:.1f} s ({synth.name}, voice {synth.voice}, "
+            f"{len(PROMPTS)} fixed prompts cached)"
+        )
         yield
         await synth.close()
 
@@ -105,20 +115,28 @@ def build_app(settings: Settings, *, progress: Progress | None = None,
         ari = AriClient(settings.asterisk)
         app[ARI] = ari
         manager = CallManager(
-            ari, app[PROMPT_CACHE], journal, WelcomeMenu,
+            ari,
+            app[PROMPT_CACHE],
+            journal,
+            WelcomeMenu,
             sounds_subdir=settings.asterisk.sounds_subdir,
             no_input_timeout_s=settings.dialog.no_input_timeout_s,
             interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
         )
         app[CALLS] = manager
-        task = asyncio.create_task(ari.run(manager.on_event, manager.on_connection),
-                                   name="ari-events")
+        task = asyncio.create_task(
+            ari.run(manager.on_event, manager.on_connection), name="ari-events"
+        )
         try:
             await asyncio.wait_for(ari.connected.wait(), 15)
-            say(f"IVR ready: ARI app '{settings.asterisk.ari_app}' registered; "
-                f"call 956100 (web on http://{settings.web.host}:{settings.web.port})")
+            say(
+                f"IVR ready: ARI app '{settings.asterisk.ari_app}' registered; "
+                f"call 956100 (web on http://{settings.web.host}:{settings.web.port})"
+            )
         except TimeoutError:
-            log.warning("ARI not reachable yet at %s; will keep retrying", settings.asterisk.ari_url)
+            log.warning(
+                "ARI not reachable yet at %s; will keep retrying", settings.asterisk.ari_url
+            )
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -22,9 +22,17 @@ log = logging.getLogger("ivr.calls")
 
 
 class CallManager:
-    def __init__(self, ari: AriClient, prompts: Prompts, journal: CallLog,
-                 dialog_factory: Callable[[], Dialog], *, sounds_subdir: str,
-                 no_input_timeout_s: float, interdigit_timeout_s: float) -> None:
+    def __init__(
+        self,
+        ari: AriClient,
+        prompts: Prompts,
+        journal: CallLog,
+        dialog_factory: Callable[[], Dialog],
+        *,
+        sounds_subdir: str,
+        no_input_timeout_s: float,
+        interdigit_timeout_s: float,
+    ) -> None:
         self.ari = ari
         self.prompts = prompts
         self.journal = journal
@@ -64,9 +72,14 @@ class CallManager:
         if info.id in self.channels:
             return
         channel = AriChannel(self.ari, info, self.sounds_subdir)
-        session = CallSession(channel, self.dialog_factory(), self.prompts, self.journal,
-                              no_input_timeout_s=self.no_input_timeout_s,
-                              interdigit_timeout_s=self.interdigit_timeout_s)
+        session = CallSession(
+            channel,
+            self.dialog_factory(),
+            self.prompts,
+            self.journal,
+            no_input_timeout_s=self.no_input_timeout_s,
+            interdigit_timeout_s=self.interdigit_timeout_s,
+        )
         self.channels[info.id] = channel
         task = asyncio.create_task(session.run(), name=f"call-{info.id}")
         self.tasks[info.id] = task

@@ -22,8 +22,13 @@ def _progress(message: str) -> None:
 
 
 @click.group()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="YAML settings file (default: $IVR_CONFIG).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML settings file (default: $IVR_CONFIG).",
+)
 @click.pass_context
 def main(ctx: click.Context, config_file: str | None) -> None:
     """956100 Mandarin voice IVR server."""
@@ -58,8 +63,9 @@ def up(settings: Settings, demo: bool, exit_after_demo: bool) -> None:
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     pidfile.write_text(str(os.getpid()))
     try:
-        rc = asyncio.run(serve(settings, progress=_progress, demo=demo,
-                               exit_after_demo=exit_after_demo))
+        rc = asyncio.run(
+            serve(settings, progress=_progress, demo=demo, exit_after_demo=exit_after_demo)
+        )
     except KeyboardInterrupt:
         rc = 0
     finally:
@@ -99,17 +105,31 @@ def down(settings: Settings) -> None:
 
 @main.command()
 @click.option("--number", default="956100", show_default=True, help="Extension to dial.")
-@click.option("--keys", default="2,0", show_default=True,
-              help="DTMF to press, one entry per menu (comma separated).")
-@click.option("--save", type=click.Path(dir_okay=False), default=None,
-              help="Save what the caller heard as a WAV file.")
+@click.option(
+    "--keys",
+    default="2,0",
+    show_default=True,
+    help="DTMF to press, one entry per menu (comma separated).",
+)
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save what the caller heard as a WAV file.",
+)
 @click.pass_obj
 def call(settings: Settings, number: str, keys: str, save: str | None) -> None:
     """Place a demo call with a real SIP user agent; print what was heard and pressed."""
     from ivr.demo import demo_call, print_report
 
-    report = asyncio.run(demo_call(settings, number=number, keys=[k for k in keys.split(",") if k],
-                                   save=Path(save) if save else None))
+    report = asyncio.run(
+        demo_call(
+            settings,
+            number=number,
+            keys=[k for k in keys.split(",") if k],
+            save=Path(save) if save else None,
+        )
+    )
     print_report(report, click.echo)
     if not report.ok:
         sys.exit(1)
@@ -122,7 +142,7 @@ def doctor(settings: Settings, fix: bool) -> None:
     """Check each part of the stack and say what to install."""
     from ivr.doctor import run_checks
 
-    ok = asyncio.run(run_checks(settings, fix=fix, echo=click.echo))
+    ok = run_checks(settings, fix=fix, echo=click.echo)
     sys.exit(0 if ok else 1)
 
 
@@ -157,7 +177,9 @@ def prompts_build(settings: Settings) -> None:
         synth = build_synthesizer(settings.tts, settings.llm, _progress)
         cache = PromptCache(synth, settings.tts)
         texts = list(PROMPTS.values())
-        with click.progressbar(length=len(texts), label="rendering prompts", file=sys.stderr) as bar:
+        with click.progressbar(
+            length=len(texts), label="rendering prompts", file=sys.stderr
+        ) as bar:
             await cache.prerender(texts, progress=lambda *_a: bar.update(1))
         await synth.close()
         click.echo(f"{len(texts)} prompts in {settings.tts.cache_dir} ({synth.name})")

@@ -66,7 +66,9 @@ class TTSSettings(BaseModel):
     backend: Literal["kokoro", "espeak", "openai"] = "kokoro"
     fallback: Literal["espeak", "none"] = "espeak"
     voice: str = "jm_kumo"
-    speed: float = 0.9  # measured: Whisper base reads jm_kumo back with CER 0.235 at 0.9, 0.28 at 1.0
+    speed: float = (
+        0.9  # measured: Whisper base reads jm_kumo back with CER 0.235 at 0.9, 0.28 at 1.0
+    )
     cache_dir: Path = Path("prompts")
     # operator recordings <prompt_id>.wav override synthesised prompts (relative: beside cache_dir)
     recordings_dir: Path = Path("recordings")

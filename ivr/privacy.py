@@ -65,7 +65,7 @@ def mask_number(number: str | None) -> str:
     digits = _digits(s)
     prefix = ""
     for cc in ("0086", "86"):
-        rest = digits[len(cc):]
+        rest = digits[len(cc) :]
         if digits.startswith(cc) and len(rest) == 11 and rest.startswith("1"):
             prefix, digits = ("+86" if s.startswith("+") or cc == "0086" else cc), rest
             break

@@ -14,8 +14,13 @@ from ivr.app import build_app
 from ivr.config import Settings
 
 
-async def serve(settings: Settings, *, progress: Callable[[str], None], demo: bool = False,
-                exit_after_demo: bool = False) -> int:
+async def serve(
+    settings: Settings,
+    *,
+    progress: Callable[[str], None],
+    demo: bool = False,
+    exit_after_demo: bool = False,
+) -> int:
     started = time.monotonic()
     app = build_app(settings, progress=progress)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

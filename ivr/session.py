@@ -47,12 +47,19 @@ class Prompts(Protocol):
 class CallLog(Protocol):
     """Non-blocking call journal (writes are queued; the audio path never waits on a database)."""
 
-    def start(self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str,
-              transport: str) -> None: ...
+    def start(
+        self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str, transport: str
+    ) -> None: ...
     def answered(self, call_id: uuid.UUID) -> None: ...
     def step(self, call_id: uuid.UUID, name: str, detail: dict[str, object]) -> None: ...
-    def finish(self, call_id: uuid.UUID, outcome: str, *, queue: str | None = None,
-               hangup_cause: str | None = None) -> None: ...
+    def finish(
+        self,
+        call_id: uuid.UUID,
+        outcome: str,
+        *,
+        queue: str | None = None,
+        hangup_cause: str | None = None,
+    ) -> None: ...
 
 
 class CallChannel(Protocol):
@@ -66,9 +73,11 @@ class CallChannel(Protocol):
     async def answer(self) -> None: ...
     async def play(self, prompt: Path, *, interruptible: bool) -> str | None:
         """Play a prompt; return the DTMF digit that interrupted it, if any."""
+
     async def next_digit(self, timeout: float) -> str | None: ...
     async def transfer(self, line: str, handoff_id: str) -> str:
         """Hand the call to the agent queue for ``line``; return the queue name."""
+
     async def hangup(self) -> None: ...
 
 
@@ -80,8 +89,16 @@ class SessionResult:
 
 
 class CallSession:
-    def __init__(self, channel: CallChannel, dialog: Dialog, prompts: Prompts, journal: CallLog,
-                 *, no_input_timeout_s: float = 5.0, interdigit_timeout_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        channel: CallChannel,
+        dialog: Dialog,
+        prompts: Prompts,
+        journal: CallLog,
+        *,
+        no_input_timeout_s: float = 5.0,
+        interdigit_timeout_s: float = 3.0,
+    ) -> None:
         self.channel = channel
         self.dialog = dialog
         self.prompts = prompts
@@ -98,8 +115,13 @@ class CallSession:
     async def run(self) -> SessionResult:
         ch = self.channel
         call_id_var.set(self.call_id.hex[:8])
-        self.journal.start(self.call_id, channel_id=ch.channel_id, caller=ch.caller,
-                           dialed=ch.dialed, transport=ch.transport)
+        self.journal.start(
+            self.call_id,
+            channel_id=ch.channel_id,
+            caller=ch.caller,
+            dialed=ch.dialed,
+            transport=ch.transport,
+        )
         cause: str | None = None
         try:
             await ch.answer()
@@ -126,8 +148,12 @@ class CallSession:
             await self._safe_failover()
         finally:
             self.journal.finish(self.call_id, self.outcome, queue=self.queue, hangup_cause=cause)
-            log.info("call %s ended: %s%s", self.call_id, self.outcome,
-                     f" -> {self.queue}" if self.queue else "")
+            log.info(
+                "call %s ended: %s%s",
+                self.call_id,
+                self.outcome,
+                f" -> {self.queue}" if self.queue else "",
+            )
         return SessionResult(self.call_id, self.outcome, self.queue)
 
     async def _execute(self, actions: list[Action]) -> DialogEvent | None:
@@ -164,7 +190,9 @@ class CallSession:
         digits = first or ""
         timeout = action.timeout_s or self.no_input_timeout_s
         while len(digits) < action.max_digits and not digits.endswith("#"):
-            digit = await self.channel.next_digit(timeout if not digits else self.interdigit_timeout_s)
+            digit = await self.channel.next_digit(
+                timeout if not digits else self.interdigit_timeout_s
+            )
             if digit is None:
                 break
             digits += digit

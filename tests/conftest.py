@@ -33,9 +33,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         home=home,
         log_level="INFO",
         asterisk={
-            "instance": "test", "root_dir": CACHE / "sid-root", "sip_port": 15060,
-            "ari_url": "http://127.0.0.1:18088", "ami_port": 15038, "rtp_start": 21000,
-            "rtp_end": 21499, "sounds_subdir": "ivr-test",
+            "instance": "test",
+            "root_dir": CACHE / "sid-root",
+            "sip_port": 15060,
+            "ari_url": "http://127.0.0.1:18088",
+            "ami_port": 15038,
+            "rtp_start": 21000,
+            "rtp_end": 21499,
+            "sounds_subdir": "ivr-test",
         },
         # prompts persist between runs so a test run renders them once
         tts={"cache_dir": CACHE / "test-prompts", "model_dir": CACHE / "models"},
@@ -80,8 +85,9 @@ class ServerControl:
 
 
 @pytest.fixture(scope="session")
-async def server(settings: Settings, asterisk: ManagedAsterisk, pg_url: str,
-                 redis_url: str) -> AsyncIterator[ServerControl]:
+async def server(
+    settings: Settings, asterisk: ManagedAsterisk, pg_url: str, redis_url: str
+) -> AsyncIterator[ServerControl]:
     from pydantic import SecretStr
 
     settings.database.url = SecretStr(pg_url)

@@ -31,15 +31,20 @@ async def ami(settings: Settings, asterisk: ManagedAsterisk) -> AsyncIterator[Am
 @pytest.fixture
 async def caller(settings: Settings, asterisk: ManagedAsterisk) -> AsyncIterator[SipUserAgent]:
     a = settings.asterisk
-    ua = SipUserAgent(server_host=a.bind_host, server_port=a.sip_port, username="caller",
-                      password=a.caller_password.get_secret_value())
+    ua = SipUserAgent(
+        server_host=a.bind_host,
+        server_port=a.sip_port,
+        username="caller",
+        password=a.caller_password.get_secret_value(),
+    )
     await ua.start()
     yield ua
     await ua.close()
 
 
-async def wait_queue_join(events: asyncio.Queue[QueueEvent], queue: str,
-                          timeout: float = 20.0) -> QueueEvent:
+async def wait_queue_join(
+    events: asyncio.Queue[QueueEvent], queue: str, timeout: float = 20.0
+) -> QueueEvent:
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         event = await asyncio.wait_for(events.get(), left)
@@ -65,7 +70,8 @@ def steps(row: Any, name: str) -> list[dict[str, Any]]:
 
 
 async def test_greeting_menu_gas_then_agent_reaches_general_queue(
-        server: ServerControl, caller: SipUserAgent, ami: AmiClient) -> None:
+    server: ServerControl, caller: SipUserAgent, ami: AmiClient
+) -> None:
     events = ami.subscribe()
     since = time.time()
     call: SipCall = await caller.call("956100")
@@ -92,7 +98,8 @@ async def test_greeting_menu_gas_then_agent_reaches_general_queue(
 
 
 async def test_failsafe_lands_in_queue_when_server_is_down(
-        server: ServerControl, caller: SipUserAgent, ami: AmiClient) -> None:
+    server: ServerControl, caller: SipUserAgent, ami: AmiClient
+) -> None:
     events = ami.subscribe()
     await server.stop()
     try:
@@ -114,8 +121,8 @@ def voiced_ok(call: SipCall) -> bool:
 
 
 async def test_asterisk_restart_then_next_call_works(
-        server: ServerControl, asterisk: ManagedAsterisk, caller: SipUserAgent,
-        ami: AmiClient) -> None:
+    server: ServerControl, asterisk: ManagedAsterisk, caller: SipUserAgent, ami: AmiClient
+) -> None:
     assert server.app is not None
     ari = server.app[ARI]
     reconnects = ari.reconnects
@@ -134,7 +141,8 @@ async def test_asterisk_restart_then_next_call_works(
 
 
 async def test_unknown_keys_are_reprompted_then_sent_to_an_agent(
-        server: ServerControl, caller: SipUserAgent) -> None:
+    server: ServerControl, caller: SipUserAgent
+) -> None:
     since = time.time()
     call = await caller.call("956100")
     await listen_until_quiet(call)
@@ -148,7 +156,8 @@ async def test_unknown_keys_are_reprompted_then_sent_to_an_agent(
 
 
 async def test_silence_gets_reprompts_then_a_polite_hangup(
-        server: ServerControl, caller: SipUserAgent) -> None:
+    server: ServerControl, caller: SipUserAgent
+) -> None:
     since = time.time()
     call = await caller.call("956100")
     await call.wait_hangup(timeout=90)

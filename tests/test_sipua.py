@@ -25,9 +25,11 @@ from ivr.sipua.rtp import (
 
 
 def test_sip_message_round_trip_and_compact_headers() -> None:
-    raw = (b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport=5070\r\n"
-           b"f: <sip:caller@127.0.0.1>;tag=a\r\nt: <sip:956100@127.0.0.1>;tag=b\r\n"
-           b"i: abc@127.0.0.1\r\nCSeq: 2 INVITE\r\nl: 4\r\n\r\nbodyEXTRA")
+    raw = (
+        b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport=5070\r\n"
+        b"f: <sip:caller@127.0.0.1>;tag=a\r\nt: <sip:956100@127.0.0.1>;tag=b\r\n"
+        b"i: abc@127.0.0.1\r\nCSeq: 2 INVITE\r\nl: 4\r\n\r\nbodyEXTRA"
+    )
     msg = parse_message(raw)
     assert msg.is_response and msg.status == 200 and msg.method == "INVITE" and msg.cseq == 2
     assert msg.get("Call-ID") == "abc@127.0.0.1" and msg.body == b"body"
@@ -36,7 +38,9 @@ def test_sip_message_round_trip_and_compact_headers() -> None:
     assert again.get("content-length") == "4"
 
 
-@pytest.mark.parametrize("bad", [b"hello", b"GET / HTTP/1.1\r\n\r\n", b"SIP/2.0 200 OK\r\nnocolon\r\n\r\n"])
+@pytest.mark.parametrize(
+    "bad", [b"hello", b"GET / HTTP/1.1\r\n\r\n", b"SIP/2.0 200 OK\r\nnocolon\r\n\r\n"]
+)
 def test_malformed_sip_is_rejected(bad: bytes) -> None:
     with pytest.raises(SipParseError):
         parse_message(bad)
@@ -44,12 +48,21 @@ def test_malformed_sip_is_rejected(bad: bytes) -> None:
 
 def test_digest_matches_rfc2617_example() -> None:
     # RFC 2617 section 3.5 (HTTP example; the algorithm is the one SIP uses)
-    resp = digest_response(username="Mufasa", password="Circle Of Life",
-                           realm="testrealm@host.com", method="GET", uri="/dir/index.html",
-                           nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", qop="auth",
-                           nc="00000001", cnonce="0a4f113b")
+    resp = digest_response(
+        username="Mufasa",
+        password="Circle Of Life",
+        realm="testrealm@host.com",
+        method="GET",
+        uri="/dir/index.html",
+        nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",
+        qop="auth",
+        nc="00000001",
+        cnonce="0a4f113b",
+    )
     assert resp == "6629fae49393a05397450978507c4ef1"
-    ch = parse_challenge('Digest realm="asterisk",nonce="1/abc",opaque="x",algorithm=MD5,qop="auth"')
+    ch = parse_challenge(
+        'Digest realm="asterisk",nonce="1/abc",opaque="x",algorithm=MD5,qop="auth"'
+    )
     assert ch["realm"] == "asterisk" and ch["qop"] == "auth" and ch["opaque"] == "x"
 
 
@@ -57,7 +70,9 @@ def test_sdp_offer_and_answer() -> None:
     offer = sdp_offer("127.0.0.1", 40000, 1).decode()
     assert "m=audio 40000 RTP/AVP 0 101" in offer and "telephone-event/8000" in offer
     assert sdp_remote_audio(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 10002 RTP/AVP 0\r\n") == (
-        "127.0.0.1", 10002)
+        "127.0.0.1",
+        10002,
+    )
 
 
 def test_ulaw_round_trip_is_close() -> None:

@@ -46,27 +46,52 @@ def test_settings_file_errors_are_clear(tmp_path) -> None:
 
 
 def test_parse_ari_events() -> None:
-    start = parse_event(json.dumps({
-        "type": "StasisStart", "application": "ivr", "args": ["inbound"],
-        "channel": {"id": "c1", "name": "PJSIP/caller-1", "state": "Ring",
+    start = parse_event(
+        json.dumps(
+            {
+                "type": "StasisStart",
+                "application": "ivr",
+                "args": ["inbound"],
+                "channel": {
+                    "id": "c1",
+                    "name": "PJSIP/caller-1",
+                    "state": "Ring",
                     "caller": {"number": "13800138000", "name": "x"},
-                    "dialplan": {"context": "from-caller", "exten": "956100", "priority": 2}}}))
+                    "dialplan": {"context": "from-caller", "exten": "956100", "priority": 2},
+                },
+            }
+        )
+    )
     assert isinstance(start, StasisStart)
     assert start.channel.caller_number == "13800138000" and start.channel.dialed == "956100"
     assert start.args == ("inbound",)
-    dtmf = parse_event({"type": "ChannelDtmfReceived", "digit": "5", "duration_ms": 120,
-                        "channel": {"id": "c1"}})
+    dtmf = parse_event(
+        {"type": "ChannelDtmfReceived", "digit": "5", "duration_ms": 120, "channel": {"id": "c1"}}
+    )
     assert isinstance(dtmf, ChannelDtmf) and dtmf.digit == "5"
-    pb = parse_event({"type": "PlaybackFinished",
-                      "playback": {"id": "p1", "target_uri": "channel:c1", "state": "done"}})
+    pb = parse_event(
+        {
+            "type": "PlaybackFinished",
+            "playback": {"id": "p1", "target_uri": "channel:c1", "state": "done"},
+        }
+    )
     assert isinstance(pb, PlaybackEvent) and pb.channel_id == "c1"
     hang = parse_event({"type": "ChannelHangupRequest", "cause": 16, "channel": {"id": "c1"}})
     assert isinstance(hang, ChannelHangup) and hang.cause == 16
     assert isinstance(parse_event({"type": "Dial"}), OtherEvent)
 
 
-@pytest.mark.parametrize("bad", ["not json", "[]", "{}", '{"type": "StasisStart"}',
-                                 '{"type": "ChannelDtmfReceived", "channel": {}}', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not json",
+        "[]",
+        "{}",
+        '{"type": "StasisStart"}',
+        '{"type": "ChannelDtmfReceived", "channel": {}}',
+        b"\xff\xfe",
+    ],
+)
 def test_malformed_ari_events_raise_one_clear_error(bad: str | bytes) -> None:
     with pytest.raises(MalformedEvent):
         parse_event(bad)
@@ -126,8 +151,17 @@ def test_menu_invalid_keys_reprompt_then_transfer() -> None:
 def test_asterisk_configs_render_from_settings(tmp_path) -> None:
     s = load_settings(home=tmp_path, asterisk={"sip_port": 5099, "instance": "x"})
     confs = render_configs(s)
-    assert {"pjsip.conf", "extensions.conf", "ari.conf", "http.conf", "manager.conf",
-            "queues.conf", "rtp.conf", "modules.conf", "asterisk.conf"} <= set(confs)
+    assert {
+        "pjsip.conf",
+        "extensions.conf",
+        "ari.conf",
+        "http.conf",
+        "manager.conf",
+        "queues.conf",
+        "rtp.conf",
+        "modules.conf",
+        "asterisk.conf",
+    } <= set(confs)
     assert "bind = 127.0.0.1:5099" in confs["pjsip.conf"]
     assert "bindaddr = 127.0.0.1" in confs["http.conf"]
     assert "ivr-dev-ari-secret" in confs["ari.conf"]

@@ -14,6 +14,16 @@ from ivr.ari.events import (
 )
 
 __all__ = [
-    "AriClient", "AriError", "AriEvent", "ChannelDtmf", "ChannelGone", "ChannelHangup",
-    "ChannelInfo", "MalformedEvent", "PlaybackEvent", "StasisEnd", "StasisStart", "parse_event",
+    "AriClient",
+    "AriError",
+    "AriEvent",
+    "ChannelDtmf",
+    "ChannelGone",
+    "ChannelHangup",
+    "ChannelInfo",
+    "MalformedEvent",
+    "PlaybackEvent",
+    "StasisEnd",
+    "StasisStart",
+    "parse_event",
 ]

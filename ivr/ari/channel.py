@@ -15,8 +15,12 @@ from ivr.session import CallerHungUp
 log = logging.getLogger("ivr.ari")
 
 QUEUE_CONTEXT = "ivr-queues"
-QUEUES = {"oil": "hotline-oil", "gas": "hotline-gas", "general": "hotline-general",
-          "priority": "hotline-priority"}
+QUEUES = {
+    "oil": "hotline-oil",
+    "gas": "hotline-gas",
+    "general": "hotline-general",
+    "priority": "hotline-priority",
+}
 EVENT_QUEUE_SIZE = 128
 
 

@@ -34,12 +34,17 @@ class ChannelGone(AriError):
 
 
 class AriClient:
-    def __init__(self, settings: AsteriskSettings, http: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self, settings: AsteriskSettings, http: aiohttp.ClientSession | None = None
+    ) -> None:
         self.settings = settings
         self.base = settings.ari_url.rstrip("/") + "/ari"
         self.app = settings.ari_app
-        self._headers = {"Authorization": aiohttp.encode_basic_auth(
-            settings.ari_user, settings.ari_password.get_secret_value())}
+        self._headers = {
+            "Authorization": aiohttp.encode_basic_auth(
+                settings.ari_user, settings.ari_password.get_secret_value()
+            )
+        }
         self._http = http
         self._own_http = http is None
         self.connected = asyncio.Event()
@@ -59,8 +64,11 @@ class AriClient:
     # ---- REST --------------------------------------------------------------
     async def request(self, method: str, path: str, **params: Any) -> Any:
         http = await self._session()
-        query = {k: (str(v).lower() if isinstance(v, bool) else v)
-                 for k, v in params.items() if v is not None}
+        query = {
+            k: (str(v).lower() if isinstance(v, bool) else v)
+            for k, v in params.items()
+            if v is not None
+        }
         url = f"{self.base}{path}"
         if query:
             url += "?" + urlencode(query)
@@ -89,10 +97,16 @@ class AriClient:
     async def set_var(self, channel_id: str, name: str, value: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/variable", variable=name, value=value)
 
-    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str,
-                                   priority: int = 1) -> None:
-        await self.request("POST", f"/channels/{channel_id}/continue", context=context,
-                           extension=extension, priority=priority)
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int = 1
+    ) -> None:
+        await self.request(
+            "POST",
+            f"/channels/{channel_id}/continue",
+            context=context,
+            extension=extension,
+            priority=priority,
+        )
 
     async def channels(self) -> list[ChannelInfo]:
         data = await self.request("GET", "/channels")

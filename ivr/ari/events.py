@@ -78,7 +78,7 @@ class PlaybackEvent(AriEvent):
     @property
     def channel_id(self) -> str:
         prefix = "channel:"
-        return self.target_uri[len(prefix):] if self.target_uri.startswith(prefix) else ""
+        return self.target_uri[len(prefix) :] if self.target_uri.startswith(prefix) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,26 +109,58 @@ def parse_event(message: str | bytes | dict[str, Any]) -> AriEvent:
         raise MalformedEvent(f"{data.get('type')}: {exc}") from exc
 
 
+CHANNEL_EVENTS = frozenset(
+    {
+        "StasisStart",
+        "StasisEnd",
+        "ChannelDtmfReceived",
+        "ChannelHangupRequest",
+        "ChannelDestroyed",
+        "ChannelStateChange",
+    }
+)
+
+
 def _build(d: dict[str, Any]) -> AriEvent:
     kind = d["type"]
-    base = {"type": kind, "application": str(d.get("application", "")),
-            "timestamp": str(d.get("timestamp", ""))}
-    chan = d.get("channel")
+    base = {
+        "type": kind,
+        "application": str(d.get("application", "")),
+        "timestamp": str(d.get("timestamp", "")),
+    }
+    chan: dict[str, Any] = d.get("channel") or {}
+    if kind in CHANNEL_EVENTS and not chan.get("id"):
+        raise ValueError("channel event without a channel id")
     if kind == "StasisStart":
-        return StasisStart(**base, channel=ChannelInfo.from_json(chan),
-                           args=tuple(str(a) for a in d.get("args", [])))
+        return StasisStart(
+            **base,
+            channel=ChannelInfo.from_json(chan),
+            args=tuple(str(a) for a in d.get("args", [])),
+        )
     if kind == "StasisEnd":
         return StasisEnd(**base, channel_id=str(chan["id"]))
     if kind == "ChannelDtmfReceived":
-        return ChannelDtmf(**base, channel_id=str(chan["id"]), digit=str(d["digit"]),
-                           duration_ms=int(d.get("duration_ms", 0)))
+        return ChannelDtmf(
+            **base,
+            channel_id=str(chan["id"]),
+            digit=str(d["digit"]),
+            duration_ms=int(d.get("duration_ms", 0)),
+        )
     if kind in ("ChannelHangupRequest", "ChannelDestroyed"):
-        return ChannelHangup(**base, channel_id=str(chan["id"]), cause=int(d.get("cause", 0)),
-                             cause_txt=str(d.get("cause_txt", "")))
+        return ChannelHangup(
+            **base,
+            channel_id=str(chan["id"]),
+            cause=int(d.get("cause", 0)),
+            cause_txt=str(d.get("cause_txt", "")),
+        )
     if kind in ("PlaybackStarted", "PlaybackFinished", "PlaybackContinuing"):
         pb = d["playback"]
-        return PlaybackEvent(**base, playback_id=str(pb["id"]),
-                             target_uri=str(pb.get("target_uri", "")), state=str(pb.get("state", "")))
+        return PlaybackEvent(
+            **base,
+            playback_id=str(pb["id"]),
+            target_uri=str(pb.get("target_uri", "")),
+            state=str(pb.get("state", "")),
+        )
     if kind == "ChannelStateChange":
         return ChannelStateChange(**base, channel=ChannelInfo.from_json(chan))
     return OtherEvent(**base, raw=d)

@@ -72,7 +72,8 @@ class SipCall:
     async def open_rtp(self) -> None:
         loop = asyncio.get_running_loop()
         _, proto = await loop.create_datagram_endpoint(
-            lambda: _Udp(self._on_rtp), local_addr=(self.ua.local_host, 0))
+            lambda: _Udp(self._on_rtp), local_addr=(self.ua.local_host, 0)
+        )
         self._rtp = proto
         assert proto.transport is not None
         self.rtp_port = proto.transport.get_extra_info("sockname")[1]
@@ -144,8 +145,16 @@ class SipCall:
 
 
 class SipUserAgent:
-    def __init__(self, *, server_host: str, server_port: int, username: str, password: str,
-                 local_host: str = "127.0.0.1", display_name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        server_host: str,
+        server_port: int,
+        username: str,
+        password: str,
+        local_host: str = "127.0.0.1",
+        display_name: str | None = None,
+    ) -> None:
         self.server = (server_host, server_port)
         self.username = username
         self.password = password
@@ -159,7 +168,8 @@ class SipUserAgent:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         _, proto = await loop.create_datagram_endpoint(
-            lambda: _Udp(self._on_datagram), local_addr=(self.local_host, 0))
+            lambda: _Udp(self._on_datagram), local_addr=(self.local_host, 0)
+        )
         self._udp = proto
         assert proto.transport is not None
         self.local_port = proto.transport.get_extra_info("sockname")[1]
@@ -176,16 +186,29 @@ class SipUserAgent:
         assert self._udp is not None and self._udp.transport is not None
         self._udp.transport.sendto(msg.encode(), addr or self.server)
 
-    def request(self, method: str, uri: str, call: SipCall, cseq: int,
-                *, body: bytes = b"", auth: str | None = None) -> SipMessage:
+    def request(
+        self,
+        method: str,
+        uri: str,
+        call: SipCall,
+        cseq: int,
+        *,
+        body: bytes = b"",
+        auth: str | None = None,
+    ) -> SipMessage:
         host = self.server[0]
         headers = [
-            ("Via", f"SIP/2.0/UDP {self.local_host}:{self.local_port};rport;"
-                    f"branch=z9hG4bK{_token()}"),
+            (
+                "Via",
+                f"SIP/2.0/UDP {self.local_host}:{self.local_port};rport;branch=z9hG4bK{_token()}",
+            ),
             ("Max-Forwards", "70"),
             ("From", f'"{self.display_name}" <sip:{self.username}@{host}>;tag={call.local_tag}'),
-            ("To", f"<sip:{call.extension}@{host}>"
-                   + (f";tag={call.remote_tag}" if call.remote_tag else "")),
+            (
+                "To",
+                f"<sip:{call.extension}@{host}>"
+                + (f";tag={call.remote_tag}" if call.remote_tag else ""),
+            ),
             ("Call-ID", call.call_id),
             ("CSeq", f"{cseq} {method}"),
             ("Contact", f"<sip:{self.username}@{self.local_host}:{self.local_port}>"),
@@ -197,8 +220,9 @@ class SipUserAgent:
             headers.append(("Content-Type", "application/sdp"))
         return SipMessage(f"{method} {uri} SIP/2.0", headers, body)
 
-    async def transact(self, req: SipMessage, *, timeout: float = 8.0,
-                       final_only: bool = True) -> SipMessage:
+    async def transact(
+        self, req: SipMessage, *, timeout: float = 8.0, final_only: bool = True
+    ) -> SipMessage:
         """Send a request, retransmitting (Timer A) until a response; return the final one."""
         branch = header_param(req.get("via"), "branch") or ""
         responses: asyncio.Queue[SipMessage] = asyncio.Queue()
@@ -247,10 +271,12 @@ class SipUserAgent:
             return
         self._on_request(msg, addr)
 
-    def _reply(self, req: SipMessage, status: str, addr: tuple[str, int],
-               body: bytes = b"") -> None:
-        headers = [(k, v) for k, v in req.headers
-                   if k.lower() in ("via", "from", "to", "call-id", "cseq")]
+    def _reply(
+        self, req: SipMessage, status: str, addr: tuple[str, int], body: bytes = b""
+    ) -> None:
+        headers = [
+            (k, v) for k, v in req.headers if k.lower() in ("via", "from", "to", "call-id", "cseq")
+        ]
         resp = SipMessage(f"SIP/2.0 {status}", headers, body)
         if body:
             resp.headers.append(("Content-Type", "application/sdp"))
@@ -291,17 +317,24 @@ class SipUserAgent:
         auth: tuple[str, str] | None = None
         try:
             for _attempt in range(3):
-                req = self.request("INVITE", uri, call, call.cseq, body=body,
-                                   auth=auth)  # type: ignore[arg-type]
+                req = self.request("INVITE", uri, call, call.cseq, body=body, auth=auth)  # type: ignore[arg-type]
                 resp = await self.transact(req, timeout=timeout)
                 if resp.status in (401, 407) and auth is None:
                     self._ack_non_2xx(req, resp)
                     name = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
                     challenge = parse_challenge(resp.get(name))
                     header = "Authorization" if resp.status == 401 else "Proxy-Authorization"
-                    auth = (header, authorization(challenge, username=self.username,
-                                                  password=self.password, method="INVITE",
-                                                  uri=uri, cnonce=_token(4)))
+                    auth = (
+                        header,
+                        authorization(
+                            challenge,
+                            username=self.username,
+                            password=self.password,
+                            method="INVITE",
+                            uri=uri,
+                            cnonce=_token(4),
+                        ),
+                    )
                     call.cseq += 1
                     continue
                 if resp.status >= 300:
@@ -320,8 +353,11 @@ class SipUserAgent:
 
     def _ack_non_2xx(self, req: SipMessage, resp: SipMessage) -> None:
         """ACK for a failure response: same branch as the INVITE, To with the response's tag."""
-        headers = [(k, v) for k, v in req.headers
-                   if k.lower() in ("via", "from", "call-id", "max-forwards")]
+        headers = [
+            (k, v)
+            for k, v in req.headers
+            if k.lower() in ("via", "from", "call-id", "max-forwards")
+        ]
         headers.append(("To", resp.get("to")))
         headers.append(("CSeq", f"{req.cseq} ACK"))
         uri = req.start.split(" ")[1]

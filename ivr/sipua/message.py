@@ -6,8 +6,16 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
-           "l": "content-length", "c": "content-type", "k": "supported"}
+COMPACT = {
+    "v": "via",
+    "f": "from",
+    "t": "to",
+    "i": "call-id",
+    "m": "contact",
+    "l": "content-length",
+    "c": "content-type",
+    "k": "supported",
+}
 
 
 class SipParseError(ValueError):
@@ -108,9 +116,18 @@ def _md5(s: str) -> str:
     return hashlib.md5(s.encode()).hexdigest()
 
 
-def digest_response(*, username: str, password: str, realm: str, method: str, uri: str,
-                    nonce: str, qop: str | None = None, nc: str = "00000001",
-                    cnonce: str = "") -> str:
+def digest_response(
+    *,
+    username: str,
+    password: str,
+    realm: str,
+    method: str,
+    uri: str,
+    nonce: str,
+    qop: str | None = None,
+    nc: str = "00000001",
+    cnonce: str = "",
+) -> str:
     ha1 = _md5(f"{username}:{realm}:{password}")
     ha2 = _md5(f"{method}:{uri}")
     if qop:
@@ -118,16 +135,31 @@ def digest_response(*, username: str, password: str, realm: str, method: str, ur
     return _md5(f"{ha1}:{nonce}:{ha2}")
 
 
-def authorization(challenge: dict[str, str], *, username: str, password: str, method: str,
-                  uri: str, cnonce: str) -> str:
+def authorization(
+    challenge: dict[str, str], *, username: str, password: str, method: str, uri: str, cnonce: str
+) -> str:
     realm, nonce = challenge.get("realm", ""), challenge.get("nonce", "")
     qop = None
     if "qop" in challenge:
         qop = "auth" if "auth" in challenge["qop"].split(",") else None
-    resp = digest_response(username=username, password=password, realm=realm, method=method,
-                           uri=uri, nonce=nonce, qop=qop, cnonce=cnonce)
-    parts = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"',
-             f'response="{resp}"', "algorithm=MD5"]
+    resp = digest_response(
+        username=username,
+        password=password,
+        realm=realm,
+        method=method,
+        uri=uri,
+        nonce=nonce,
+        qop=qop,
+        cnonce=cnonce,
+    )
+    parts = [
+        f'username="{username}"',
+        f'realm="{realm}"',
+        f'nonce="{nonce}"',
+        f'uri="{uri}"',
+        f'response="{resp}"',
+        "algorithm=MD5",
+    ]
     if qop:
         parts += [f"qop={qop}", "nc=00000001", f'cnonce="{cnonce}"']
     if "opaque" in challenge:

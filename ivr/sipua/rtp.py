@@ -7,6 +7,7 @@ import asyncio
 import random
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +16,15 @@ SAMPLE_RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms
 PT_PCMU = 0
 PT_DTMF = 101
-DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11,
-               "A": 12, "B": 13, "C": 14, "D": 15}
+DTMF_EVENTS = {
+    **{str(d): d for d in range(10)},
+    "*": 10,
+    "#": 11,
+    "A": 12,
+    "B": 13,
+    "C": 14,
+    "D": 15,
+}
 
 _BIAS = 0x84
 _CLIP = 32635
@@ -59,8 +67,17 @@ class RtpPacket:
     marker: bool = False
 
     def encode(self) -> bytes:
-        return struct.pack("!BBHII", 0x80, (0x80 if self.marker else 0) | self.payload_type,
-                           self.seq & 0xFFFF, self.timestamp & 0xFFFFFFFF, self.ssrc) + self.payload
+        return (
+            struct.pack(
+                "!BBHII",
+                0x80,
+                (0x80 if self.marker else 0) | self.payload_type,
+                self.seq & 0xFFFF,
+                self.timestamp & 0xFFFFFFFF,
+                self.ssrc,
+            )
+            + self.payload
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> RtpPacket:
@@ -69,7 +86,7 @@ class RtpPacket:
         b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", data[:12])
         offset = 12 + 4 * (b0 & 0x0F)
         if b0 & 0x10 and len(data) >= offset + 4:  # header extension
-            offset += 4 + 4 * struct.unpack("!H", data[offset + 2:offset + 4])[0]
+            offset += 4 + 4 * struct.unpack("!H", data[offset + 2 : offset + 4])[0]
         payload = data[offset:]
         if b0 & 0x20 and payload:  # padding
             payload = payload[: -payload[-1]]
@@ -152,7 +169,7 @@ class RtpReceiver:
 class RtpSender:
     """Sends a 20 ms packet every 20 ms: queued audio, DTMF events, or silence."""
 
-    def __init__(self, send: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, send: Callable[[bytes], object]) -> None:
         self._send = send
         self.ssrc = random.getrandbits(32)
         self.seq = random.getrandbits(16)
@@ -174,8 +191,9 @@ class RtpSender:
         self._dtmf.append((digit, duration_ms, fut))
         return fut
 
-    def _packet(self, pt: int, payload: bytes, *, marker: bool = False,
-                ts: int | None = None) -> None:
+    def _packet(
+        self, pt: int, payload: bytes, *, marker: bool = False, ts: int | None = None
+    ) -> None:
         pkt = RtpPacket(pt, self.seq, self.ts if ts is None else ts, self.ssrc, payload, marker)
         self.seq = (self.seq + 1) & 0xFFFF
         self._send(pkt.encode())
@@ -213,13 +231,18 @@ class RtpSender:
         start_ts = self.ts
         frames = max(1, duration_ms // 20)
         for i in range(1, frames + 1):
-            self._packet(PT_DTMF, dtmf_payload(event, i * FRAME_SAMPLES, end=False),
-                         marker=i == 1, ts=start_ts)
+            self._packet(
+                PT_DTMF,
+                dtmf_payload(event, i * FRAME_SAMPLES, end=False),
+                marker=i == 1,
+                ts=start_ts,
+            )
             next_at += 0.02
             await asyncio.sleep(max(0.0, next_at - loop.time()))
         for _ in range(3):  # the end packet, sent three times (RFC 4733 2.5.1.4)
-            self._packet(PT_DTMF, dtmf_payload(event, frames * FRAME_SAMPLES, end=True),
-                         ts=start_ts)
+            self._packet(
+                PT_DTMF, dtmf_payload(event, frames * FRAME_SAMPLES, end=True), ts=start_ts
+            )
         self.ts = (start_ts + frames * FRAME_SAMPLES) & 0xFFFFFFFF
         return next_at
 
@@ -233,13 +256,20 @@ def audio_stats(pcm: bytes, *, threshold_dbfs: float = -45.0) -> dict[str, float
     x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
     n = len(x) // FRAME_SAMPLES
     if n == 0:
-        return {"duration_s": len(x) / SAMPLE_RATE, "rms_dbfs": -120.0, "voiced_share": 0.0,
-                "voiced_s": 0.0}
+        return {
+            "duration_s": len(x) / SAMPLE_RATE,
+            "rms_dbfs": -120.0,
+            "voiced_share": 0.0,
+            "voiced_s": 0.0,
+        }
     frames = x[: n * FRAME_SAMPLES].reshape(n, FRAME_SAMPLES)
     rms = np.sqrt(np.mean(frames * frames, axis=1)) / 32768.0
     db = 20 * np.log10(np.maximum(rms, 1e-6))
     voiced = int(np.sum(db > threshold_dbfs))
     total_rms = float(np.sqrt(np.mean(x * x))) / 32768.0
-    return {"duration_s": len(x) / SAMPLE_RATE,
-            "rms_dbfs": 20 * float(np.log10(max(total_rms, 1e-6))),
-            "voiced_share": voiced / n, "voiced_s": voiced * 0.02}
+    return {
+        "duration_s": len(x) / SAMPLE_RATE,
+        "rms_dbfs": 20 * float(np.log10(max(total_rms, 1e-6))),
+        "voiced_share": voiced / n,
+        "voiced_s": voiced * 0.02,
+    }

@@ -11,8 +11,11 @@ from ivr.privacy import mask_json, mask_number
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
     ari_ok = ARI in app and app[ARI].connected.is_set()
-    body = {"status": "ok" if ari_ok else "degraded", "ari_connected": ari_ok,
-            "active_calls": app[CALLS].active if CALLS in app else 0}
+    body = {
+        "status": "ok" if ari_ok else "degraded",
+        "ari_connected": ari_ok,
+        "active_calls": app[CALLS].active if CALLS in app else 0,
+    }
     return web.json_response(body, status=200 if ari_ok else 503)
 
 
@@ -21,16 +24,26 @@ async def metrics(request: web.Request) -> web.Response:
     lines = []
     if CALLS in app:
         calls = app[CALLS]
-        lines += ["# TYPE ivr_calls_active gauge", f"ivr_calls_active {calls.active}",
-                  "# TYPE ivr_calls_total counter", f"ivr_calls_total {calls.total_calls}",
-                  "# TYPE ivr_call_outcomes_total counter"]
-        lines += [f'ivr_call_outcomes_total{{outcome="{k}"}} {v}' for k, v in calls.outcomes.items()]
+        lines += [
+            "# TYPE ivr_calls_active gauge",
+            f"ivr_calls_active {calls.active}",
+            "# TYPE ivr_calls_total counter",
+            f"ivr_calls_total {calls.total_calls}",
+            "# TYPE ivr_call_outcomes_total counter",
+        ]
+        lines += [
+            f'ivr_call_outcomes_total{{outcome="{k}"}} {v}' for k, v in calls.outcomes.items()
+        ]
     if ARI in app:
         ari = app[ARI]
-        lines += ["# TYPE ivr_ari_connected gauge", f"ivr_ari_connected {int(ari.connected.is_set())}",
-                  "# TYPE ivr_ari_reconnects_total counter", f"ivr_ari_reconnects_total {ari.reconnects}",
-                  "# TYPE ivr_ari_malformed_events_total counter",
-                  f"ivr_ari_malformed_events_total {ari.malformed_events}"]
+        lines += [
+            "# TYPE ivr_ari_connected gauge",
+            f"ivr_ari_connected {int(ari.connected.is_set())}",
+            "# TYPE ivr_ari_reconnects_total counter",
+            f"ivr_ari_reconnects_total {ari.reconnects}",
+            "# TYPE ivr_ari_malformed_events_total counter",
+            f"ivr_ari_malformed_events_total {ari.malformed_events}",
+        ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
@@ -39,13 +52,19 @@ async def recent_calls(request: web.Request) -> web.Response:
     rows = await request.app[REPO].recent(limit)
     out = []
     for r in rows:
-        out.append({
-            "id": str(r.id), "caller": mask_number(r.caller_number or ""),
-            "dialed": r.dialed_number, "transport": r.transport,
-            "started_at": r.started_at.isoformat() if r.started_at else None,
-            "ended_at": r.ended_at.isoformat() if r.ended_at else None,
-            "outcome": r.outcome, "queue": r.queue, "path": mask_json(r.path),
-        })
+        out.append(
+            {
+                "id": str(r.id),
+                "caller": mask_number(r.caller_number or ""),
+                "dialed": r.dialed_number,
+                "transport": r.transport,
+                "started_at": r.started_at.isoformat() if r.started_at else None,
+                "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+                "outcome": r.outcome,
+                "queue": r.queue,
+                "path": mask_json(r.path),
+            }
+        )
     return web.json_response(out)
 
 
