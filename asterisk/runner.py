@@ -108,14 +108,15 @@ def build_root(settings: Settings, progress: Progress | None = None) -> Path:
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
         tail: list[str] = []
+        stage = ""
         for line in proc.stdout:
             line = line.rstrip()
             tail = [*tail[-20:], line]
-            if line.startswith(
-                ("I: Retrieving", "I: Extracting", "I: Installing", "I: Configuring")
-            ):
-                if "Retrieving Release" in line or line.endswith("..."):
-                    say(line[3:])
+            # one progress line per debootstrap stage (retrieving, extracting, installing, ...)
+            words = line[3:].split() if line.startswith("I: ") else []
+            if words and words[0] != stage:
+                stage = words[0]
+                say(f"debootstrap: {line[3:]}")
         rc = proc.wait()
     if rc != 0:
         raise AsteriskError("debootstrap failed:\n" + "\n".join(tail))
