@@ -146,6 +146,48 @@ def doctor(settings: Settings, fix: bool) -> None:
     sys.exit(0 if ok else 1)
 
 
+@main.command("chat")
+@click.option("--explain", is_flag=True, help="Show matched intents, scores and slots.")
+@click.pass_obj
+def chat_cmd(settings: Settings, explain: bool) -> None:
+    """Talk to the bots as a caller would (text; `#123` for keys, empty line for silence)."""
+    from ivr.botcli import chat
+
+    asyncio.run(chat(settings, explain=explain, echo=click.echo))
+
+
+@main.group()
+def bots() -> None:
+    """The scenario bots (dialog/bots/*.yaml)."""
+
+
+@bots.command("test")
+@click.option("--bot", "only", default=None, help="Only this bot's conversations.")
+@click.pass_obj
+def bots_test_cmd(settings: Settings, only: str | None) -> None:
+    """Run every bot's conversation tests; print intent accuracy and containment."""
+    from ivr.botcli import bots_test
+
+    sys.exit(0 if asyncio.run(bots_test(settings, only=only, echo=click.echo)) else 1)
+
+
+@bots.command("lint")
+def bots_lint_cmd() -> None:
+    """Schema errors, unreachable steps, unasked slots, duplicate similar questions."""
+    from dialog.catalog import Catalog, CatalogError
+    from dialog.lint import lint
+
+    try:
+        catalog = Catalog.load()
+    except CatalogError as exc:
+        raise click.ClickException(str(exc)) from exc
+    problems = lint(catalog)
+    for p in problems:
+        click.echo(p)
+    click.echo(f"{len(catalog.bots)} bots, {len(problems)} problems")
+    sys.exit(1 if problems else 0)
+
+
 @main.command("asterisk-config")
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.pass_obj

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -37,7 +39,7 @@ class CallerHungUp(Exception):
 
 class Dialog(Protocol):
     def start(self) -> list[Action]: ...
-    def on_event(self, event: DialogEvent) -> list[Action]: ...
+    def on_event(self, event: DialogEvent) -> list[Action] | Awaitable[list[Action]]: ...
 
 
 class Prompts(Protocol):
@@ -131,7 +133,8 @@ class CallSession:
                 event = await self._execute(actions)
                 if event is None:
                     break
-                actions = self.dialog.on_event(event)
+                result = self.dialog.on_event(event)
+                actions = await result if inspect.isawaitable(result) else result
         except CallerHungUp:
             self.outcome, cause = "caller_hangup", "caller"
             self._step("caller_hangup")

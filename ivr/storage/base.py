@@ -23,6 +23,7 @@ NAMING_CONVENTION = {
 
 MODEL_MODULES: tuple[str, ...] = (
     "ivr.storage.models",
+    "dialog.backends.tables",
 )
 
 

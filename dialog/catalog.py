@@ -1,0 +1,86 @@
+"""The bot catalog: every bot file in a folder, validated, with one intent matcher over them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dialog.nlu.matching import IntentMatcher, IntentSpec
+from dialog.scenario import BotSpec, ScenarioError, SlotSpec, load_bot
+
+BOTS_DIR = Path(__file__).with_name("bots")
+
+IDENTITY_SLOTS: dict[str, dict[str, SlotSpec]] = {
+    "fuel_card": {
+        "card_number": SlotSpec(
+            type="card_number", max_digits=20,
+            prompt="请输入您的加油卡卡号，以井号键结束。",
+            reprompt="卡号应为十六位或十九位数字，请重新输入，以井号键结束。"),
+        "pin": SlotSpec(type="pin", max_digits=7, sensitive=True,
+                        prompt="请输入六位卡密码，以井号键结束。"),
+    },
+    "gas_account": {
+        "gas_account": SlotSpec(
+            type="gas_account", max_digits=11,
+            prompt="请输入您的十位燃气户号，以井号键结束。",
+            reprompt="户号应为十位数字，请重新输入，以井号键结束。"),
+        "id_tail": SlotSpec(type="id_tail", max_digits=7, sensitive=True,
+                            prompt="请输入户主身份证号码的后六位，以井号键结束。"),
+    },
+}
+
+
+class CatalogError(ValueError):
+    """One or more bot files cannot be used (each problem names file, line and field)."""
+
+
+@dataclass
+class Catalog:
+    bots: dict[str, BotSpec]
+    threshold: float = 0.6
+    matcher: IntentMatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.matcher = IntentMatcher(
+            [IntentSpec(id=b.id, name=b.name, standard=b.standard, similar=tuple(b.similar),
+                        rules=tuple(b.rules)) for b in self.bots.values()],
+            threshold=self.threshold)
+
+    @classmethod
+    def load(cls, folder: Path = BOTS_DIR) -> Catalog:
+        bots: dict[str, BotSpec] = {}
+        problems: list[str] = []
+        for path in sorted(folder.glob("*.yaml")):
+            try:
+                bot = load_bot(path)
+            except ScenarioError as exc:
+                problems.append(str(exc))
+                continue
+            if bot.id in bots:
+                problems.append(f"{path}:1: id: {bot.id!r} is used by another bot")
+                continue
+            bots[bot.id] = bot
+        keys: dict[tuple[str, str], str] = {}
+        for bot in bots.values():
+            if bot.menu_key:
+                other = keys.setdefault((bot.line, bot.menu_key), bot.id)
+                if other != bot.id:
+                    problems.append(f"{bot.id}: menu_key {bot.menu_key} of line {bot.line} "
+                                    f"is also used by {other}")
+        if problems:
+            raise CatalogError("\n".join(problems))
+        return cls(bots)
+
+    def menu(self, line: str) -> list[BotSpec]:
+        return sorted((b for b in self.bots.values() if b.line == line and b.menu_key),
+                      key=lambda b: b.menu_key or "")
+
+    def by_key(self, line: str, key: str) -> BotSpec | None:
+        return next((b for b in self.menu(line) if b.menu_key == key), None)
+
+    def identity_slots(self, kind: object) -> dict[str, SlotSpec]:
+        return IDENTITY_SLOTS.get(str(kind), {}) if kind else {}
+
+    @staticmethod
+    def yes_no_slot(question: str) -> SlotSpec:
+        return SlotSpec(type="yes_no", max_digits=1, prompt=f"{question}确认请按1，否则请按2。")

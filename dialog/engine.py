@@ -1,0 +1,394 @@
+"""The scenario engine: routes a caller to a bot and runs the bot's steps turn by turn.
+
+``DialogEngine.start()`` and ``await DialogEngine.on_event(event)`` return actions (Say, Collect,
+Transfer, Hangup, Step); the engine does no I/O but the business actions it is given. The same
+engine serves live calls, ``ivr chat``, ``ivr bots test`` and evaluation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step
+from dialog.actions import Transfer as TransferAction
+from dialog.catalog import Catalog
+from dialog.prompts import P
+from dialog.scenario import BotSpec, SlotSpec
+from dialog.scenario import Step as BotStep
+from dialog.slots import parse_slot
+
+ActionFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class ActionRefused(Exception):
+    """A business action refused the request; ``message`` is Chinese text to speak."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+GLOBALS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "safety",
+        re.compile(r"(燃气|煤气|天然气)?(泄漏|泄露|漏气)|(煤气|燃气|天然气|臭)味|闻到.{0,4}味"),
+    ),
+    ("agent", re.compile(r"转?人工|人工服务|人工客服|找客服|真人|接线员")),
+    ("repeat", re.compile(r"重复|再说一遍|再说一次|没听清|没听到|什么\?*$")),
+    ("back", re.compile(r"返回上一步|上一步|返回上一级")),
+    ("main_menu", re.compile(r"主菜单|返回菜单|重新开始")),
+    ("goodbye", re.compile(r"^(再见|拜拜|没有了|没事了|不用了谢谢|挂了)")),
+]
+
+
+@dataclass
+class DialogState:
+    mode: str = "route"  # route | line_menu | clarify | bot | done
+    line: str = ""
+    bot: str | None = None
+    pc: int = 0
+    slots: dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+    verified: bool = False
+    failures: int = 0  # consecutive no-match / invalid answers
+    silences: int = 0  # consecutive no-inputs
+    turns: int = 0
+    clarify: tuple[str, ...] = ()
+    last_prompt: list[Action] = field(default_factory=list)
+    history: list[int] = field(default_factory=list)  # pcs of asks, for 返回上一步
+
+
+class DialogEngine:
+    def __init__(self, catalog: Catalog, actions: Mapping[str, ActionFn] | None = None, *,
+                 max_failures: int = 2, max_silences: int = 2, max_turns: int = 40) -> None:
+        self.catalog = catalog
+        self.actions = dict(actions or {})
+        self.max_failures = max_failures
+        self.max_silences = max_silences
+        self.max_turns = max_turns
+        self.state = DialogState()
+
+    # ---- entry points ------------------------------------------------------------
+    def start(self) -> list[Action]:
+        return [Say(P["greeting"], "greeting"), *self._prompt(self._route_prompt())]
+
+    async def on_event(self, event: DialogEvent) -> list[Action]:
+        st = self.state
+        st.turns += 1
+        if st.turns > self.max_turns:
+            return self._transfer("turn_limit")
+        if isinstance(event, NoInput):
+            return self._no_input()
+        st.silences = 0
+        if isinstance(event, Dtmf):
+            return await self._on_dtmf(event.digits)
+        text = event.text.strip()
+        hit = self._global(text)
+        if hit is not None:
+            return hit
+        return await self._on_text(text)
+
+    @property
+    def bot(self) -> BotSpec | None:
+        return self.catalog.bots.get(self.state.bot or "")
+
+    # ---- prompts and counters ------------------------------------------------------
+    def _prompt(self, actions: list[Action]) -> list[Action]:
+        self.state.last_prompt = [a for a in actions if isinstance(a, Say | Collect)]
+        return actions
+
+    def _route_prompt(self) -> list[Action]:
+        return [Say(P["route_menu"], "route_menu"), Collect(max_digits=1)]
+
+    def _line_menu(self, line: str) -> list[Action]:
+        bots = self.catalog.menu(line)
+        parts = [f"{b.name}请按{b.menu_key}" for b in bots]
+        text = "，".join([*parts, "人工服务请按0，返回上一级请按星号键"]) + "。"
+        return [Say(text), Collect(max_digits=1)]
+
+    def _no_input(self) -> list[Action]:
+        st = self.state
+        st.silences += 1
+        if st.silences > self.max_silences:
+            st.mode = "done"
+            return [Step("no_input_limit"), Say(P["no_input_goodbye"], "no_input_goodbye"),
+                    Hangup("no_input")]
+        return [Step("no_input", {"count": st.silences}), Say(P["no_input"], "no_input"),
+                *st.last_prompt]
+
+    def _failure(self, why: str, reprompt: list[Action]) -> list[Action]:
+        st = self.state
+        st.failures += 1
+        limit = self.bot.escalate_after_failures if self.bot else self.max_failures
+        if st.failures > limit:
+            return [Step("failure_limit", {"why": why}),
+                    *self._transfer("repeated_failures", say_key="transfer_after_errors")]
+        return [Step("no_match", {"why": why, "count": st.failures}),
+                *self._prompt(reprompt)]
+
+    def _transfer(self, reason: str, line: str | None = None,
+                  say_key: str = "transfer") -> list[Action]:
+        st = self.state
+        target = line or (self.bot.line if self.bot else st.line or "general")
+        st.mode = "done"
+        return [Say(P[say_key], say_key), TransferAction(target, reason)]
+
+    # ---- global intents -----------------------------------------------------------------
+    def _global(self, text: str) -> list[Action] | None:
+        st = self.state
+        for name, pattern in GLOBALS:
+            if not pattern.search(text):
+                continue
+            if name == "safety":
+                st.mode = "done"
+                return [Step("safety", {"text": text}), Say(P["safety"], "safety", barge_in=False),
+                        TransferAction("priority", "gas_leak")]
+            if name == "agent":
+                return [Step("global", {"intent": "agent"}), *self._transfer("caller_request")]
+            if name == "repeat":
+                return [Step("global", {"intent": "repeat"}), *st.last_prompt]
+            if name == "main_menu":
+                self.state = DialogState(turns=st.turns)
+                return [Step("global", {"intent": "main_menu"}),
+                        *self._prompt(self._route_prompt())]
+            if name == "back" and st.mode == "bot" and st.history:
+                st.pc = st.history.pop()
+                return [Step("global", {"intent": "back"}), *self._run_sync_ask()]
+            if name == "goodbye":
+                st.mode = "done"
+                return [Step("global", {"intent": "goodbye"}), Say(P["goodbye"], "goodbye"),
+                        Hangup("completed")]
+        return None
+
+    def _run_sync_ask(self) -> list[Action]:
+        bot = self.bot
+        assert bot is not None
+        step = bot.steps[self.state.pc]
+        if step.ask:
+            return self._ask(bot.slots[step.ask])
+        return self.state.last_prompt
+
+    # ---- routing ------------------------------------------------------------------------
+    async def _on_dtmf(self, digits: str) -> list[Action]:
+        st = self.state
+        if st.mode == "bot":
+            return await self._answer(digits, dtmf=True)
+        key = digits[:1]
+        if st.mode == "clarify" and key in ("1", "2") and len(st.clarify) >= int(key):
+            return await self._enter(st.clarify[int(key) - 1], via="clarify")
+        if key == "0":
+            return [Step("menu", {"key": "0", "choice": "agent"}),
+                    *self._transfer("caller_request")]
+        if st.mode == "line_menu":
+            if key == "*":
+                st.mode, st.line = "route", ""
+                return self._prompt(self._route_prompt())
+            bot = self.catalog.by_key(st.line, key)
+            if bot is not None:
+                return await self._enter(bot.id, via="dtmf")
+            return self._failure("invalid_key", self._line_menu(st.line))
+        if key in ("1", "2"):
+            st.mode, st.line = "line_menu", "oil" if key == "1" else "gas"
+            confirm = "confirm_oil" if key == "1" else "confirm_gas"
+            return [Step("menu", {"key": key, "choice": st.line}), Say(P[confirm], confirm),
+                    *self._prompt(self._line_menu(st.line))]
+        return self._failure("invalid_key", self._route_prompt())
+
+    async def _on_text(self, text: str) -> list[Action]:
+        st = self.state
+        if st.mode == "bot":
+            return await self._answer(text, dtmf=False)
+        only = st.clarify if st.mode == "clarify" else None
+        result = self.catalog.matcher.match(text, only=only)
+        best = result.best
+        detail = {"text": text, "decision": result.decision,
+                  "intent": best.intent if best else None,
+                  "score": round(best.score, 3) if best else 0.0,
+                  "layer": best.layer if best else None}
+        if result.decision == "match" and best is not None:
+            return [Step("intent", detail), *await self._enter(best.intent, via="speech")]
+        if result.decision == "clarify" and st.mode != "clarify":
+            options = tuple(c.intent for c in result.candidates[:2])
+            st.mode, st.clarify = "clarify", options
+            a, b = (self.catalog.bots[o].name for o in options)
+            question = f"请问您是要办理{a}，还是{b}？{a}请按1，{b}请按2。"
+            return [Step("clarify", detail), *self._prompt([Say(question), Collect(1)])]
+        return [Step("intent", detail),
+                *self._failure("no_match", [Say(P["no_match"], "no_match"),
+                                            *self._route_prompt()])]
+
+    async def _enter(self, bot_id: str, *, via: str) -> list[Action]:
+        st = self.state
+        bot = self.catalog.bots[bot_id]
+        st.mode, st.bot, st.pc, st.failures = "bot", bot_id, 0, 0
+        st.line = bot.line
+        out: list[Action] = [Step("bot", {"bot": bot_id, "via": via})]
+        if bot.identity != "none" and not st.verified:
+            st.vars["_verify"] = bot.identity
+        return out + await self._advance()
+
+    # ---- running a bot -----------------------------------------------------------------
+    def _ask(self, slot: SlotSpec, *, again: bool = False) -> list[Action]:
+        text = slot.reprompt if again and slot.reprompt else slot.prompt
+        return self._prompt([Say(self._fill(text)),
+                             Collect(max_digits=slot.max_digits or 1)])
+
+    def _fill(self, template: str) -> str:
+        values = {**self.state.slots, **self.state.vars}
+        return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), "")), template)
+
+    def _current_ask(self) -> tuple[str, SlotSpec] | None:
+        bot = self.bot
+        if bot is None:
+            return None
+        verify = self.catalog.identity_slots(self.state.vars.get("_verify"))
+        if verify:
+            name = next((n for n in verify if n not in self.state.slots), None)
+            if name is not None:
+                return name, verify[name]
+        step = bot.steps[self.state.pc] if self.state.pc < len(bot.steps) else None
+        if step is not None and step.ask:
+            return step.ask, bot.slots[step.ask]
+        if step is not None and step.confirm:
+            return "confirmed", self.catalog.yes_no_slot(self._fill(step.confirm))
+        return None
+
+    async def _answer(self, raw: str, *, dtmf: bool) -> list[Action]:
+        st = self.state
+        current = self._current_ask()
+        if current is None:
+            return await self._advance()
+        name, slot = current
+        value, error = parse_slot(slot, raw, dtmf=dtmf)
+        if value is None:
+            return self._failure(f"invalid_{slot.type}",
+                                 [Say(error or P["invalid"]), *self._ask(slot, again=True)])
+        st.failures = 0
+        st.slots[name] = value
+        shown = "***" if slot.sensitive else value
+        out: list[Action] = [Step("slot", {"slot": name, "value": shown})]
+        if name == "confirmed" and self.bot is not None:
+            step = self.bot.steps[st.pc]
+            st.pc = self._index(step.on_no) if (value is False and step.on_no) else st.pc + 1
+            st.slots.pop("confirmed", None)
+            return out + await self._advance()
+        if "_verify" in st.vars:
+            return out + await self._advance()
+        st.history.append(st.pc)
+        st.pc += 1
+        return out + await self._advance()
+
+    def _index(self, step_id: str | None) -> int:
+        assert self.bot is not None
+        return next(i for i, s in enumerate(self.bot.steps) if s.id == step_id)
+
+    async def _advance(self) -> list[Action]:
+        """Run steps until one needs the caller's input, or the call leaves the bot."""
+        st = self.state
+        bot = self.bot
+        assert bot is not None
+        out: list[Action] = []
+        verify = st.vars.get("_verify")
+        if verify:
+            pending = self._current_ask()
+            if pending is not None:
+                return out + self._ask(pending[1])
+            ok = await self._verify(verify)
+            if not ok:
+                return out + self._verification_failed()
+            st.verified = True
+            st.vars.pop("_verify", None)
+            out.append(Step("verified", {"kind": verify}))
+        for _ in range(200):  # a guard against goto loops in a bot file
+            if st.pc >= len(bot.steps):
+                st.mode = "done"
+                return [*out, Say(P["goodbye"], "goodbye"), Hangup("completed")]
+            step = bot.steps[st.pc]
+            if not self._condition(step):
+                st.pc += 1
+                continue
+            kind = step.kind
+            if kind == "say":
+                out.append(Say(self._fill(step.say or ""), barge_in=step.barge_in))
+                st.pc += 1
+            elif kind == "goto":
+                st.pc = self._index(step.goto)
+            elif kind == "action":
+                err = await self._run_action(step)
+                if err is not None:
+                    out += [Step("action_refused", {"action": step.action}), Say(err)]
+                    if step.on_error:
+                        st.pc = self._index(step.on_error)
+                        continue
+                    return out + self._transfer("backend_refused")
+                st.pc += 1
+            elif kind in ("ask", "confirm"):
+                name = step.ask or "confirmed"
+                if name in st.slots and kind == "ask":
+                    st.pc += 1
+                    continue
+                current = self._current_ask()
+                assert current is not None
+                return out + self._ask(current[1])
+            elif kind == "transfer":
+                st.mode = "done"
+                target = TransferAction(step.transfer or bot.line, step.reason or bot.id)
+                return [*out, Say(P["transfer"], "transfer"), target]
+            elif kind == "end":
+                st.mode = "done"
+                return [*out, Say(P["goodbye"], "goodbye"), Hangup(step.end or "completed")]
+        return out + self._transfer("bot_loop")
+
+    def _condition(self, step: BotStep) -> bool:
+        if step.when is None:
+            return True
+        values = {**self.state.slots, **self.state.vars}
+        value = values.get(step.when)
+        if step.equals is None:
+            return bool(value)
+        return str(value) == str(step.equals)
+
+    async def _run_action(self, step: BotStep) -> str | None:
+        fn = self.actions.get(step.action or "")
+        if fn is None:
+            return P["system_busy"]
+        args: dict[str, Any] = {
+            k: self._fill(v) if isinstance(v, str) else v for k, v in step.args.items()
+        }
+        args["_slots"] = dict(self.state.slots)
+        args["_vars"] = dict(self.state.vars)
+        try:
+            result = await fn(args)
+        except ActionRefused as exc:
+            self.state.vars["error"] = exc.message
+            return exc.message
+        self.state.vars.update(result)
+        return None
+
+    async def _verify(self, kind: str) -> bool:
+        fn = self.actions.get(f"verify.{kind}")
+        if fn is None:
+            return False
+        try:
+            result = await fn({"_slots": dict(self.state.slots)})
+        except ActionRefused:
+            return False
+        self.state.vars.update({k: v for k, v in result.items() if k != "ok"})
+        return bool(result.get("ok"))
+
+    def _verification_failed(self) -> list[Action]:
+        st = self.state
+        fails = st.vars["_verify_fails"] = int(st.vars.get("_verify_fails", 0)) + 1
+        for name in self.catalog.identity_slots(st.vars.get("_verify")):
+            st.slots.pop(name, None)
+        if fails > 1:
+            return [Step("verify_failed", {"count": fails}),
+                    *self._transfer("verification_failed", say_key="verify_transfer")]
+        pending = self._current_ask()
+        assert pending is not None
+        return [Step("verify_failed", {"count": fails}), Say(P["verify_failed"]),
+                *self._ask(pending[1])]
+

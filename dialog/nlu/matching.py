@@ -1,0 +1,321 @@
+"""Intent matching for the hotline's top-level menu: which business does the caller want?
+
+Each intent (:class:`IntentSpec`) has a standard question, colloquial similar questions,
+optional rules (:mod:`dialog.nlu.rules`) and keywords. A query is normalised with
+:func:`~dialog.nlu.text.normalize_for_match` and scored per intent by independent layers,
+each in [0, 1] and each with a readable ``why``:
+
+``rule``
+    1.0 when one of the intent's rules matches. A rule whose positive part matches but whose
+    negation guard fires *vetoes* the intent altogether (解除挂失 is never 挂失).
+``similar``
+    Character unigram+bigram TF-IDF cosine against the standard and similar questions (max
+    over questions; IDF counts *intents*, so words every intent shares weigh ~nothing;
+    the cosine is multiplied by ``COSINE_GAIN`` = 1.25, capped at 1), or containment: a query
+    that contains a question or keyword scores
+    ``0.8 + 0.2 * len(phrase) / len(query)`` (1.0 for an exact match).
+``pinyin``
+    The same two measures on fuzzy pinyin syllables (:mod:`dialog.nlu.pinyin`; unigrams +
+    bigrams), catching ASR homophone errors (鱼鹅 for 余额), scaled by 0.95 so that an exact
+    character match wins a tie.
+``embedding``
+    Optional: cosine between embeddings from the injected ``embedder`` (rescaled by
+    ``embedding_floor``: ``(cos - floor) / (1 - floor)``, clipped to [0, 1]).
+
+An intent's score is the maximum over its layers, plus ``AGREE_BONUS`` (0.05) when at least
+two layers each score >= ``AGREE_FLOOR`` (0.5), capped at 1.0; the candidate's ``layer`` is
+the strongest one. Decision, with ``s1``/``s2`` the best scores of the two best intents:
+``match`` when ``s1 >= threshold`` and ``s1 - s2 >= clarify_margin``; ``clarify`` when both
+are ``>= 0.8 * threshold`` and ``s1 - s2 < clarify_margin``; otherwise ``no_match``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from itertools import pairwise
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+
+from dialog.nlu.pinyin import fuzzy_pinyin
+from dialog.nlu.rules import Rule, compile_rule
+from dialog.nlu.text import normalize_for_match, to_simplified
+
+__all__ = [
+    "AGREE_BONUS",
+    "AGREE_FLOOR",
+    "Candidate",
+    "IntentMatcher",
+    "IntentSpec",
+    "MatchResult",
+    "leave_one_out_accuracy",
+    "without_rules",
+]
+
+Embedder = Callable[[list[str]], list[list[float]]]
+Layer = Literal["rule", "similar", "pinyin", "embedding"]
+
+AGREE_FLOOR = 0.5
+AGREE_BONUS = 0.05
+CONTAIN_BASE = 0.8
+PINYIN_WEIGHT = 0.95
+COSINE_GAIN = 1.25  # calibrates cosine so a clear paraphrase reaches ~0.6
+CLARIFY_FLOOR = 0.8  # of threshold
+MAX_CANDIDATES = 5
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    id: str
+    name: str
+    standard: str
+    similar: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    intent: str
+    score: float
+    layer: str  # rule | similar | pinyin | embedding
+    why: str
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    decision: Literal["match", "clarify", "no_match"]
+    best: Candidate | None
+    candidates: tuple[Candidate, ...]
+
+
+def _char_features(text: str) -> list[str]:
+    return list(text) + [text[i:i + 2] for i in range(len(text) - 1)]
+
+
+def _pinyin_features(syllables: Sequence[str]) -> list[str]:
+    return list(syllables) + [f"{a}_{b}" for a, b in pairwise(syllables)]
+
+
+class _Tfidf:
+    """Cosine similarity of a query against fixed documents (L2-normalised TF-IDF rows)."""
+
+    def __init__(self, docs: Sequence[Sequence[str]], groups: Sequence[int]) -> None:
+        # Document frequency counts intents, not questions: a feature found in every intent
+        # (我想, 一下) carries almost no weight however many questions repeat it.
+        seen: dict[str, set[int]] = {}
+        for doc, g in zip(docs, groups, strict=True):
+            for f in doc:
+                seen.setdefault(f, set()).add(g)
+        n = len(set(groups))
+        self.vocab = {f: i for i, f in enumerate(sorted(seen))}
+        self.idf = np.array([math.log((1 + n) / len(seen[f])) for f in sorted(seen)])
+        self.oov_idf = math.log(1 + n)
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        for r, doc in enumerate(docs):
+            counts = Counter(doc)
+            w = {self.vocab[f]: c * self.idf[self.vocab[f]] for f, c in counts.items()}
+            norm = math.sqrt(sum(v * v for v in w.values())) or 1.0
+            for c, v in w.items():
+                rows.append(r)
+                cols.append(c)
+                vals.append(v / norm)
+        self.matrix = csr_matrix((vals, (rows, cols)), shape=(len(docs), max(1, len(self.vocab))))
+
+    def scores(self, features: Sequence[str]) -> NDArray[np.float64]:
+        q = np.zeros(self.matrix.shape[1])
+        norm2 = 0.0
+        for f, c in Counter(features).items():
+            i = self.vocab.get(f)
+            if i is None:
+                norm2 += (c * self.oov_idf) ** 2  # unknown words still dilute the query
+            else:
+                q[i] = c * self.idf[i]
+                norm2 += q[i] ** 2
+        if norm2 == 0.0:
+            return np.zeros(self.matrix.shape[0])
+        return np.asarray(self.matrix @ q, dtype=np.float64) / math.sqrt(norm2)
+
+
+@dataclass
+class _Layer:
+    score: float = 0.0
+    why: str = ""
+
+
+class IntentMatcher:
+    """Scores a caller's utterance against intents; see the module docstring."""
+
+    def __init__(self, intents: Sequence[IntentSpec], *, threshold: float = 0.6,
+                 clarify_margin: float = 0.08, embedder: Embedder | None = None,
+                 embedding_floor: float = 0.0) -> None:
+        self.intents = tuple(intents)
+        self.threshold = threshold
+        self.clarify_margin = clarify_margin
+        self._embedder = embedder
+        self._embedding_floor = embedding_floor
+        self._rules: list[list[Rule]] = [[compile_rule(r) for r in it.rules]
+                                         for it in self.intents]
+        # Flattened phrases; _owner maps each to its intent, _is_keyword marks keywords (which
+        # only count by containment, not by cosine).
+        texts: list[str] = []
+        owner: list[int] = []
+        is_kw: list[bool] = []
+        for k, it in enumerate(self.intents):
+            for raw in dict.fromkeys((it.standard, *it.similar)):
+                texts.append(raw)
+                owner.append(k)
+                is_kw.append(False)
+            for raw in dict.fromkeys(it.keywords):
+                texts.append(raw)
+                owner.append(k)
+                is_kw.append(True)
+        self._texts = texts
+        self._owner = np.array(owner, dtype=np.int64)
+        self._is_kw = np.array(is_kw, dtype=bool)
+        self._norm = [normalize_for_match(t) for t in texts]
+        self._pinyin = [tuple(fuzzy_pinyin(t)) for t in self._norm]
+        self._pinyin_str = [f" {' '.join(p)} " for p in self._pinyin]
+        ex = [i for i in range(len(texts)) if not is_kw[i]]
+        self._char = _Tfidf([_char_features(self._norm[i]) for i in ex], [owner[i] for i in ex])
+        self._py = _Tfidf([_pinyin_features(self._pinyin[i]) for i in ex], [owner[i] for i in ex])
+        self._ex_index = np.array(ex, dtype=np.int64)
+        # Examples are contiguous per intent: one reduceat group per intent that has any.
+        ex_owner = self._owner[self._ex_index]
+        change = np.flatnonzero(np.diff(ex_owner)) + 1 if len(ex) else np.zeros(0, np.int64)
+        self._starts = np.concatenate(([0], change)).astype(np.int64) if len(ex) else change
+        self._ends = np.append(self._starts[1:], len(ex)).astype(np.int64)
+        self._group_owner = ex_owner[self._starts] if len(ex) else self._starts
+        self._emb: NDArray[np.float64] | None = None
+        if embedder is not None and ex:
+            vecs = np.asarray(embedder([to_simplified(texts[i]) for i in ex]), dtype=np.float64)
+            norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+            self._emb = vecs / np.where(norms == 0, 1.0, norms)
+        self._index_of = {it.id: k for k, it in enumerate(self.intents)}
+
+    # ---- scoring -----------------------------------------------------------------------
+    def _layers(self, q: str, text: str, exclude: int | None) -> dict[int, dict[str, _Layer]]:
+        n = len(self.intents)
+        out: dict[int, dict[str, _Layer]] = {k: {} for k in range(n)}
+
+        def offer(k: int, layer: str, score: float, why: str) -> None:
+            cur = out[k].setdefault(layer, _Layer())
+            if score > cur.score:
+                cur.score, cur.why = score, why
+
+        qpy = fuzzy_pinyin(q)
+        qpy_str = f" {' '.join(qpy)} "
+        per_example = {
+            "similar": np.minimum(1.0, self._char.scores(_char_features(q)) * COSINE_GAIN),
+            "pinyin": np.minimum(1.0, self._py.scores(_pinyin_features(qpy)) * COSINE_GAIN)
+            * PINYIN_WEIGHT,
+        }
+        if self._emb is not None and self._embedder is not None:
+            v = np.asarray(self._embedder([to_simplified(text)])[0], dtype=np.float64)
+            cos = self._emb @ (v / (np.linalg.norm(v) or 1.0))
+            floor = self._embedding_floor
+            per_example["embedding"] = np.clip((cos - floor) / (1 - floor), 0.0, 1.0)
+        for layer, scores in per_example.items():
+            if exclude is not None:
+                scores = np.where(self._ex_index == exclude, 0.0, scores)
+            best = np.maximum.reduceat(scores, self._starts) if len(scores) else np.zeros(0)
+            what = {"similar": "char cosine", "pinyin": "pinyin cosine",
+                    "embedding": "embedding cosine"}[layer]
+            for g in np.flatnonzero(best > 0).tolist():
+                lo, hi = int(self._starts[g]), int(self._ends[g])
+                src = self._texts[int(self._ex_index[lo + int(np.argmax(scores[lo:hi]))])]
+                offer(int(self._group_owner[g]), layer, float(best[g]),
+                      f"{what} {best[g]:.2f} with '{src}'")
+        for i, phrase in enumerate(self._norm):
+            if i == exclude or not phrase or len(phrase) < 2:
+                continue
+            k = int(self._owner[i])
+            kind = "keyword" if self._is_kw[i] else "question"
+            if phrase in q:
+                score = CONTAIN_BASE + (1 - CONTAIN_BASE) * len(phrase) / len(q)
+                offer(k, "similar", score, f"contains {kind} '{self._texts[i]}'")
+            elif len(self._pinyin[i]) >= 2 and self._pinyin_str[i] in qpy_str:
+                score = CONTAIN_BASE + (1 - CONTAIN_BASE) * len(self._pinyin[i]) / len(qpy)
+                offer(k, "pinyin", score * PINYIN_WEIGHT,
+                      f"sounds like {kind} '{self._texts[i]}' ({self._pinyin_str[i].strip()})")
+        return out
+
+    def match(self, text: str, *, only: Collection[str] | None = None) -> MatchResult:
+        """Decide which intent ``text`` asks for; ``only`` restricts to these intent ids."""
+        return self._match(text, only=only, exclude=None)
+
+    def _match(self, text: str, *, only: Collection[str] | None,
+               exclude: int | None) -> MatchResult:
+        q = normalize_for_match(text)
+        if not q:
+            return MatchResult("no_match", None, ())
+        allowed = (set(range(len(self.intents))) if only is None
+                   else {self._index_of[i] for i in only if i in self._index_of})
+        layers = self._layers(q, text, exclude)
+        cands: list[Candidate] = []
+        for k in allowed:
+            rules = self._rules[k]
+            if any(r.vetoes(q, normalized=True) for r in rules):
+                continue
+            hit = next((r for r in rules if r.matches(q, normalized=True)), None)
+            if hit is not None:
+                layers[k]["rule"] = _Layer(1.0, f"rule '{hit.source}'")
+            scored = [(lay.score, name, lay.why) for name, lay in layers[k].items()
+                      if lay.score > 0]
+            if not scored:
+                continue
+            score, name, why = max(scored)
+            if sum(1 for s, _, _ in scored if s >= AGREE_FLOOR) >= 2:
+                score = min(1.0, score + AGREE_BONUS)
+                why += f" (+{AGREE_BONUS} layers agree)"
+            cands.append(Candidate(self.intents[k].id, round(score, 4), name, why))
+        cands.sort(key=lambda c: -c.score)
+        top = tuple(cands[:MAX_CANDIDATES])
+        if not top:
+            return MatchResult("no_match", None, ())
+        s1 = top[0].score
+        s2 = top[1].score if len(top) > 1 else 0.0
+        if s1 >= self.threshold and s1 - s2 >= self.clarify_margin:
+            return MatchResult("match", top[0], top)
+        floor = CLARIFY_FLOOR * self.threshold
+        if s2 >= floor and s1 - s2 < self.clarify_margin:
+            return MatchResult("clarify", top[0], top)
+        return MatchResult("no_match", None, top)
+
+
+def leave_one_out_accuracy(
+    intents: Sequence[IntentSpec], **matcher_kwargs: Any,
+) -> tuple[float, list[tuple[str, str, str]]]:
+    """Hold out each similar question in turn and match it against everything else.
+
+    Returns ``(accuracy, errors)`` with errors as ``(text, expected_id, got)`` where ``got``
+    is the matched intent id, or ``"clarify"`` / ``"no_match"``. Rules and keywords stay in
+    place (they are part of the deployed intent). The index is built once and the held-out
+    question is masked out of it (IDF statistics still include it, a negligible leak).
+    """
+    matcher = IntentMatcher(intents, **matcher_kwargs)
+    total = 0
+    errors: list[tuple[str, str, str]] = []
+    for i, raw in enumerate(matcher._texts):
+        k = int(matcher._owner[i])
+        spec = matcher.intents[k]
+        if matcher._is_kw[i] or raw == spec.standard or raw not in spec.similar:
+            continue
+        total += 1
+        result = matcher._match(raw, only=None, exclude=i)
+        got = result.best.intent if result.decision == "match" and result.best else result.decision
+        if got != spec.id:
+            errors.append((raw, spec.id, got))
+    return (1.0 - len(errors) / total if total else 1.0), errors
+
+
+def without_rules(intents: Sequence[IntentSpec]) -> list[IntentSpec]:
+    """The intents stripped of rules and keywords, to measure the similar-question layers."""
+    return [replace(it, rules=(), keywords=()) for it in intents]

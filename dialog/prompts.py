@@ -1,0 +1,28 @@
+"""The engine's own fixed prompts (bots carry theirs in their files). Numbers are spelled out
+for the TTS where a digit reading would be wrong (九五六一零零)."""
+
+from __future__ import annotations
+
+P: dict[str, str] = {
+    "greeting": "您好，欢迎致电九五六一零零客户服务热线。",
+    "route_menu": (
+        "请直接说出您要办理的业务，比如“查询加油卡余额”；"
+        "或者按键选择：加油卡业务请按1，天然气业务请按2，人工服务请按0。"
+    ),
+    "confirm_oil": "您选择的是加油卡业务。",
+    "confirm_gas": "您选择的是天然气业务。",
+    "no_input": "抱歉，没有听到您的声音。",
+    "no_match": "抱歉，我没有听懂您的问题。",
+    "invalid": "抱歉，您的输入有误。",
+    "transfer": "正在为您转接人工服务，请稍候。",
+    "transfer_after_errors": "为了更好地为您服务，正在为您转接人工服务，请稍候。",
+    "verify_failed": "抱歉，身份验证没有通过，请重新输入。",
+    "verify_transfer": "身份验证没有通过，正在为您转接人工服务，请稍候。",
+    "system_busy": "抱歉，系统暂时繁忙。",
+    "safety": (
+        "请注意安全！请立即关闭燃气总阀，打开门窗通风，不要开关电器、不要使用明火和手机，"
+        "尽快离开室内到安全地带。正在为您紧急转接抢修热线。"
+    ),
+    "goodbye": "感谢您的来电，再见。",
+    "no_input_goodbye": "很抱歉一直没有听到您的声音，感谢您的来电，再见。",
+}

@@ -1,0 +1,93 @@
+"""``ivr chat`` and ``ivr bots test|lint``: the bots in a terminal, against the demo back end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+
+import click
+
+from dialog.actions import Collect, Hangup, Say, Step
+from dialog.actions import Transfer as TransferAction
+from dialog.business import build_actions
+from dialog.catalog import Catalog
+from dialog.engine import ActionFn, DialogEngine
+from dialog.testing import event_for, run_catalog_tests
+from ivr.config import Settings
+from ivr.storage.db import create_engine, session_factory
+from ivr.storage.migrate import upgrade
+from ivr.storage.postgres import EmbeddedPostgres, database_url
+
+
+@contextlib.asynccontextmanager
+async def demo_actions(settings: Settings, today: date | None = None
+                       ) -> AsyncIterator[dict[str, ActionFn]]:
+    """Business actions on the demo back end (PostgreSQL, embedded when DATABASE_URL is unset)."""
+    from dialog.backends.seed import seed_demo
+
+    pg: EmbeddedPostgres | None = None
+    url = database_url(settings)
+    if url is None:
+        pg = EmbeddedPostgres(settings.database)
+        url = await asyncio.to_thread(pg.start)
+    await upgrade(url)
+    engine = create_engine(url)
+    factory = session_factory(engine)
+    try:
+        await seed_demo(factory, today=today or date.today())
+        yield build_actions(factory)
+    finally:
+        await engine.dispose()
+        if pg is not None:
+            await asyncio.to_thread(pg.stop)
+
+
+def _show(actions: list, echo: Callable[[str], object], explain: bool) -> None:
+    for a in actions:
+        if isinstance(a, Say):
+            echo(click.style("IVR: ", fg="green") + a.text)
+        elif isinstance(a, TransferAction):
+            echo(click.style(f"[转人工: {a.line} 队列, 原因 {a.reason}]", fg="yellow"))
+        elif isinstance(a, Hangup):
+            echo(click.style(f"[挂机: {a.outcome}]", fg="yellow"))
+        elif isinstance(a, Collect):
+            echo(click.style(f"[等待输入: 说话，或 #按键 (最多 {a.max_digits} 位)]", dim=True))
+        elif isinstance(a, Step) and explain:
+            echo(click.style(f"  · {a.name} {a.detail}", fg="cyan"))
+
+
+async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], object]) -> None:
+    catalog = Catalog.load()
+    async with demo_actions(settings) as actions:
+        engine = DialogEngine(catalog, actions)
+        out = engine.start()
+        while True:
+            _show(out, echo, explain)
+            if any(isinstance(a, Hangup | TransferAction) for a in out):
+                return
+            try:
+                line = await asyncio.to_thread(input, "您: ")
+            except EOFError:
+                return
+            out = await engine.on_event(event_for(line.strip() or "(silence)"))
+
+
+async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str], object]) -> bool:
+    catalog = Catalog.load()
+    async with demo_actions(settings) as actions:
+        def progress(r: object) -> None:
+            mark = click.style("PASS", fg="green") if r.ok else click.style("FAIL", fg="red")  # type: ignore[attr-defined]
+            echo(f"{mark} {r.bot:<24} {r.name}")  # type: ignore[attr-defined]
+            for p in r.problems:  # type: ignore[attr-defined]
+                echo(f"       {p}")
+
+        report = await run_catalog_tests(catalog, actions, only=only, progress=progress)
+    total = len(report.results)
+    echo(f"bots: {len(catalog.bots)}; conversations: {report.passed}/{total} passed")
+    echo(f"intent accuracy (leave-one-out over similar questions): {report.intent_accuracy:.1%}")
+    for text, want, got in report.confusions[:10]:
+        echo(f"  {text!r}: expected {want}, got {got}")
+    echo(f"containment (test conversations resolved without an agent): {report.containment:.1%}")
+    return report.passed == total

@@ -1,0 +1,145 @@
+"""The scenario engine and bot files: schema errors, routing, global intents, policies.
+
+Business actions here are small async functions over a dict (the real demo back end on
+PostgreSQL runs in test_bots.py); the engine's decisions are what is under test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dialog.actions import Collect, Dtmf, Hangup, NoInput, Say, Step, Utterance
+from dialog.actions import Transfer as TransferAction
+from dialog.catalog import Catalog, CatalogError
+from dialog.engine import ActionRefused, DialogEngine
+from dialog.scenario import ScenarioError, parse_bot
+
+
+def said(actions: list[Any]) -> str:
+    return "".join(a.text for a in actions if isinstance(a, Say))
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.load()
+
+
+def fake_actions() -> dict[str, Any]:
+    async def verify(args: dict[str, Any]) -> dict[str, Any]:
+        s = args["_slots"]
+        return {"ok": s.get("pin") == "123456", "card_tail": str(s.get("card_number"))[-4:]}
+
+    async def balance(args: dict[str, Any]) -> dict[str, Any]:
+        return {"balance": "1280.50", "points": 320, "status_note": "状态正常"}
+
+    async def loss(args: dict[str, Any]) -> dict[str, Any]:
+        raise ActionRefused("这张卡已经挂失过了。")
+
+    return {"verify.fuel_card": verify, "fuel.balance": balance, "fuel.report_loss": loss}
+
+
+def test_bad_bot_file_names_line_and_field() -> None:
+    text = (
+        "id: x\nname: 测试\nline: water\nstandard: 测试\n"
+        "steps:\n  - say: 你好\n    end: completed\n"
+    )
+    with pytest.raises(ScenarioError) as err:
+        parse_bot(text, "x.yaml")
+    msg = str(err.value)
+    assert "x.yaml:3: line" in msg
+    assert "x.yaml:6: steps.0" in msg and "exactly one" in msg
+    with pytest.raises(ScenarioError, match=r"x.yaml:\d+: not valid YAML"):
+        parse_bot("id: [unclosed\n", "x.yaml")
+
+
+def test_broken_file_in_catalog_folder_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("id: a\nname: A\nline: oil\nstandard: a\nsteps: []\n"
+                                     "  bad indent: x\n", encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"a\.yaml"):
+        Catalog.load(tmp_path)
+
+
+async def test_dtmf_route_identity_and_balance(catalog: Catalog) -> None:
+    e = DialogEngine(catalog, fake_actions())
+    first = e.start()
+    assert isinstance(first[-1], Collect)
+    out = await e.on_event(Dtmf("1"))
+    assert "余额" in said(out)
+    out = await e.on_event(Dtmf("1"))  # fuel_balance, menu key 1
+    assert e.state.bot == "fuel_balance" and "卡号" in said(out)
+    out = await e.on_event(Dtmf("9001000000000000017#"))
+    assert "密码" in said(out)
+    out = await e.on_event(Dtmf("123456#"))
+    assert "1280.50" in said(out) and isinstance(out[-1], Hangup)
+    slot_steps = [a for a in out if isinstance(a, Step) and a.name == "slot"]
+    assert all(a.detail["value"] == "***" for a in slot_steps)  # the PIN never in the path
+
+
+async def test_wrong_pin_twice_goes_to_an_agent(catalog: Catalog) -> None:
+    e = DialogEngine(catalog, fake_actions())
+    e.start()
+    await e.on_event(Utterance("查一下加油卡余额"))
+    await e.on_event(Dtmf("9001000000000000017#"))
+    out = await e.on_event(Dtmf("000000#"))
+    assert "重新输入" in said(out)
+    await e.on_event(Dtmf("9001000000000000017#"))
+    out = await e.on_event(Dtmf("000000#"))
+    assert isinstance(out[-1], TransferAction) and out[-1].line == "oil"
+
+
+async def test_safety_interrupts_anything(catalog: Catalog) -> None:
+    e = DialogEngine(catalog, fake_actions())
+    e.start()
+    await e.on_event(Utterance("查一下加油卡余额"))
+    out = await e.on_event(Utterance("等等我家里有煤气味"))
+    assert "关闭燃气" in said(out)
+    assert isinstance(out[-1], TransferAction) and out[-1].line == "priority"
+
+
+async def test_silence_reprompts_then_polite_hangup(catalog: Catalog) -> None:
+    e = DialogEngine(catalog)
+    e.start()
+    for _ in range(2):
+        out = await e.on_event(NoInput())
+        assert isinstance(out[-1], Collect)
+    out = await e.on_event(NoInput())
+    assert isinstance(out[-1], Hangup) and out[-1].outcome == "no_input"
+
+
+async def test_no_match_twice_then_transfer_and_global_agent(catalog: Catalog) -> None:
+    e = DialogEngine(catalog)
+    e.start()
+    for _ in range(2):
+        out = await e.on_event(Utterance("今天天气怎么样"))
+        assert "没有听懂" in said(out)
+    out = await e.on_event(Utterance("今天天气怎么样"))
+    assert isinstance(out[-1], TransferAction) and out[-1].line == "general"
+    e2 = DialogEngine(catalog)
+    e2.start()
+    out = await e2.on_event(Utterance("我要转人工"))
+    assert isinstance(out[-1], TransferAction)
+
+
+async def test_repeat_and_main_menu(catalog: Catalog) -> None:
+    e = DialogEngine(catalog)
+    e.start()
+    out = await e.on_event(Dtmf("2"))
+    menu = said(out)
+    again = await e.on_event(Utterance("再说一遍"))
+    assert said(again) and said(again) in menu
+    back = await e.on_event(Utterance("返回主菜单"))
+    assert "加油卡业务请按1" in said(back)
+
+
+async def test_backend_refusal_is_spoken_then_transferred(catalog: Catalog) -> None:
+    e = DialogEngine(catalog, fake_actions())
+    e.start()
+    await e.on_event(Utterance("我的加油卡丢了要挂失"))
+    await e.on_event(Dtmf("9001000000000000017#"))
+    out = await e.on_event(Dtmf("123456#"))
+    assert "挂失" in said(out)  # the confirmation question
+    out = await e.on_event(Dtmf("1"))
+    assert "已经挂失过了" in said(out)
+    assert isinstance(out[-1], TransferAction)
