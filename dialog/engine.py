@@ -8,6 +8,7 @@ engine serves live calls, ``ivr chat``, ``ivr bots test`` and evaluation.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,10 +62,22 @@ class DialogState:
     history: list[int] = field(default_factory=list)  # pcs of asks, for 返回上一步
 
 
+def _shown(slot: SlotSpec, value: Any) -> Any:
+    """A slot value as it may appear in steps, journals and logs: secrets hidden, account-like
+    numbers reduced to their last four digits."""
+    if slot.sensitive:
+        return "***"
+    if slot.type in ("card_number", "gas_account", "phone", "digits") and len(str(value)) > 4:
+        return "*" * (len(str(value)) - 4) + str(value)[-4:]
+    return value
+
+
 class DialogEngine:
     def __init__(self, catalog: Catalog, actions: Mapping[str, ActionFn] | None = None, *,
-                 max_failures: int = 2, max_silences: int = 2, max_turns: int = 40) -> None:
+                 max_failures: int = 2, max_silences: int = 2, max_turns: int = 40,
+                 call_id: str | None = None) -> None:
         self.catalog = catalog
+        self.call_id = call_id or uuid.uuid4().hex
         self.actions = dict(actions or {})
         self.max_failures = max_failures
         self.max_silences = max_silences
@@ -268,7 +281,7 @@ class DialogEngine:
                                  [Say(error or P["invalid"]), *self._ask(slot, again=True)])
         st.failures = 0
         st.slots[name] = value
-        shown = "***" if slot.sensitive else value
+        shown = _shown(slot, value)
         out: list[Action] = [Step("slot", {"slot": name, "value": shown})]
         if name == "confirmed" and self.bot is not None:
             step = self.bot.steps[st.pc]
@@ -360,6 +373,7 @@ class DialogEngine:
         }
         args["_slots"] = dict(self.state.slots)
         args["_vars"] = dict(self.state.vars)
+        args["_idem"] = f"{self.call_id}:{self.state.bot}:{self.state.pc}"
         try:
             result = await fn(args)
         except ActionRefused as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from dialog.business import action_names
 from dialog.catalog import Catalog
 from dialog.nlu.normalize import normalize_for_match
 from dialog.scenario import BotSpec
@@ -34,6 +35,10 @@ def lint(catalog: Catalog) -> list[str]:
     for bot in catalog.bots.values():
         for i in unreachable_steps(bot):
             problems.append(f"{bot.id}: step {i} ({bot.steps[i].kind}) is never reached")
+        known = action_names()
+        for i, step in enumerate(bot.steps):
+            if step.action and step.action not in known:
+                problems.append(f"{bot.id}: step {i} calls unknown action {step.action!r}")
         asked = {s.ask for s in bot.steps if s.ask}
         for slot in bot.slots:
             if slot not in asked:

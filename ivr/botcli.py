@@ -16,15 +16,20 @@ from dialog.catalog import Catalog
 from dialog.engine import ActionFn, DialogEngine
 from dialog.testing import event_for, run_catalog_tests
 from ivr.config import Settings
-from ivr.storage.db import create_engine, session_factory
+from ivr.storage.db import create_engine, scratch_database, session_factory
 from ivr.storage.migrate import upgrade
 from ivr.storage.postgres import EmbeddedPostgres, database_url
 
 
 @contextlib.asynccontextmanager
-async def demo_actions(settings: Settings, today: date | None = None
+async def demo_actions(settings: Settings, today: date | None = None, *, scratch: bool = False
                        ) -> AsyncIterator[dict[str, ActionFn]]:
-    """Business actions on the demo back end (PostgreSQL, embedded when DATABASE_URL is unset)."""
+    """Business actions on the demo back end (PostgreSQL, embedded when DATABASE_URL is unset).
+
+    ``scratch``: in a new database seeded afresh and dropped afterwards, so conversation tests
+    always start from the seed (a card reported lost in one run is not lost in the next).
+    """
+    from dialog.backends.demo import demo_backends
     from dialog.backends.seed import seed_demo
 
     pg: EmbeddedPostgres | None = None
@@ -32,14 +37,18 @@ async def demo_actions(settings: Settings, today: date | None = None
     if url is None:
         pg = EmbeddedPostgres(settings.database)
         url = await asyncio.to_thread(pg.start)
-    await upgrade(url)
-    engine = create_engine(url)
-    factory = session_factory(engine)
+    day = today or date.today()
     try:
-        await seed_demo(factory, today=today or date.today())
-        yield build_actions(factory)
+        async with contextlib.AsyncExitStack() as stack:
+            if scratch:
+                url = await stack.enter_async_context(scratch_database(url, "ivr_bots_test"))
+            await upgrade(url)
+            engine = create_engine(url)
+            stack.push_async_callback(engine.dispose)
+            factory = session_factory(engine)
+            await seed_demo(factory, today=day)
+            yield build_actions(demo_backends(factory), today=lambda: day)
     finally:
-        await engine.dispose()
         if pg is not None:
             await asyncio.to_thread(pg.stop)
 
@@ -76,7 +85,7 @@ async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], objec
 
 async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str], object]) -> bool:
     catalog = Catalog.load()
-    async with demo_actions(settings) as actions:
+    async with demo_actions(settings, scratch=True) as actions:
         def progress(r: object) -> None:
             mark = click.style("PASS", fg="green") if r.ok else click.style("FAIL", fg="red")  # type: ignore[attr-defined]
             echo(f"{mark} {r.bot:<24} {r.name}")  # type: ignore[attr-defined]

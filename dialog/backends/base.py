@@ -121,6 +121,7 @@ class Invoice:
     end: date | None = None
     title: str | None = None
     at: datetime | None = None
+    email: str | None = None  # where the e-invoice goes; a secret in logs (mask it)
 
 
 @dataclass(frozen=True, slots=True)

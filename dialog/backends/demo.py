@@ -333,4 +333,4 @@ def _card(row: FuelCardRow) -> FuelCard:
 
 def _invoice(row: InvoiceRow) -> Invoice:
     return Invoice(ref=row.ref, amount=row.amount, status=row.status, start=row.period_start,
-                   end=row.period_end, title=row.title, at=row.created_at)
+                   end=row.period_end, title=row.title, at=row.created_at, email=row.email)

@@ -8,10 +8,14 @@ timeouts so a stuck database raises instead of hanging a call's journal forever.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -76,3 +80,24 @@ async def extension_version(engine: AsyncEngine, name: str) -> str | None:
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         raise StorageError(f"cannot read extension {name!r}: {type(exc).__name__}: {exc}") from exc
     return None if value is None else str(value)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(url: str, prefix: str = "ivr_scratch") -> AsyncIterator[str]:
+    """A new, empty database on the server at ``url``, dropped afterwards: its URL.
+
+    For ``ivr bots test`` and evaluations that write: they never touch the live database.
+    """
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = _create_async_engine(asyncpg_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(asyncpg_url(url)).set(database=name).render_as_string(
+                hide_password=False)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
