@@ -16,7 +16,7 @@ from typing import Any
 from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step
 from dialog.actions import Transfer as TransferAction
 from dialog.catalog import Catalog
-from dialog.prompts import P
+from dialog.prompts import P, line_menu_text
 from dialog.scenario import BotSpec, SlotSpec
 from dialog.scenario import Step as BotStep
 from dialog.slots import parse_slot
@@ -117,10 +117,7 @@ class DialogEngine:
         return [Say(P["route_menu"], "route_menu"), Collect(max_digits=1)]
 
     def _line_menu(self, line: str) -> list[Action]:
-        bots = self.catalog.menu(line)
-        parts = [f"{b.name}请按{b.menu_key}" for b in bots]
-        text = "，".join([*parts, "人工服务请按0，返回上一级请按星号键"]) + "。"
-        return [Say(text), Collect(max_digits=1)]
+        return [Say(line_menu_text(self.catalog, line), f"menu_{line}"), Collect(max_digits=1)]
 
     def _no_input(self) -> list[Action]:
         st = self.state
@@ -132,14 +129,14 @@ class DialogEngine:
         return [Step("no_input", {"count": st.silences}), Say(P["no_input"], "no_input"),
                 *st.last_prompt]
 
-    def _failure(self, why: str, reprompt: list[Action]) -> list[Action]:
+    def _failure(self, why: str, reprompt: list[Action], **detail: Any) -> list[Action]:
         st = self.state
         st.failures += 1
         limit = self.bot.escalate_after_failures if self.bot else self.max_failures
         if st.failures > limit:
             return [Step("failure_limit", {"why": why}),
                     *self._transfer("repeated_failures", say_key="transfer_after_errors")]
-        return [Step("no_match", {"why": why, "count": st.failures}),
+        return [Step("no_match", {"why": why, "count": st.failures, **detail}),
                 *self._prompt(reprompt)]
 
     def _transfer(self, reason: str, line: str | None = None,
@@ -202,13 +199,13 @@ class DialogEngine:
             bot = self.catalog.by_key(st.line, key)
             if bot is not None:
                 return await self._enter(bot.id, via="dtmf")
-            return self._failure("invalid_key", self._line_menu(st.line))
+            return self._failure("invalid_key", self._line_menu(st.line), key=key)
         if key in ("1", "2"):
             st.mode, st.line = "line_menu", "oil" if key == "1" else "gas"
             confirm = "confirm_oil" if key == "1" else "confirm_gas"
             return [Step("menu", {"key": key, "choice": st.line}), Say(P[confirm], confirm),
                     *self._prompt(self._line_menu(st.line))]
-        return self._failure("invalid_key", self._route_prompt())
+        return self._failure("invalid_key", self._route_prompt(), key=key)
 
     async def _on_text(self, text: str) -> list[Action]:
         st = self.state

@@ -3,6 +3,12 @@ for the TTS where a digit reading would be wrong (九五六一零零)."""
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dialog.catalog import Catalog
+
 P: dict[str, str] = {
     "greeting": "您好，欢迎致电九五六一零零客户服务热线。",
     "route_menu": (
@@ -26,3 +32,44 @@ P: dict[str, str] = {
     "goodbye": "感谢您的来电，再见。",
     "no_input_goodbye": "很抱歉一直没有听到您的声音，感谢您的来电，再见。",
 }
+
+
+def line_menu_text(catalog: Catalog, line: str) -> str:
+    """The DTMF menu of one business line, from the bots that have a menu key."""
+    parts = [f"{b.name}请按{b.menu_key}" for b in catalog.menu(line)]
+    return "，".join([*parts, "人工服务请按0，返回上一级请按星号键"]) + "。"
+
+
+_TEMPLATE = re.compile(r"\{\w+\}")
+
+
+def fixed_prompts(catalog: Catalog) -> tuple[dict[str, str], list[str]]:
+    """What can be rendered before any call: ``(essential, rest)``.
+
+    ``essential`` (prompt id -> text): the engine's own prompts and the line menus, needed at
+    the first seconds of every call; ``rest``: every bot text without a ``{placeholder}``
+    (replies, slot prompts and reprompts, confirmations), in catalog order, deduplicated.
+    """
+    essential = dict(P)
+    for line in ("oil", "gas"):
+        essential[f"menu_{line}"] = line_menu_text(catalog, line)
+    for kind in ("fuel_card", "gas_account"):
+        for name, slot in catalog.identity_slots(kind).items():
+            essential[f"{kind}_{name}"] = slot.prompt
+            if slot.reprompt:
+                essential[f"{kind}_{name}_again"] = slot.reprompt
+    seen = set(essential.values())
+    rest: list[str] = []
+    for bot in catalog.bots.values():
+        texts: list[str | None] = []
+        for slot in bot.slots.values():
+            texts += [slot.prompt, slot.reprompt]
+        for step in bot.steps:
+            texts.append(step.say)
+            if step.confirm:
+                texts.append(catalog.yes_no_slot(step.confirm).prompt)
+        for text in texts:
+            if text and not _TEMPLATE.search(text) and text not in seen:
+                seen.add(text)
+                rest.append(text)
+    return essential, rest

@@ -1,8 +1,10 @@
 """The server: an aiohttp application whose cleanup contexts own every part of the stack.
 
 Order of start (and reverse order of stop): Asterisk (when managed), PostgreSQL (embedded when
-DATABASE_URL is unset) with migrations, Redis (embedded when REDIS_URL is unset), TTS and the
-prompt cache (fixed prompts pre-rendered), then the ARI event loop that takes calls.
+DATABASE_URL is unset) with migrations, Redis (embedded when REDIS_URL is unset), the bot
+catalog and the business back end (demo data seeded), TTS and the prompt cache (call-flow
+prompts pre-rendered, bot prompts in the background), then the ARI event loop that takes
+calls.
 """
 
 from __future__ import annotations
@@ -16,8 +18,25 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from asterisk.runner import ManagedAsterisk
-from dialog.menu import PROMPTS, WelcomeMenu
-from ivr.appkeys import ARI, ASTERISK, CALLS, DB_URL, PROMPT_CACHE, REDIS, REPO, SETTINGS
+from dialog.backends.demo import demo_backends
+from dialog.backends.seed import seed_demo
+from dialog.business import build_actions
+from dialog.catalog import Catalog
+from dialog.engine import DialogEngine
+from dialog.prompts import fixed_prompts
+from ivr.appkeys import (
+    ACTIONS,
+    ARI,
+    ASTERISK,
+    CALLS,
+    CATALOG,
+    DB_URL,
+    PROMPT_CACHE,
+    REDIS,
+    REPO,
+    SESSIONS,
+    SETTINGS,
+)
 from ivr.ari.client import AriClient
 from ivr.calls import CallManager
 from ivr.config import Settings
@@ -28,6 +47,7 @@ from ivr.storage.migrate import upgrade
 from ivr.storage.postgres import EmbeddedPostgres, database_url
 from ivr.storage.redis_server import EmbeddedRedis, connect_redis
 from ivr.web import routes
+from tts.base import TTSError
 from tts.cache import PromptCache
 from tts.factory import build_synthesizer
 
@@ -69,7 +89,8 @@ def build_app(
         await upgrade(url)
         engine = create_engine(url)
         app[DB_URL] = url
-        repo = CallRepository(session_factory(engine))
+        app[SESSIONS] = session_factory(engine)
+        repo = CallRepository(app[SESSIONS])
         app[REPO] = repo
         say(
             f"PostgreSQL ready in {time.monotonic() - t:.1f} s "
@@ -96,17 +117,38 @@ def build_app(
         if pg is not None:
             await asyncio.to_thread(pg.stop)
 
+    async def dialog_ctx(app: web.Application) -> AsyncIterator[None]:
+        t = time.monotonic()
+        catalog = await asyncio.to_thread(Catalog.load)
+        app[CATALOG] = catalog
+        seeded = await seed_demo(app[SESSIONS])
+        app[ACTIONS] = build_actions(demo_backends(app[SESSIONS]))
+        say(
+            f"Bots ready in {time.monotonic() - t:.1f} s ({len(catalog.bots)} bots; demo back "
+            f"end, {sum(seeded.values())} seed rows added)"
+        )
+        yield
+
     async def prompts_ctx(app: web.Application) -> AsyncIterator[None]:
         t = time.monotonic()
         synth = await asyncio.to_thread(build_synthesizer, settings.tts, settings.llm, say)
         cache = PromptCache(synth, settings.tts)
-        await cache.prerender(list(PROMPTS.values()))
+        essential, rest = fixed_prompts(app[CATALOG])
+        await cache.prerender(essential)
         app[PROMPT_CACHE] = cache
         say(
             f"TTS ready in {time.monotonic() - t:.1f} s ({synth.name}, voice {synth.voice}, "
-            f"{len(PROMPTS)} fixed prompts cached)"
+            f"{len(essential)} call-flow prompts cached; {len(rest)} bot prompts rendering in "
+            f"the background)"
         )
+        # the bots' own fixed texts: rendered while calls run (a prompt asked for first is
+        # rendered on demand, then cached)
+        background = asyncio.create_task(_render_in_background(cache, rest),
+                                         name="prompts-prerender")
         yield
+        background.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await background
         await synth.close()
 
     async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -118,7 +160,7 @@ def build_app(
             ari,
             app[PROMPT_CACHE],
             journal,
-            WelcomeMenu,
+            lambda: DialogEngine(app[CATALOG], app[ACTIONS]),
             sounds_subdir=settings.asterisk.sounds_subdir,
             no_input_timeout_s=settings.dialog.no_input_timeout_s,
             interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
@@ -145,6 +187,16 @@ def build_app(
         await journal.close()
         await ari.close()
 
-    app.cleanup_ctx.extend([asterisk_ctx, storage_ctx, prompts_ctx, calls_ctx])
+    app.cleanup_ctx.extend([asterisk_ctx, storage_ctx, dialog_ctx, prompts_ctx, calls_ctx])
     routes.setup(app)
     return app
+
+
+async def _render_in_background(cache: PromptCache, texts: list[str]) -> None:
+    t = time.monotonic()
+    try:
+        await cache.prerender(texts)
+    except TTSError as exc:  # each prompt is rendered on demand instead; calls go on
+        log.warning("background prompt rendering stopped: %s", exc)
+        return
+    log.info("%d bot prompts cached in %.1f s", len(texts), time.monotonic() - t)

@@ -6,10 +6,12 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from asterisk.runner import ManagedAsterisk
+from dialog.catalog import Catalog
 from ivr.ari.client import AriClient
 from ivr.calls import CallManager
 from ivr.config import Settings
 from ivr.storage.calls import CallRepository
+from ivr.storage.db import SessionFactory
 from tts.cache import PromptCache
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -20,3 +22,6 @@ PROMPT_CACHE = web.AppKey("prompts", PromptCache)
 REDIS = web.AppKey("redis", aioredis.Redis)
 ARI = web.AppKey("ari", AriClient)
 DB_URL = web.AppKey("db_url", str)
+SESSIONS = web.AppKey("sessions", SessionFactory)
+CATALOG = web.AppKey("catalog", Catalog)
+ACTIONS = web.AppKey("actions", dict)

@@ -211,14 +211,16 @@ def prompts() -> None:
 @click.pass_obj
 def prompts_build(settings: Settings) -> None:
     """Pre-render every fixed prompt with the configured TTS."""
-    from dialog.menu import PROMPTS
+    from dialog.catalog import Catalog
+    from dialog.prompts import fixed_prompts
     from tts.cache import PromptCache
     from tts.factory import build_synthesizer
 
     async def run() -> None:
         synth = build_synthesizer(settings.tts, settings.llm, _progress)
         cache = PromptCache(synth, settings.tts)
-        texts = list(PROMPTS.values())
+        essential, rest = fixed_prompts(Catalog.load())
+        texts = [*essential.values(), *rest]
         with click.progressbar(
             length=len(texts), label="rendering prompts", file=sys.stderr
         ) as bar:

@@ -202,7 +202,8 @@ class CallSession:
         if not digits:
             self._step("input_timeout", timeout_s=timeout)
             return NoInput()
-        self._step("dtmf", digits=digits)
+        # a menu key is kept; longer entries (card numbers, PINs) only by their length
+        self._step("dtmf", digits=digits if len(digits) <= 2 else f"<{len(digits)} digits>")
         return Dtmf(digits)
 
     async def _safe_failover(self) -> None:

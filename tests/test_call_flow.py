@@ -69,7 +69,7 @@ def steps(row: Any, name: str) -> list[dict[str, Any]]:
     return [s for s in row.path if s["step"] == name]
 
 
-async def test_greeting_menu_gas_then_agent_reaches_general_queue(
+async def test_greeting_menu_gas_then_agent_reaches_gas_queue(
     server: ServerControl, caller: SipUserAgent, ami: AmiClient
 ) -> None:
     events = ami.subscribe()
@@ -82,19 +82,19 @@ async def test_greeting_menu_gas_then_agent_reaches_general_queue(
     _, voiced_gas = await listen_until_quiet(call)
     assert voiced_gas >= 2.0  # the spoken confirmation and the gas menu
     await call.send_dtmf("0")
-    joined = await wait_queue_join(events, "hotline-general")
-    assert joined.queue == "hotline-general"
+    joined = await wait_queue_join(events, "hotline-gas")
+    assert joined.queue == "hotline-gas"
     await asyncio.sleep(1.0)  # music on hold, not silence
     await call.hangup()
     ami.unsubscribe(events)
 
     row = await last_call(server, since)
     assert row.outcome == "transferred"
-    assert row.queue == "hotline-general"
+    assert row.queue == "hotline-gas"
     assert row.caller_number == "13800138000"
     choices = [s["detail"].get("choice") for s in steps(row, "menu")]
     assert choices == ["gas", "agent"]
-    assert steps(row, "transfer")[0]["detail"]["line"] == "general"
+    assert steps(row, "transfer")[0]["detail"]["line"] == "gas"
 
 
 async def test_failsafe_lands_in_queue_when_server_is_down(
@@ -150,8 +150,9 @@ async def test_unknown_keys_are_reprompted_then_sent_to_an_agent(
         await call.send_dtmf(key)
         await listen_until_quiet(call)
     row = await _hangup_and_row(call, server, since)
-    assert [s["detail"]["key"] for s in steps(row, "invalid_key")] == ["5", "9"]
-    assert steps(row, "invalid_limit")
+    invalid = [s["detail"] for s in steps(row, "no_match")]
+    assert [(d["why"], d["key"]) for d in invalid] == [("invalid_key", "5"), ("invalid_key", "9")]
+    assert steps(row, "failure_limit")
     assert row.outcome == "transferred" and row.queue == "hotline-general"
 
 
@@ -184,3 +185,26 @@ async def _hangup_and_row(call: SipCall, server: ServerControl, since: float) ->
         await asyncio.sleep(1.0)
         await call.hangup()
     return await last_call(server, since)
+
+
+async def test_dtmf_self_service_balance_reads_the_demo_back_end(
+    server: ServerControl, caller: SipUserAgent
+) -> None:
+    """Oil line -> balance bot -> card number and PIN by DTMF -> the balance is spoken, and
+    neither the card number nor the PIN is stored in clear."""
+    since = time.time()
+    call = await caller.call("956100")
+    await listen_until_quiet(call)
+    for keys in ("1", "1", "9001010000012345678#", "123456#"):
+        await call.send_dtmf(keys)
+        await listen_until_quiet(call)
+    await call.wait_hangup(timeout=60)
+    assert call.ended_by_remote
+    row = await last_call(server, since)
+    assert row.outcome == "completed"
+    assert [s["detail"]["bot"] for s in steps(row, "bot")] == ["fuel_balance"]
+    assert steps(row, "verified")
+    spoken = "".join(s["detail"].get("text", "") for s in steps(row, "say"))
+    assert "1280.50元" in spoken
+    details = [repr(s["detail"]) for s in row.path]
+    assert not [d for d in details if "9001010000012345678" in d or "123456" in d]

@@ -143,3 +143,24 @@ async def test_backend_refusal_is_spoken_then_transferred(catalog: Catalog) -> N
     out = await e.on_event(Dtmf("1"))
     assert "已经挂失过了" in said(out)
     assert isinstance(out[-1], TransferAction)
+
+
+async def test_line_menus_star_back_zero_to_line_queue_and_invalid_keys(catalog: Catalog) -> None:
+    engine = DialogEngine(catalog, {})
+    first = engine.start()
+    assert "956100" not in said(first)  # numbers spelled for the TTS: 九五六一零零
+    gas = await engine.on_event(Dtmf("2"))
+    assert "天然气" in said(gas) and isinstance(gas[-1], Collect)
+    back = await engine.on_event(Dtmf("*"))
+    assert engine.state.mode == "route" and isinstance(back[-1], Collect)
+    await engine.on_event(Dtmf("1"))
+    out = await engine.on_event(Dtmf("0"))
+    assert isinstance(out[-1], TransferAction) and out[-1].line == "oil"
+    engine = DialogEngine(catalog, {})
+    engine.start()
+    for key in ("5", "9"):
+        out = await engine.on_event(Dtmf(key))
+        assert isinstance(out[-1], Collect)
+        assert next(a.detail for a in out if isinstance(a, Step))["key"] == key
+    out = await engine.on_event(Dtmf("7"))
+    assert isinstance(out[-1], TransferAction) and out[-1].reason == "repeated_failures"

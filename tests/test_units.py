@@ -7,8 +7,7 @@ import json
 import pytest
 
 from asterisk.runner import render_configs
-from dialog.actions import Collect, Dtmf, Hangup, NoInput, Say, Step, Transfer
-from dialog.menu import WelcomeMenu
+from dialog.actions import Step
 from ivr.ari.events import (
     ChannelDtmf,
     ChannelHangup,
@@ -99,53 +98,6 @@ def test_malformed_ari_events_raise_one_clear_error(bad: str | bytes) -> None:
 
 def _kinds(actions: list) -> list[str]:
     return [type(a).__name__ for a in actions if not isinstance(a, Step)]
-
-
-def test_menu_gas_then_general_agent() -> None:
-    m = WelcomeMenu()
-    first = m.start()
-    assert _kinds(first) == ["Say", "Say", "Collect"]
-    assert "956100" not in first[0].text  # numbers spelled for the TTS: 九五六一零零
-    gas = m.on_event(Dtmf("2"))
-    assert any(isinstance(a, Say) and "天然气" in a.text for a in gas)
-    assert isinstance(gas[-1], Collect)
-    out = m.on_event(Dtmf("0"))
-    assert isinstance(out[-1], Transfer) and out[-1].line == "general"
-
-
-def test_menu_line_agent_back_and_goodbye() -> None:
-    m = WelcomeMenu()
-    m.start()
-    m.on_event(Dtmf("1"))
-    back = m.on_event(Dtmf("*"))
-    assert m.level == "main" and isinstance(back[-1], Collect)
-    m.on_event(Dtmf("1"))
-    out = m.on_event(Dtmf("1"))
-    assert isinstance(out[-1], Transfer) and out[-1].line == "oil"
-    m2 = WelcomeMenu()
-    m2.start()
-    m2.on_event(Dtmf("2"))
-    bye = m2.on_event(Dtmf("#"))
-    assert isinstance(bye[-1], Hangup) and bye[-1].outcome == "completed"
-
-
-def test_menu_no_input_reprompts_then_hangs_up() -> None:
-    m = WelcomeMenu()
-    m.start()
-    for _ in range(2):
-        out = m.on_event(NoInput())
-        assert isinstance(out[-1], Collect)
-    out = m.on_event(NoInput())
-    assert isinstance(out[-1], Hangup) and out[-1].outcome == "no_input"
-
-
-def test_menu_invalid_keys_reprompt_then_transfer() -> None:
-    m = WelcomeMenu()
-    m.start()
-    assert isinstance(m.on_event(Dtmf("5"))[-1], Collect)
-    assert isinstance(m.on_event(Dtmf("9"))[-1], Collect)
-    out = m.on_event(Dtmf("7"))
-    assert isinstance(out[-1], Transfer) and out[-1].reason == "invalid_input"
 
 
 def test_asterisk_configs_render_from_settings(tmp_path) -> None:
