@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step
@@ -20,6 +19,7 @@ from dialog.prompts import P, line_menu_text
 from dialog.scenario import BotSpec, SlotSpec
 from dialog.scenario import Step as BotStep
 from dialog.slots import parse_slot
+from dialog.state import DialogState, dump_state, load_state
 
 ActionFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -43,23 +43,6 @@ GLOBALS: list[tuple[str, re.Pattern[str]]] = [
     ("main_menu", re.compile(r"主菜单|返回菜单|重新开始")),
     ("goodbye", re.compile(r"^(再见|拜拜|没有了|没事了|不用了谢谢|挂了)")),
 ]
-
-
-@dataclass
-class DialogState:
-    mode: str = "route"  # route | line_menu | clarify | bot | done
-    line: str = ""
-    bot: str | None = None
-    pc: int = 0
-    slots: dict[str, Any] = field(default_factory=dict)
-    vars: dict[str, Any] = field(default_factory=dict)
-    verified: bool = False
-    failures: int = 0  # consecutive no-match / invalid answers
-    silences: int = 0  # consecutive no-inputs
-    turns: int = 0
-    clarify: tuple[str, ...] = ()
-    last_prompt: list[Action] = field(default_factory=list)
-    history: list[int] = field(default_factory=list)  # pcs of asks, for 返回上一步
 
 
 def _shown(slot: SlotSpec, value: Any) -> Any:
@@ -103,6 +86,38 @@ class DialogEngine:
         if hit is not None:
             return hit
         return await self._on_text(text)
+
+    # ---- surviving a server restart ----------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The state as JSON-able data, without secrets (see ``dialog.state``)."""
+        secret = {n for kind in ("fuel_card", "gas_account")
+                  for n, s in self.catalog.identity_slots(kind).items() if s.sensitive}
+        if self.bot is not None:
+            secret |= {n for n, s in self.bot.slots.items() if s.sensitive}
+        return {"call_id": self.call_id, "state": dump_state(self.state, secret)}
+
+    @classmethod
+    def restore(cls, catalog: Catalog, actions: Mapping[str, ActionFn] | None,
+                snapshot: dict[str, Any]) -> DialogEngine:
+        """An engine continuing a snapshot; ValueError if the snapshot cannot be used (e.g.
+        its bot is no longer published)."""
+        state = load_state(snapshot.get("state", {}))
+        if state.bot is not None and state.bot not in catalog.bots:
+            raise ValueError(f"bot {state.bot!r} of the snapshot is not in the catalog")
+        engine = cls(catalog, actions, call_id=str(snapshot.get("call_id") or "") or None)
+        engine.state = state
+        return engine
+
+    def resume(self) -> list[Action]:
+        """What a caller hears when the call is picked up again after a server restart: an
+        apology, then the last question again (secrets are never in a snapshot, but every
+        question that asks for one is asked right before it is used, so nothing is lost)."""
+        st = self.state
+        head: list[Action] = [Step("resumed", {"mode": st.mode}), Say(P["resume"], "resume")]
+        if st.mode in ("route", "done") or not st.last_prompt:
+            st.mode = "route"
+            return head + self._prompt(self._route_prompt())
+        return head + st.last_prompt
 
     @property
     def bot(self) -> BotSpec | None:

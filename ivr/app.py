@@ -39,6 +39,7 @@ from ivr.appkeys import (
 )
 from ivr.ari.client import AriClient
 from ivr.calls import CallManager
+from ivr.callstate import CallStateStore
 from ivr.config import Settings
 from ivr.journal import CallJournal
 from ivr.storage.calls import CallRepository
@@ -161,6 +162,8 @@ def build_app(
             app[PROMPT_CACHE],
             journal,
             lambda: DialogEngine(app[CATALOG], app[ACTIONS]),
+            state=CallStateStore(app[REDIS]),
+            dialog_restorer=lambda snap: DialogEngine.restore(app[CATALOG], app[ACTIONS], snap),
             sounds_subdir=settings.asterisk.sounds_subdir,
             no_input_timeout_s=settings.dialog.no_input_timeout_s,
             interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,

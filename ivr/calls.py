@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from collections.abc import Callable
+from typing import Any
+
+import aiohttp
 
 from ivr.ari.channel import AriChannel
-from ivr.ari.client import AriClient
+from ivr.ari.client import AriClient, AriError
 from ivr.ari.events import (
     AriEvent,
     ChannelDtmf,
     ChannelHangup,
+    ChannelInfo,
     PlaybackEvent,
     StasisEnd,
     StasisStart,
 )
+from ivr.callstate import CallStateStore
 from ivr.session import CallLog, CallSession, Dialog, Prompts
 
 log = logging.getLogger("ivr.calls")
@@ -32,8 +39,14 @@ class CallManager:
         sounds_subdir: str,
         no_input_timeout_s: float,
         interdigit_timeout_s: float,
+        state: CallStateStore | None = None,
+        dialog_restorer: Callable[[dict[str, Any]], Dialog] | None = None,
     ) -> None:
         self.ari = ari
+        self.state = state
+        self.dialog_restorer = dialog_restorer
+        self.resumed_calls = 0
+        self._adoption: asyncio.Task[int] | None = None
         self.prompts = prompts
         self.journal = journal
         self.dialog_factory = dialog_factory
@@ -71,14 +84,21 @@ class CallManager:
         info = event.channel
         if info.id in self.channels:
             return
+        self._launch(info, self.dialog_factory())
+
+    def _launch(self, info: ChannelInfo, dialog: Dialog, *, call_id: uuid.UUID | None = None,
+                resumed: bool = False) -> None:
         channel = AriChannel(self.ari, info, self.sounds_subdir)
         session = CallSession(
             channel,
-            self.dialog_factory(),
+            dialog,
             self.prompts,
             self.journal,
             no_input_timeout_s=self.no_input_timeout_s,
             interdigit_timeout_s=self.interdigit_timeout_s,
+            state=self.state,
+            call_id=call_id,
+            resumed=resumed,
         )
         self.channels[info.id] = channel
         task = asyncio.create_task(session.run(), name=f"call-{info.id}")
@@ -94,14 +114,52 @@ class CallManager:
 
         task.add_done_callback(done)
 
+    # ---- calls left behind by a previous server process ----------------------------------
+    async def adopt_orphans(self) -> int:
+        """Resume the calls still parked in our Stasis application that no session drives
+        (the previous server process died mid-call): from their Redis snapshot when there is
+        one, else from the main menu, always with an apology first. Returns how many."""
+        try:
+            channels = await self.ari.channels()
+        except (AriError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not list channels to resume orphaned calls: %s", exc)
+            return 0
+        adopted = 0
+        for info in channels:
+            if (info.app_name != "Stasis" or info.app_data.split(",")[0] != self.ari.app
+                    or info.id in self.channels or info.state != "Up"):
+                continue
+            saved = await self.state.load(info.id) if self.state is not None else None
+            dialog: Dialog | None = None
+            call_id: uuid.UUID | None = None
+            if saved is not None and self.dialog_restorer is not None:
+                try:
+                    dialog = self.dialog_restorer(dict(saved.get("dialog") or {}))
+                    call_id = uuid.UUID(str(saved.get("call_id")))
+                except ValueError as exc:
+                    log.warning("call state of %s unusable (%s): starting over", info.id, exc)
+                    dialog, call_id = None, None
+            log.info("resuming orphaned call on channel %s (%s)", info.id,
+                     "from its saved state" if dialog is not None else "from the main menu")
+            self._launch(info, dialog or self.dialog_factory(), call_id=call_id, resumed=True)
+            adopted += 1
+        self.resumed_calls += adopted
+        return adopted
+
     async def on_connection(self, connected: bool) -> None:
         if connected:
+            if self._adoption is None or self._adoption.done():
+                self._adoption = asyncio.create_task(self.adopt_orphans(), name="adopt-orphans")
             return
         # Asterisk went away: its channels are gone with it
         for channel_id, channel in list(self.channels.items()):
             channel.feed(ChannelHangup(type="AsteriskDisconnected", channel_id=channel_id))
 
     async def close(self) -> None:
+        if self._adoption is not None:
+            self._adoption.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._adoption
         tasks = list(self.tasks.values())
         for task in tasks:
             task.cancel()

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from dialog.actions import (
     Action,
@@ -40,6 +40,13 @@ class CallerHungUp(Exception):
 class Dialog(Protocol):
     def start(self) -> list[Action]: ...
     def on_event(self, event: DialogEvent) -> list[Action] | Awaitable[list[Action]]: ...
+
+
+class StateStore(Protocol):
+    """Where the dialog's state is kept between turns (Redis), so a restart can resume it."""
+
+    async def save(self, channel_id: str, snapshot: dict[str, Any]) -> bool: ...
+    async def delete(self, channel_id: str) -> bool: ...
 
 
 class Prompts(Protocol):
@@ -100,6 +107,9 @@ class CallSession:
         *,
         no_input_timeout_s: float = 5.0,
         interdigit_timeout_s: float = 3.0,
+        state: StateStore | None = None,
+        call_id: uuid.UUID | None = None,
+        resumed: bool = False,
     ) -> None:
         self.channel = channel
         self.dialog = dialog
@@ -107,7 +117,9 @@ class CallSession:
         self.journal = journal
         self.no_input_timeout_s = no_input_timeout_s
         self.interdigit_timeout_s = interdigit_timeout_s
-        self.call_id = uuid.uuid4()
+        self.state = state
+        self.resumed = resumed  # picked up again after a server restart: already answered
+        self.call_id = call_id or uuid.uuid4()
         self.outcome = "in_progress"
         self.queue: str | None = None
 
@@ -126,10 +138,15 @@ class CallSession:
         )
         cause: str | None = None
         try:
-            await ch.answer()
-            self.journal.answered(self.call_id)
-            actions = self.dialog.start()
+            if self.resumed:
+                resume = getattr(self.dialog, "resume", None)
+                actions = resume() if resume is not None else self.dialog.start()
+            else:
+                await ch.answer()
+                self.journal.answered(self.call_id)
+                actions = self.dialog.start()
             while True:
+                await self._save_state()
                 event = await self._execute(actions)
                 if event is None:
                     break
@@ -150,6 +167,8 @@ class CallSession:
             self._step("error", error=str(exc)[:200])
             await self._safe_failover()
         finally:
+            if self.state is not None:
+                await self.state.delete(ch.channel_id)
             self.journal.finish(self.call_id, self.outcome, queue=self.queue, hangup_cause=cause)
             log.info(
                 "call %s ended: %s%s",
@@ -158,6 +177,16 @@ class CallSession:
                 f" -> {self.queue}" if self.queue else "",
             )
         return SessionResult(self.call_id, self.outcome, self.queue)
+
+    async def _save_state(self) -> None:
+        snapshot = getattr(self.dialog, "snapshot", None)
+        if self.state is None or snapshot is None:
+            return
+        ch = self.channel
+        await self.state.save(ch.channel_id, {
+            "call_id": self.call_id.hex, "caller": ch.caller, "dialed": ch.dialed,
+            "dialog": snapshot(),
+        })
 
     async def _execute(self, actions: list[Action]) -> DialogEvent | None:
         """Run actions in order; return the caller's next input, or None when the call is done."""

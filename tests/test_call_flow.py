@@ -208,3 +208,43 @@ async def test_dtmf_self_service_balance_reads_the_demo_back_end(
     assert "1280.50元" in spoken
     details = [repr(s["detail"]) for s in row.path]
     assert not [d for d in details if "9001010000012345678" in d or "123456" in d]
+
+
+async def test_call_resumes_from_redis_after_the_server_dies_mid_call(
+    server: ServerControl, caller: SipUserAgent, ami: AmiClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A crash leaves the caller parked in Stasis; the next server process picks the call up
+    from its Redis snapshot: apology, the same menu again, and the caller carries on."""
+    from ivr.callstate import CallStateStore
+    from ivr.journal import CallJournal
+    from ivr.session import CallSession
+
+    since = time.time()
+    call = await caller.call("956100")
+    await listen_until_quiet(call)
+    await call.send_dtmf("1")  # the oil line menu
+    await listen_until_quiet(call)
+    # a crash: sessions vanish without moving the caller and without clearing their state
+    async def nothing(*_a: object, **_k: object) -> bool:
+        return True
+
+    with monkeypatch.context() as m:
+        m.setattr(CallSession, "_safe_failover", nothing)
+        m.setattr(CallStateStore, "delete", nothing)
+        m.setattr(CallJournal, "finish", lambda *_a, **_k: None)
+        await server.stop()
+    events = ami.subscribe()
+    try:
+        await server.start()
+        _, voiced = await listen_until_quiet(call)
+        assert voiced >= 2.0, "the resumed call must apologise and repeat the menu"
+        await call.send_dtmf("0")  # agent, in the line chosen before the crash
+        joined = await wait_queue_join(events, "hotline-oil")
+        assert joined.queue == "hotline-oil"
+    finally:
+        ami.unsubscribe(events)
+    row = await _hangup_and_row(call, server, since)
+    assert steps(row, "resumed")
+    assert [s["detail"].get("choice") for s in steps(row, "menu")] == ["oil", "agent"]
+    assert row.outcome == "transferred" and row.queue == "hotline-oil"

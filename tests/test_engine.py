@@ -164,3 +164,24 @@ async def test_line_menus_star_back_zero_to_line_queue_and_invalid_keys(catalog:
         assert next(a.detail for a in out if isinstance(a, Step))["key"] == key
     out = await engine.on_event(Dtmf("7"))
     assert isinstance(out[-1], TransferAction) and out[-1].reason == "repeated_failures"
+
+
+async def test_snapshot_round_trip_drops_secrets_and_resumes(catalog: Catalog) -> None:
+    import json
+
+    e = DialogEngine(catalog, fake_actions())
+    e.start()
+    await e.on_event(Dtmf("1"))
+    await e.on_event(Dtmf("1"))
+    await e.on_event(Dtmf("9001000000000000017#"))
+    e.state.slots["pin"] = "123456"  # as if the PIN had been typed in the same turn
+    snap = json.loads(json.dumps(e.snapshot()))  # it must survive JSON (Redis)
+    assert "123456" not in json.dumps(snap)
+    again = DialogEngine.restore(catalog, fake_actions(), snap)
+    assert again.call_id == e.call_id and again.state.bot == "fuel_balance"
+    out = again.resume()
+    assert "我们继续" in said(out) and "密码" in said(out) and isinstance(out[-1], Collect)
+    out = await again.on_event(Dtmf("123456#"))
+    assert "1280.50" in said(out)
+    with pytest.raises(ValueError):
+        DialogEngine.restore(catalog, None, {"state": {"v": 99}})

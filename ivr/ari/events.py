@@ -19,6 +19,8 @@ class ChannelInfo:
     caller_name: str = ""
     dialed: str = ""
     context: str = ""
+    app_name: str = ""  # the dialplan application running now ("Stasis" while in ours)
+    app_data: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChannelInfo:
@@ -32,6 +34,8 @@ class ChannelInfo:
             caller_name=str(caller.get("name", "")),
             dialed=str(dialplan.get("exten", "")),
             context=str(dialplan.get("context", "")),
+            app_name=str(dialplan.get("app_name", "")),
+            app_data=str(dialplan.get("app_data", "")),
         )
 
 
