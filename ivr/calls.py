@@ -22,6 +22,7 @@ from ivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
+from ivr.ari.media import is_media_channel
 from ivr.callstate import CallStateStore
 from ivr.session import CallLog, CallSession, Dialog, Prompts
 
@@ -82,7 +83,7 @@ class CallManager:
 
     def _start(self, event: StasisStart) -> None:
         info = event.channel
-        if info.id in self.channels:
+        if info.id in self.channels or is_media_channel(info.name):
             return
         self._launch(info, self.dialog_factory())
 
@@ -127,7 +128,8 @@ class CallManager:
         adopted = 0
         for info in channels:
             if (info.app_name != "Stasis" or info.app_data.split(",")[0] != self.ari.app
-                    or info.id in self.channels or info.state != "Up"):
+                    or info.id in self.channels or info.state != "Up"
+                    or is_media_channel(info.name)):
                 continue
             saved = await self.state.load(info.id) if self.state is not None else None
             dialog: Dialog | None = None
