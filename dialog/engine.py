@@ -71,6 +71,10 @@ class DialogEngine:
     def start(self) -> list[Action]:
         return [Say(P["greeting"], "greeting"), *self._prompt(self._route_prompt())]
 
+    async def start_in(self, bot_id: str) -> list[Action]:
+        """Start a call directly in one bot (``ivr chat --bot``, a DTMF shortcut, a survey)."""
+        return [Say(P["greeting"], "greeting"), *await self._enter(bot_id, via="direct")]
+
     async def on_event(self, event: DialogEvent) -> list[Action]:
         st = self.state
         st.turns += 1

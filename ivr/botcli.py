@@ -67,11 +67,14 @@ def _show(actions: list, echo: Callable[[str], object], explain: bool) -> None:
             echo(click.style(f"  · {a.name} {a.detail}", fg="cyan"))
 
 
-async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], object]) -> None:
+async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], object],
+               bot: str | None = None) -> None:
     catalog = Catalog.load()
+    if bot is not None and bot not in catalog.bots:
+        raise click.ClickException(f"no bot {bot!r}; bots: {', '.join(sorted(catalog.bots))}")
     async with demo_actions(settings) as actions:
         engine = DialogEngine(catalog, actions)
-        out = engine.start()
+        out = engine.start() if bot is None else await engine.start_in(bot)
         while True:
             _show(out, echo, explain)
             if any(isinstance(a, Hangup | TransferAction) for a in out):

@@ -148,12 +148,13 @@ def doctor(settings: Settings, fix: bool) -> None:
 
 @main.command("chat")
 @click.option("--explain", is_flag=True, help="Show matched intents, scores and slots.")
+@click.option("--bot", default=None, help="Start in this bot (its id) instead of the main menu.")
 @click.pass_obj
-def chat_cmd(settings: Settings, explain: bool) -> None:
+def chat_cmd(settings: Settings, explain: bool, bot: str | None) -> None:
     """Talk to the bots as a caller would (text; `#123` for keys, empty line for silence)."""
     from ivr.botcli import chat
 
-    asyncio.run(chat(settings, explain=explain, echo=click.echo))
+    asyncio.run(chat(settings, explain=explain, echo=click.echo, bot=bot))
 
 
 @main.group()
@@ -162,7 +163,7 @@ def bots() -> None:
 
 
 @bots.command("test")
-@click.option("--bot", "only", default=None, help="Only this bot's conversations.")
+@click.option("--bot", "--only", "only", default=None, help="Only this bot's conversations.")
 @click.pass_obj
 def bots_test_cmd(settings: Settings, only: str | None) -> None:
     """Run every bot's conversation tests; print intent accuracy and containment."""
