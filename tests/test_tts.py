@@ -564,3 +564,12 @@ def test_wav_bytes_header() -> None:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         assert w.readframes(w.getnframes()) == pcm
     assert len(data) == 44 + len(pcm)
+
+
+def test_money_is_read_in_yuan_jiao_fen() -> None:
+    from tts.text import normalize
+
+    assert normalize("金额¥128.50") == "金额一百二十八元五角"
+    assert normalize("余额为1280.50元。") == "余额为一千二百八十元五角。"
+    assert normalize("退款300.00元") == "退款三百元"
+    assert normalize("12.07元") == "十二元零七分"

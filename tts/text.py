@@ -136,6 +136,7 @@ def normalize(text: str) -> str:
     t = re.sub(r"\s+", " ", t)
     t = re.sub(r"(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])", _read_time, t)
     t = re.sub(r"(\d+(?:\.\d+)?)%", _read_percent, t)
+    t = re.sub(r"[¥￥]\s*(\d+)(?:\.(\d{1,2}))?(?:元)?|(\d+)\.(\d{1,2})元", _read_money, t)
     t = re.sub(r"(?<=\d)[-‐–—](?=\d)", " ", t)  # 400-800-1234: a short break
     t = re.sub(r"(\d+)(?:\.(\d+))?", _read_number, t)
     t = re.sub(r"[A-Za-z]", lambda m: _LETTERS[m.group(0).upper()], t)
@@ -146,6 +147,22 @@ def normalize(text: str) -> str:
     t = re.sub(rf"([{PUNCT}])[{PUNCT}]+", r"\1", t)  # '。。' / '，。' -> first mark
     t = re.sub(r" {2,}", " ", t).strip()
     return t.lstrip(PUNCT).strip()
+
+
+def _read_money(m: re.Match[str]) -> str:
+    """¥128.50 / 128.50元 -> 一百二十八元五角; 0.05元 -> 五分; 300.00元 -> 三百元."""
+    yuan, cents = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+    cents = (cents or "").ljust(2, "0")
+    jiao, fen = int(cents[0]), int(cents[1])
+    n = int(yuan)
+    out = f"{cardinal(n)}元" if n or not (jiao or fen) else ""
+    if jiao:
+        out += f"{DIGITS[jiao]}角"
+    elif fen and n:
+        out += "零"
+    if fen:
+        out += f"{DIGITS[fen]}分"
+    return out
 
 
 def speakable(text: str) -> bool:
