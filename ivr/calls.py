@@ -22,8 +22,8 @@ from ivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from ivr.ari.media import is_media_channel
 from ivr.callstate import CallStateStore
+from ivr.media.external import is_media_channel
 from ivr.session import CallLog, CallSession, Dialog, Prompts
 
 log = logging.getLogger("ivr.calls")

@@ -13,9 +13,9 @@ import pytest
 
 from asterisk.runner import ManagedAsterisk
 from ivr.appkeys import ARI, CALLS
-from ivr.ari.media import MediaTap
 from ivr.config import Settings
 from ivr.demo import listen_until_quiet
+from ivr.media.external import MediaTap
 from ivr.sipua import SipUserAgent, voiced_seconds
 from tests.conftest import ServerControl
 

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 
 from ivr.ari.client import AriClient, AriError
-from ivr.sipua.rtp import FRAME_SAMPLES, PT_PCMU, RtpPacket, ulaw_decode
+from ivr.media.rtp import FRAME_SAMPLES, PT_PCMU, RtpPacket, ulaw_decode
 
 log = logging.getLogger("ivr.media")
 

@@ -1,0 +1,1 @@
+"""Call audio: RTP framing, codecs, the externalMedia tap."""
