@@ -112,6 +112,30 @@ class DialogEngine:
         engine.state = state
         return engine
 
+    def summary(self) -> dict[str, Any]:
+        """What the dialog knows, for the agent's screen pop (secrets masked, tails only)."""
+        st = self.state
+        bot = self.bot
+        slots: dict[str, Any] = {}
+        specs = {**(bot.slots if bot else {})}
+        for kind in ("fuel_card", "gas_account"):
+            specs.update(self.catalog.identity_slots(kind))
+        for name, value in st.slots.items():
+            spec = specs.get(name)
+            slots[name] = _shown(spec, value) if spec is not None else value
+        return {
+            "line": st.line or (bot.line if bot else ""),
+            "bot": bot.id if bot else None,
+            "bot_name": bot.name if bot else None,
+            "identity": bot.identity if bot else "none",
+            "verified": st.verified,
+            "identity_tail": st.vars.get("card_tail") or st.vars.get("account_tail") or "",
+            "slots": slots,
+            "error": st.vars.get("error"),
+            "turns": st.turns,
+            "failures": st.failures,
+        }
+
     def resume(self) -> list[Action]:
         """What a caller hears when the call is picked up again after a server restart: an
         apology, then the last question again (secrets are never in a snapshot, but every

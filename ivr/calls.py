@@ -24,7 +24,7 @@ from ivr.ari.events import (
 )
 from ivr.callstate import CallStateStore
 from ivr.media.external import is_media_channel
-from ivr.session import CallLog, CallSession, Dialog, Prompts
+from ivr.session import CallLog, CallSession, Dialog, HandoffSink, Prompts
 
 log = logging.getLogger("ivr.calls")
 
@@ -42,8 +42,10 @@ class CallManager:
         interdigit_timeout_s: float,
         state: CallStateStore | None = None,
         dialog_restorer: Callable[[dict[str, Any]], Dialog] | None = None,
+        handoff: HandoffSink | None = None,
     ) -> None:
         self.ari = ari
+        self.handoff = handoff
         self.state = state
         self.dialog_restorer = dialog_restorer
         self.resumed_calls = 0
@@ -100,6 +102,7 @@ class CallManager:
             state=self.state,
             call_id=call_id,
             resumed=resumed,
+            handoff=self.handoff,
         )
         self.channels[info.id] = channel
         task = asyncio.create_task(session.run(), name=f"call-{info.id}")

@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,8 @@ from ivr.logs import call_id_var
 
 log = logging.getLogger("ivr.session")
 
+HANDOFF_TIMEOUT_S = 0.5
+
 
 class CallerHungUp(Exception):
     """The caller (or Asterisk) ended the call."""
@@ -47,6 +51,28 @@ class StateStore(Protocol):
 
     async def save(self, channel_id: str, snapshot: dict[str, Any]) -> bool: ...
     async def delete(self, channel_id: str) -> bool: ...
+
+
+@dataclass
+class HandoffContext:
+    """Everything the agent's screen pop starts from, handed over at the moment of transfer."""
+
+    handoff_id: str
+    call_id: uuid.UUID
+    channel_id: str
+    caller: str
+    dialed: str
+    line: str
+    reason: str
+    started_at: float  # epoch seconds
+    trace: list[TraceEntry]  # what happened, in order (secrets already masked)
+    dialog: dict[str, Any]  # the dialog's own summary (``summary()``), may be empty
+
+
+class HandoffSink(Protocol):
+    """Receives the context when a call goes to an agent; must return fast (no model calls)."""
+
+    async def handoff(self, context: HandoffContext) -> None: ...
 
 
 class Prompts(Protocol):
@@ -90,6 +116,16 @@ class CallChannel(Protocol):
     async def hangup(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    t: float  # seconds since the call started
+    step: str
+    detail: dict[str, Any]
+
+
+TRACE_MAX = 500  # entries kept in memory per call (the journal keeps the full path)
+
+
 @dataclass
 class SessionResult:
     call_id: uuid.UUID
@@ -110,6 +146,7 @@ class CallSession:
         state: StateStore | None = None,
         call_id: uuid.UUID | None = None,
         resumed: bool = False,
+        handoff: HandoffSink | None = None,
     ) -> None:
         self.channel = channel
         self.dialog = dialog
@@ -120,11 +157,16 @@ class CallSession:
         self.state = state
         self.resumed = resumed  # picked up again after a server restart: already answered
         self.call_id = call_id or uuid.uuid4()
+        self.handoff_sink = handoff
+        self.started_at = time.time()
+        self._t0 = time.monotonic()
+        self.trace: deque[TraceEntry] = deque(maxlen=TRACE_MAX)
         self.outcome = "in_progress"
         self.queue: str | None = None
 
     def _step(self, name: str, **detail: object) -> None:
         self.journal.step(self.call_id, name, detail)
+        self.trace.append(TraceEntry(round(time.monotonic() - self._t0, 2), name, detail))
 
     async def run(self) -> SessionResult:
         ch = self.channel
@@ -208,6 +250,7 @@ class CallSession:
             elif isinstance(action, Transfer):
                 handoff_id = uuid.uuid4().hex
                 self._step("transfer", line=action.line, reason=action.reason, handoff=handoff_id)
+                await self._hand_off(handoff_id, action)
                 self.queue = await self.channel.transfer(action.line, handoff_id)
                 self.outcome = "transferred"
                 return None
@@ -217,6 +260,24 @@ class CallSession:
                 await self.channel.hangup()
                 return None
         return None
+
+    async def _hand_off(self, handoff_id: str, action: Transfer) -> None:
+        """Give the screen pop its start; a failure here never keeps the caller from the queue."""
+        if self.handoff_sink is None:
+            return
+        summary = getattr(self.dialog, "summary", None)
+        ch = self.channel
+        context = HandoffContext(
+            handoff_id=handoff_id, call_id=self.call_id, channel_id=ch.channel_id,
+            caller=ch.caller, dialed=ch.dialed, line=action.line, reason=action.reason,
+            started_at=self.started_at, trace=list(self.trace),
+            dialog=summary() if summary is not None else {},
+        )
+        try:
+            await asyncio.wait_for(self.handoff_sink.handoff(context), HANDOFF_TIMEOUT_S)
+        except Exception as exc:  # the pop is a courtesy to the agent; the caller comes first
+            log.warning("screen pop for call %s failed: %s: %s", self.call_id,
+                        type(exc).__name__, exc)
 
     async def _collect(self, action: Collect, first: str | None) -> DialogEvent:
         digits = first or ""
