@@ -24,8 +24,10 @@ from dialog.business import build_actions
 from dialog.catalog import Catalog
 from dialog.engine import DialogEngine
 from dialog.prompts import fixed_prompts
+from ivr.agi.server import AgiServer
 from ivr.appkeys import (
     ACTIONS,
+    AGI,
     ARI,
     ASTERISK,
     CALLS,
@@ -169,6 +171,17 @@ def build_app(
             interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
         )
         app[CALLS] = manager
+        agi = AgiServer(
+            settings.agi,
+            app[PROMPT_CACHE],
+            journal,
+            lambda: DialogEngine(app[CATALOG], app[ACTIONS]),
+            sounds_subdir=settings.asterisk.sounds_subdir,
+            no_input_timeout_s=settings.dialog.no_input_timeout_s,
+            interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
+        )
+        await agi.start()
+        app[AGI] = agi
         task = asyncio.create_task(
             ari.run(manager.on_event, manager.on_connection), name="ari-events"
         )
@@ -186,6 +199,7 @@ def build_app(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await agi.stop()
         await manager.close()
         await journal.close()
         await ari.close()

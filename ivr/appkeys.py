@@ -7,6 +7,7 @@ from aiohttp import web
 
 from asterisk.runner import ManagedAsterisk
 from dialog.catalog import Catalog
+from ivr.agi.server import AgiServer
 from ivr.ari.client import AriClient
 from ivr.calls import CallManager
 from ivr.config import Settings
@@ -25,3 +26,4 @@ DB_URL = web.AppKey("db_url", str)
 SESSIONS = web.AppKey("sessions", SessionFactory)
 CATALOG = web.AppKey("catalog", Catalog)
 ACTIONS = web.AppKey("actions", dict)
+AGI = web.AppKey("agi", AgiServer)

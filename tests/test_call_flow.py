@@ -248,3 +248,36 @@ async def test_call_resumes_from_redis_after_the_server_dies_mid_call(
     assert steps(row, "resumed")
     assert [s["detail"].get("choice") for s in steps(row, "menu")] == ["oil", "agent"]
     assert row.outcome == "transferred" and row.queue == "hotline-oil"
+
+
+async def test_fastagi_runs_the_same_bots(
+    server: ServerControl, caller: SipUserAgent, ami: AmiClient
+) -> None:
+    """956101 goes through AGI(agi://.../hotline) instead of Stasis: the same self-service
+    balance by DTMF, then a second call to the oil agent queue through the dialplan."""
+    since = time.time()
+    call = await caller.call("956101")
+    _, voiced = await listen_until_quiet(call)
+    assert voiced >= 3.0
+    for keys in ("1", "1", "9001010000012345678#", "123456#"):
+        await call.send_dtmf(keys)
+        await listen_until_quiet(call)
+    await call.wait_hangup(timeout=60)
+    row = await last_call(server, since)
+    assert row.transport == "agi" and row.outcome == "completed"
+    assert "1280.50元" in "".join(s["detail"].get("text", "") for s in steps(row, "say"))
+
+    events = ami.subscribe()
+    try:
+        since = time.time()
+        call = await caller.call("956101")
+        await listen_until_quiet(call)
+        await call.send_dtmf("1")
+        await listen_until_quiet(call)
+        await call.send_dtmf("0")
+        joined = await wait_queue_join(events, "hotline-oil")
+        assert joined.variables.get("IVR_HANDOFF_ID", "x") != ""
+    finally:
+        ami.unsubscribe(events)
+    row = await _hangup_and_row(call, server, since)
+    assert row.transport == "agi" and row.outcome == "transferred" and row.queue == "hotline-oil"

@@ -138,3 +138,28 @@ def test_docker_compose_file_validates() -> None:
         pytest.skip("no docker compose client")
     res = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+async def test_fastagi_server_survives_peers_that_close_or_stall() -> None:
+    import asyncio
+
+    from ivr.agi import server as agi_server
+    from ivr.config import AGISettings
+
+    srv = agi_server.AgiServer(AGISettings(port=0), None, None, lambda: None,  # type: ignore[arg-type]
+                               sounds_subdir="x", no_input_timeout_s=1, interdigit_timeout_s=1)
+    await srv.start()
+    assert srv._server is not None
+    port = srv._server.sockets[0].getsockname()[1]
+    # a peer that connects and closes at once
+    _, w = await asyncio.open_connection("127.0.0.1", port)
+    w.close()
+    # a peer asking for a script we do not serve
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(b"agi_network_script: other\nagi_uniqueid: 1\n\n")
+    await w.drain()
+    assert await asyncio.wait_for(r.read(), 2) == b""  # closed by the server
+    w.close()
+    await asyncio.sleep(0.1)
+    assert not srv.sessions
+    await srv.stop()
