@@ -146,7 +146,8 @@ def print_report(report: DemoReport, echo: Callable[[str], object]) -> None:
         return
     echo(f"demo call to 956100: answered in {report.setup_ms:.0f} ms")
     for h in report.heard:
-        label = "after answer" if h.after == "answer" else f"after pressing {h.after}"
+        key = h.after if len(h.after) <= 2 else f"<{len(h.after.rstrip('#'))} digits>#"
+        label = "after answer" if h.after == "answer" else f"after pressing {key}"
         echo(f"  heard {h.seconds:4.1f} s of audio ({h.voiced_seconds:4.1f} s of speech) {label}")
     said = [s for s in report.server_path if s.get("step") == "say"]
     if said:
@@ -155,7 +156,8 @@ def print_report(report: DemoReport, echo: Callable[[str], object]) -> None:
             detail = s.get("detail") or {}
             text = detail.get("text", "") if isinstance(detail, dict) else ""
             echo(f"    「{text}」")
-    echo(f"  pressed: {' '.join(report.pressed) or '(nothing)'}")
+    pressed = [k if len(k) <= 2 else f"<{len(k.rstrip('#'))} digits>#" for k in report.pressed]
+    echo(f"  pressed: {' '.join(pressed) or '(nothing)'}")
     echo(
         f"  server outcome: {report.outcome or '?'}"
         + (f", queue {report.queue}" if report.queue else "")

@@ -13,6 +13,9 @@ from aiohttp import web
 from ivr.app import build_app
 from ivr.config import Settings
 
+# the demo call: self-service by keys (oil line, balance, the demo card and its PIN)
+DEMO_KEYS = ["1", "1", "9001010000012345678#", "123456#"]
+
 
 async def serve(
     settings: Settings,
@@ -37,7 +40,7 @@ async def serve(
         if demo:
             from ivr.demo import demo_call, print_report
 
-            report = await demo_call(settings, number="956100", keys=["2", "0"])
+            report = await demo_call(settings, number="956100", keys=DEMO_KEYS)
             print_report(report, print)
             rc = 0 if report.ok else 1
             if exit_after_demo:

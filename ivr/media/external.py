@@ -161,13 +161,25 @@ class MediaTap:
                 encapsulation="rtp", transport="udp", connection_type="client",
                 direction="both",
             )
-            await self.ari.request("POST", f"/bridges/{self.bridge_id}/addChannel",
-                                   channel=f"{self.snoop_id},{self.external_id}")
+            await self._add_to_bridge(f"{self.snoop_id},{self.external_id}")
         except AriError:
             await self.close()
             raise
         self.opened = True
         return self.audio
+
+    async def _add_to_bridge(self, channels: str, attempts: int = 40) -> None:
+        """The new channels enter our Stasis app a moment after they are created: until then
+        Asterisk answers 422 (not in Stasis). Retry for up to about 2 s."""
+        for attempt in range(attempts):
+            try:
+                await self.ari.request("POST", f"/bridges/{self.bridge_id}/addChannel",
+                                       channel=channels)
+                return
+            except AriError as exc:
+                if exc.status != 422 or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         """Tear down (idempotent; parts already gone are ignored)."""
