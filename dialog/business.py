@@ -208,9 +208,8 @@ async def invoice_resend(b: Backends, args: Args) -> dict[str, Any]:
     if sent is None or sent.email is None:
         raise BackendError("没有查到发送过邮箱的电子发票。您可以在加油卡网上营业厅下载发票。")
     again = await b.invoices.resend(sent.ref, sent.email, idem_key=_idem(args))
-    local, _, domain = sent.email.partition("@")
     return {"invoice_ref": again.ref, "invoice_amount": money(again.amount),
-            "email_hint": f"{local[:1]}开头、{domain}的邮箱"}
+            "email_hint": "开票时预留的邮箱"}
 
 
 # ---- gas -----------------------------------------------------------------------------------

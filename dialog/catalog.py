@@ -25,7 +25,7 @@ IDENTITY_SLOTS: dict[str, dict[str, SlotSpec]] = {
             prompt="请输入您的十位燃气户号，以井号键结束。",
             reprompt="户号应为十位数字，请重新输入，以井号键结束。"),
         "id_tail": SlotSpec(type="id_tail", max_digits=7, sensitive=True,
-                            prompt="请输入户主身份证号码的后六位，以井号键结束。"),
+                            prompt="请输入户主身份证号码的后六位，字母X请按星号键，以井号键结束。"),
     },
 }
 

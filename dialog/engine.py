@@ -346,9 +346,10 @@ class DialogEngine:
         out: list[Action] = []
         verify = st.vars.get("_verify")
         if verify:
-            pending = self._current_ask()
-            if pending is not None:
-                return out + self._ask(pending[1])
+            identity = self.catalog.identity_slots(verify)
+            missing = next((n for n in identity if n not in st.slots), None)
+            if missing is not None:
+                return out + self._ask(identity[missing])
             ok = await self._verify(verify)
             if not ok:
                 return out + self._verification_failed()

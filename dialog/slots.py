@@ -37,7 +37,8 @@ def parse_slot(slot: SlotSpec, raw: str, *, dtmf: bool,
     if kind == "phone":
         return nz.extract_phone(text)
     if kind == "id_tail":
-        return nz.extract_id_tail(text, 6)
+        # on a keypad the X of an ID number is the star key
+        return nz.extract_id_tail(text.replace("*", "X") if dtmf else text, 6)
     if kind == "pin":
         return nz.extract_digits(text, 6, 6)
     if kind == "digits":

@@ -86,9 +86,14 @@ async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], objec
             out = await engine.on_event(event_for(line.strip() or "(silence)"))
 
 
+# conversation tests run on a fixed day, so the seeded demo data (transactions, invoices,
+# recharges dated relative to "today") and every expected reply are the same on any run date
+TEST_TODAY = date(2026, 11, 16)
+
+
 async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str], object]) -> bool:
     catalog = Catalog.load()
-    async with demo_actions(settings, scratch=True) as actions:
+    async with demo_actions(settings, TEST_TODAY, scratch=True) as actions:
         def progress(r: object) -> None:
             mark = click.style("PASS", fg="green") if r.ok else click.style("FAIL", fg="red")  # type: ignore[attr-defined]
             echo(f"{mark} {r.bot:<24} {r.name}")  # type: ignore[attr-defined]

@@ -280,6 +280,16 @@ class IntentMatcher:
         top = tuple(cands[:MAX_CANDIDATES])
         if not top:
             return MatchResult("no_match", None, ())
+        # the very words of one intent's standard or similar question: that intent, however
+        # close the others come (a curated phrase is the strongest evidence there is)
+        exact = {int(self._owner[i]) for i, phrase in enumerate(self._norm)
+                 if phrase == q and i != exclude and not self._is_kw[i]}
+        if len(exact) == 1:
+            k = exact.pop()
+            own = next((c for c in cands if c.intent == self.intents[k].id), None)
+            if own is not None:
+                best = Candidate(own.intent, 1.0, "similar", f"exactly the question '{text}'")
+                return MatchResult("match", best, (best, *(c for c in top if c is not own)))
         s1 = top[0].score
         s2 = top[1].score if len(top) > 1 else 0.0
         if s1 >= self.threshold and s1 - s2 >= self.clarify_margin:
