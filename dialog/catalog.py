@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,19 @@ class CatalogError(ValueError):
     """One or more bot files cannot be used (each problem names file, line and field)."""
 
 
+def menu_key_problems(bots: Iterable[BotSpec]) -> list[str]:
+    """Bots of one line that share a menu key (one message per clash)."""
+    problems: list[str] = []
+    keys: dict[tuple[str, str], str] = {}
+    for bot in bots:
+        if bot.menu_key:
+            other = keys.setdefault((bot.line, bot.menu_key), bot.id)
+            if other != bot.id:
+                problems.append(f"{bot.id}: menu_key {bot.menu_key} of line {bot.line} "
+                                f"is also used by {other}")
+    return problems
+
+
 @dataclass
 class Catalog:
     bots: dict[str, BotSpec]
@@ -60,13 +74,23 @@ class Catalog:
                 problems.append(f"{path}:1: id: {bot.id!r} is used by another bot")
                 continue
             bots[bot.id] = bot
-        keys: dict[tuple[str, str], str] = {}
-        for bot in bots.values():
-            if bot.menu_key:
-                other = keys.setdefault((bot.line, bot.menu_key), bot.id)
-                if other != bot.id:
-                    problems.append(f"{bot.id}: menu_key {bot.menu_key} of line {bot.line} "
-                                    f"is also used by {other}")
+        problems += menu_key_problems(bots.values())
+        if problems:
+            raise CatalogError("\n".join(problems))
+        return cls(bots)
+
+    @classmethod
+    def from_specs(cls, specs: Iterable[BotSpec]) -> Catalog:
+        """A catalog of already parsed bots (e.g. the published versions in the database);
+        raises ``CatalogError`` on a repeated id or menu key, as ``load`` does."""
+        bots: dict[str, BotSpec] = {}
+        problems: list[str] = []
+        for bot in specs:
+            if bot.id in bots:
+                problems.append(f"{bot.id}: id {bot.id!r} is used by another bot")
+                continue
+            bots[bot.id] = bot
+        problems += menu_key_problems(bots.values())
         if problems:
             raise CatalogError("\n".join(problems))
         return cls(bots)
@@ -83,4 +107,4 @@ class Catalog:
 
     @staticmethod
     def yes_no_slot(question: str) -> SlotSpec:
-        return SlotSpec(type="yes_no", max_digits=1, prompt=f"{question}确认请按1，否则请按2。")
+        return SlotSpec(type="yes_no", max_digits=1, prompt=f"{question}是请按1，不是请按2。")

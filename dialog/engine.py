@@ -35,7 +35,8 @@ class ActionRefused(Exception):
 GLOBALS: list[tuple[str, re.Pattern[str]]] = [
     (
         "safety",
-        re.compile(r"(燃气|煤气|天然气)?(泄漏|泄露|漏气)|(煤气|燃气|天然气|臭)味|闻到.{0,4}味"),
+        re.compile(r"(燃气|煤气|天然气)?(泄漏|泄露|漏气|漏汽)|(煤气|燃气|天然气|煤汽|燃汽|臭)味"
+                   r"|闻到.{0,4}味|(燃气|煤气)?报警器.{0,2}(响|叫)"),
     ),
     ("agent", re.compile(r"转?人工|人工服务|人工客服|找客服|真人|接线员")),
     ("repeat", re.compile(r"重复|再说一遍|再说一次|没听清|没听到|什么\?*$")),
