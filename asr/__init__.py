@@ -1,0 +1,1 @@
+"""Streaming Mandarin speech recognition: VAD and endpointing, recognisers behind one interface."""

@@ -40,6 +40,7 @@ class Collect:
 
     max_digits: int = 1
     timeout_s: float | None = None  # None: the settings' no-input timeout
+    hints: str = ""  # words the caller is likely to say now (ASR context biasing)
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,20 @@ def _shown(slot: SlotSpec, value: Any) -> Any:
     return value
 
 
+_DIGIT_TYPES = ("digits", "card_number", "gas_account", "phone", "id_tail", "pin")
+
+
+def _hints(slot: SlotSpec) -> str:
+    """What the recogniser should expect for this question."""
+    if slot.type in _DIGIT_TYPES:
+        return "号码是：零一二三四五六七八九，幺。"
+    if slot.type == "yes_no":
+        return "是的。对。好的。不是。不用了。"
+    if slot.type == "choice":
+        return "。".join(w for words in slot.choices.values() for w in words[1:]) + "。"
+    return ""
+
+
 class DialogEngine:
     def __init__(self, catalog: Catalog, actions: Mapping[str, ActionFn] | None = None, *,
                  max_failures: int = 2, max_silences: int = 2, max_turns: int = 40,
@@ -288,7 +302,7 @@ class DialogEngine:
     def _ask(self, slot: SlotSpec, *, again: bool = False) -> list[Action]:
         text = slot.reprompt if again and slot.reprompt else slot.prompt
         return self._prompt([Say(self._fill(text)),
-                             Collect(max_digits=slot.max_digits or 1)])
+                             Collect(max_digits=slot.max_digits or 1, hints=_hints(slot))])
 
     def _fill(self, template: str) -> str:
         values = {**self.state.slots, **self.state.vars}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ class QueueEvent:
     linkedid: str = ""
     member: str = ""  # the agent's interface for Agent* events
     variables: dict[str, str] = field(default_factory=dict)
+    received_at: float = 0.0  # time.monotonic() when the event reached us (latency figures)
 
 
 def to_queue_event(message: Any) -> QueueEvent | None:
@@ -62,6 +64,7 @@ def to_queue_event(message: Any) -> QueueEvent | None:
         linkedid=str(message.get("Linkedid", "")),
         member=str(message.get("Interface", message.get("MemberName", ""))),
         variables=variables,
+        received_at=time.monotonic(),
     )
 
 

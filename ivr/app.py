@@ -17,23 +17,33 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from asr.base import ASRError, Recognizer
+from asr.endpoint import EndpointSettings
+from asr.factory import build_recognizer
 from asterisk.runner import ManagedAsterisk
 from dialog.backends.demo import demo_backends
 from dialog.backends.seed import seed_demo
 from dialog.business import build_actions
-from dialog.catalog import Catalog
 from dialog.engine import DialogEngine
+from dialog.lifecycle.repository import BotVersions
+from dialog.lifecycle.store import CatalogStore
 from dialog.prompts import fixed_prompts
+from handoff.service import HandoffService
 from ivr.agi.server import AgiServer
+from ivr.ami import AmiClient
 from ivr.appkeys import (
     ACTIONS,
     AGI,
+    AMI,
     ARI,
     ASTERISK,
+    BOT_STORE,
     CALLS,
     CATALOG,
     DB_URL,
+    HANDOFF,
     PROMPT_CACHE,
+    RECOGNIZER,
     REDIS,
     REPO,
     SESSIONS,
@@ -44,6 +54,8 @@ from ivr.calls import CallManager
 from ivr.callstate import CallStateStore
 from ivr.config import Settings
 from ivr.journal import CallJournal
+from ivr.listener import Listener
+from ivr.media.external import MediaTap
 from ivr.storage.calls import CallRepository
 from ivr.storage.db import create_engine, session_factory
 from ivr.storage.migrate import upgrade
@@ -122,15 +134,26 @@ def build_app(
 
     async def dialog_ctx(app: web.Application) -> AsyncIterator[None]:
         t = time.monotonic()
-        catalog = await asyncio.to_thread(Catalog.load)
-        app[CATALOG] = catalog
+        # the published bot versions (dialog/bots/ seeded as version 1 into an empty database);
+        # calls take app[BOT_STORE].catalog when they start, publishes swap it in place
+        store = CatalogStore(BotVersions(app[SESSIONS]))
+        seeded_bots = await store.start()
+        catalog = app[CATALOG] = store.catalog  # the catalog at start (prompt pre-rendering)
+        app[BOT_STORE] = store
+        stale = await asyncio.to_thread(store.stale_files)
+        if stale:
+            log.warning("bot files differ from the published versions (serve them with `ivr bots "
+                        "import` then `ivr bots publish BOT`): %s", ", ".join(stale))
+        store.start_watching(settings.dialog.bots_check_interval_s)
         seeded = await seed_demo(app[SESSIONS])
         app[ACTIONS] = build_actions(demo_backends(app[SESSIONS]))
         say(
-            f"Bots ready in {time.monotonic() - t:.1f} s ({len(catalog.bots)} bots; demo back "
+            f"Bots ready in {time.monotonic() - t:.1f} s ({len(catalog.bots)} published bots"
+            f"{' seeded from dialog/bots' if seeded_bots else ''}; demo back "
             f"end, {sum(seeded.values())} seed rows added)"
         )
         yield
+        await store.stop()
 
     async def prompts_ctx(app: web.Application) -> AsyncIterator[None]:
         t = time.monotonic()
@@ -154,6 +177,53 @@ def build_app(
             await background
         await synth.close()
 
+    async def asr_ctx(app: web.Application) -> AsyncIterator[None]:
+        t = time.monotonic()
+        recognizer: Recognizer | None = None
+        try:
+            recognizer = await asyncio.to_thread(build_recognizer, settings.asr)
+        except ASRError as exc:
+            log.warning("speech recognition unavailable (%s): calls take keys only", exc)
+        if recognizer is not None:
+            app[RECOGNIZER] = recognizer
+            asr_holder.append(recognizer)
+            say(f"ASR ready in {time.monotonic() - t:.1f} s ({recognizer.name}; speech and "
+                f"keys, end of speech after {settings.asr.end_silence_ms} ms of silence)")
+        yield
+        asr_holder.clear()
+        if recognizer is not None:
+            await recognizer.close()
+
+    asr_holder: list[Recognizer] = []  # the loaded recogniser, typed for ears_for
+
+    def ears_for(ari: AriClient, channel_id: str) -> Listener | None:
+        if not asr_holder:
+            return None
+        recognizer = asr_holder[0]
+        tap = MediaTap(ari, channel_id)
+        return Listener(
+            tap.open, tap.close, recognizer,
+            EndpointSettings.from_settings(settings.asr,
+                                           no_input_s=settings.dialog.no_input_timeout_s),
+        )
+
+    async def handoff_ctx(app: web.Application) -> AsyncIterator[None]:
+        a = settings.asterisk
+        ami = AmiClient(a)
+        try:
+            await ami.connect()
+        except OSError as exc:  # panoramisk keeps trying by itself
+            log.warning("AMI not reachable yet at %s:%s (%s)", a.ami_host, a.ami_port, exc)
+        app[AMI] = ami
+        service = HandoffService(app[REDIS], settings.handoff, settings.llm, ami=ami)
+        await service.start()
+        app[HANDOFF] = service
+        say(f"Handoff ready (screen pops on AgentCalled, LLM summary "
+            f"{'on' if service.summarizer.enabled else 'off'}; desktop on /agent)")
+        yield
+        await service.close()
+        ami.close()
+
     async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         journal = CallJournal(app[REPO])
         journal.start_writer()
@@ -163,9 +233,12 @@ def build_app(
             ari,
             app[PROMPT_CACHE],
             journal,
-            lambda: DialogEngine(app[CATALOG], app[ACTIONS]),
+            lambda: DialogEngine(app[BOT_STORE].catalog, app[ACTIONS]),
             state=CallStateStore(app[REDIS]),
-            dialog_restorer=lambda snap: DialogEngine.restore(app[CATALOG], app[ACTIONS], snap),
+            dialog_restorer=lambda snap: DialogEngine.restore(app[BOT_STORE].catalog,
+                                                              app[ACTIONS], snap),
+            ears_factory=ears_for,
+            handoff=app[HANDOFF],
             sounds_subdir=settings.asterisk.sounds_subdir,
             no_input_timeout_s=settings.dialog.no_input_timeout_s,
             interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
@@ -175,10 +248,11 @@ def build_app(
             settings.agi,
             app[PROMPT_CACHE],
             journal,
-            lambda: DialogEngine(app[CATALOG], app[ACTIONS]),
+            lambda: DialogEngine(app[BOT_STORE].catalog, app[ACTIONS]),
             sounds_subdir=settings.asterisk.sounds_subdir,
             no_input_timeout_s=settings.dialog.no_input_timeout_s,
             interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
+            handoff=app[HANDOFF],
         )
         await agi.start()
         app[AGI] = agi
@@ -204,7 +278,9 @@ def build_app(
         await journal.close()
         await ari.close()
 
-    app.cleanup_ctx.extend([asterisk_ctx, storage_ctx, dialog_ctx, prompts_ctx, calls_ctx])
+    app.cleanup_ctx.extend(
+        [asterisk_ctx, storage_ctx, handoff_ctx, dialog_ctx, prompts_ctx, asr_ctx, calls_ctx]
+    )
     routes.setup(app)
     return app
 

@@ -7,7 +7,10 @@ from aiohttp import web
 
 from asterisk.runner import ManagedAsterisk
 from dialog.catalog import Catalog
+from dialog.lifecycle.store import CatalogStore
+from handoff.service import HandoffService
 from ivr.agi.server import AgiServer
+from ivr.ami import AmiClient
 from ivr.ari.client import AriClient
 from ivr.calls import CallManager
 from ivr.config import Settings
@@ -25,5 +28,9 @@ ARI = web.AppKey("ari", AriClient)
 DB_URL = web.AppKey("db_url", str)
 SESSIONS = web.AppKey("sessions", SessionFactory)
 CATALOG = web.AppKey("catalog", Catalog)
+BOT_STORE = web.AppKey("bot_store", CatalogStore)  # the published catalog now
 ACTIONS = web.AppKey("actions", dict)
 AGI = web.AppKey("agi", AgiServer)
+RECOGNIZER = web.AppKey("recognizer", object)
+HANDOFF = web.AppKey("handoff", HandoffService)
+AMI = web.AppKey("ami", AmiClient)

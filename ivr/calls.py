@@ -24,7 +24,7 @@ from ivr.ari.events import (
 )
 from ivr.callstate import CallStateStore
 from ivr.media.external import is_media_channel
-from ivr.session import CallLog, CallSession, Dialog, HandoffSink, Prompts
+from ivr.session import CallLog, CallSession, Dialog, Ears, HandoffSink, Prompts
 
 log = logging.getLogger("ivr.calls")
 
@@ -43,9 +43,11 @@ class CallManager:
         state: CallStateStore | None = None,
         dialog_restorer: Callable[[dict[str, Any]], Dialog] | None = None,
         handoff: HandoffSink | None = None,
+        ears_factory: Callable[[AriClient, str], Ears | None] | None = None,
     ) -> None:
         self.ari = ari
         self.handoff = handoff
+        self.ears_factory = ears_factory
         self.state = state
         self.dialog_restorer = dialog_restorer
         self.resumed_calls = 0
@@ -103,6 +105,7 @@ class CallManager:
             call_id=call_id,
             resumed=resumed,
             handoff=self.handoff,
+            ears=self.ears_factory(self.ari, info.id) if self.ears_factory else None,
         )
         self.channels[info.id] = channel
         task = asyncio.create_task(session.run(), name=f"call-{info.id}")

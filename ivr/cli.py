@@ -232,6 +232,17 @@ def prompts_build(settings: Settings) -> None:
     asyncio.run(run())
 
 
+def _register_subcommands() -> None:
+    from ivr.evalcli import eval_group
+    from ivr.lifecyclecli import register as register_lifecycle
+
+    main.add_command(eval_group)
+    register_lifecycle(bots)
+
+
+_register_subcommands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     logging.basicConfig()
     main()

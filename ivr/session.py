@@ -29,12 +29,27 @@ from dialog.actions import (
     Say,
     Step,
     Transfer,
+    Utterance,
 )
 from ivr.logs import call_id_var
+from ivr.privacy import mask_digits_in_text
 
 log = logging.getLogger("ivr.session")
 
 HANDOFF_TIMEOUT_S = 0.5
+SPEECH = "speech"  # what ``play`` returns when the caller's speech interrupted the prompt
+
+
+class Ears(Protocol):
+    """The caller's speech (``ivr.listener.Listener``)."""
+
+    speech_started: asyncio.Event
+    hints: str | None  # context for the recogniser, set per question
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    def flush(self) -> None: ...
+    async def next_utterance(self, no_input_s: float) -> Any: ...
 
 
 class CallerHungUp(Exception):
@@ -106,8 +121,10 @@ class CallChannel(Protocol):
     transport: str
 
     async def answer(self) -> None: ...
-    async def play(self, prompt: Path, *, interruptible: bool) -> str | None:
-        """Play a prompt; return the DTMF digit that interrupted it, if any."""
+    async def play(self, prompt: Path, *, interruptible: bool,
+                   stop: asyncio.Event | None = None) -> str | None:
+        """Play a prompt; return the DTMF digit that interrupted it, ``SPEECH`` when ``stop``
+        was set (the caller started talking), else None."""
 
     async def next_digit(self, timeout: float) -> str | None: ...
     async def transfer(self, line: str, handoff_id: str) -> str:
@@ -147,8 +164,10 @@ class CallSession:
         call_id: uuid.UUID | None = None,
         resumed: bool = False,
         handoff: HandoffSink | None = None,
+        ears: Ears | None = None,
     ) -> None:
         self.channel = channel
+        self.ears = ears
         self.dialog = dialog
         self.prompts = prompts
         self.journal = journal
@@ -161,6 +180,7 @@ class CallSession:
         self.started_at = time.time()
         self._t0 = time.monotonic()
         self.trace: deque[TraceEntry] = deque(maxlen=TRACE_MAX)
+        self._first_key: str | None = None
         self.outcome = "in_progress"
         self.queue: str | None = None
 
@@ -187,6 +207,7 @@ class CallSession:
                 await ch.answer()
                 self.journal.answered(self.call_id)
                 actions = self.dialog.start()
+            await self._start_ears()
             while True:
                 await self._save_state()
                 event = await self._execute(actions)
@@ -209,6 +230,7 @@ class CallSession:
             self._step("error", error=str(exc)[:200])
             await self._safe_failover()
         finally:
+            await self._stop_ears()
             if self.state is not None:
                 await self.state.delete(ch.channel_id)
             self.journal.finish(self.call_id, self.outcome, queue=self.queue, hangup_cause=cause)
@@ -241,16 +263,26 @@ class CallSession:
                     continue  # the caller already answered: skip the rest of the prompt chain
                 path = await self.prompts.get(action.text, action.prompt_id)
                 self._step("say", prompt=action.prompt_id or "", text=action.text)
-                digit = await self.channel.play(path, interruptible=action.barge_in)
-                if digit is not None:
-                    self._step("barge_in", key=digit)
-                    pending = digit
+                ears = self.ears if action.barge_in else None
+                got = await self.channel.play(
+                    path, interruptible=action.barge_in,
+                    stop=ears.speech_started if ears is not None else None,
+                )
+                if self.ears is not None and not action.barge_in:
+                    self.ears.flush()  # words said over a protected prompt are not answers
+                if got == SPEECH:
+                    self._step("barge_in", by="speech")
+                    pending = got
+                elif got is not None:
+                    self._step("barge_in", key=got)
+                    pending = got
             elif isinstance(action, Collect):
                 return await self._collect(action, pending)
             elif isinstance(action, Transfer):
                 handoff_id = uuid.uuid4().hex
                 self._step("transfer", line=action.line, reason=action.reason, handoff=handoff_id)
                 await self._hand_off(handoff_id, action)
+                await self._stop_ears()  # the media tap goes before the channel leaves us
                 self.queue = await self.channel.transfer(action.line, handoff_id)
                 self.outcome = "transferred"
                 return None
@@ -279,7 +311,66 @@ class CallSession:
             log.warning("screen pop for call %s failed: %s: %s", self.call_id,
                         type(exc).__name__, exc)
 
+    async def _start_ears(self) -> None:
+        if self.ears is None:
+            return
+        try:
+            await self.ears.start()
+        except Exception as exc:  # no speech then, keys still work: the call goes on
+            log.warning("listening failed to start (%s: %s); keys only for this call",
+                        type(exc).__name__, exc)
+            self.ears = None
+
+    async def _stop_ears(self) -> None:
+        ears, self.ears = self.ears, None
+        if ears is not None:
+            try:
+                await ears.close()
+            except Exception as exc:  # tear-down of a call that is ending anyway
+                log.warning("closing the listener failed: %s: %s", type(exc).__name__, exc)
+
     async def _collect(self, action: Collect, first: str | None) -> DialogEvent:
+        timeout = action.timeout_s or self.no_input_timeout_s
+        if self.ears is not None and (first is None or first == SPEECH):
+            self.ears.hints = action.hints or None
+            event = await self._keys_or_speech(timeout, speaking=first == SPEECH)
+            if event is not None:
+                return event
+            first = self._first_key
+        return await self._keys(action, first)
+
+    async def _keys_or_speech(self, timeout: float, *, speaking: bool) -> DialogEvent | None:
+        """Whichever comes first: a key (then None is returned, ``_first_key`` holds it and the
+        key loop goes on) or an utterance; NoInput when neither comes within ``timeout``
+        (speech that has started is waited for to its end)."""
+        assert self.ears is not None
+        self._first_key = None
+        speech = asyncio.create_task(self.ears.next_utterance(timeout))
+        key = None if speaking else asyncio.create_task(self.channel.next_digit(timeout))
+        try:
+            if key is not None:
+                await asyncio.wait({speech, key}, return_when=asyncio.FIRST_COMPLETED)
+                if key.done():
+                    digit = key.result()  # re-raises CallerHungUp
+                    if digit:
+                        self._first_key = digit
+                        return None
+            heard = await speech
+        finally:
+            for t in (speech, key):
+                if t is not None and not t.done():
+                    t.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t
+        if heard is None:
+            self._step("input_timeout", timeout_s=timeout)
+            return NoInput()
+        self._step("speech", text=mask_digits_in_text(heard.text),
+                   confidence=round(heard.confidence, 2), asr_s=round(heard.asr_s, 2),
+                   latency_s=round(heard.latency_s, 2))
+        return Utterance(heard.text, heard.confidence)
+
+    async def _keys(self, action: Collect, first: str | None) -> DialogEvent:
         digits = first or ""
         timeout = action.timeout_s or self.no_input_timeout_s
         while len(digits) < action.max_digits and not digits.endswith("#"):

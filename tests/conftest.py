@@ -12,6 +12,7 @@ from aiohttp import web
 
 from asterisk.runner import ManagedAsterisk, root_ready
 from ivr.config import Settings, load_settings
+from ivr.sipua import SipUserAgent
 
 pytest_plugins = ["tests.fixtures_storage"]
 
@@ -96,3 +97,14 @@ async def server(
     await control.start()
     yield control
     await control.stop()
+
+
+@pytest.fixture
+async def caller(settings: Settings, asterisk: ManagedAsterisk) -> AsyncIterator[SipUserAgent]:
+    """The test caller: the project's SIP user agent, registered as endpoint ``caller``."""
+    a = settings.asterisk
+    ua = SipUserAgent(server_host=a.bind_host, server_port=a.sip_port, username="caller",
+                      password=a.caller_password.get_secret_value())
+    await ua.start()
+    yield ua
+    await ua.close()

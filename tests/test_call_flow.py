@@ -28,18 +28,6 @@ async def ami(settings: Settings, asterisk: ManagedAsterisk) -> AsyncIterator[Am
     client.close()
 
 
-@pytest.fixture
-async def caller(settings: Settings, asterisk: ManagedAsterisk) -> AsyncIterator[SipUserAgent]:
-    a = settings.asterisk
-    ua = SipUserAgent(
-        server_host=a.bind_host,
-        server_port=a.sip_port,
-        username="caller",
-        password=a.caller_password.get_secret_value(),
-    )
-    await ua.start()
-    yield ua
-    await ua.close()
 
 
 async def wait_queue_join(

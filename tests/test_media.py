@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from asterisk.runner import ManagedAsterisk
 from ivr.appkeys import ARI, CALLS
-from ivr.config import Settings
 from ivr.demo import listen_until_quiet
 from ivr.media.external import MediaTap
 from ivr.sipua import SipUserAgent, voiced_seconds
@@ -33,14 +30,6 @@ def read_wav_8k(name: str) -> bytes:
         return w.readframes(w.getnframes())
 
 
-@pytest.fixture
-async def caller(settings: Settings, asterisk: ManagedAsterisk) -> AsyncIterator[SipUserAgent]:
-    a = settings.asterisk
-    ua = SipUserAgent(server_host=a.bind_host, server_port=a.sip_port, username="caller",
-                      password=a.caller_password.get_secret_value())
-    await ua.start()
-    yield ua
-    await ua.close()
 
 
 async def test_caller_audio_arrives_through_external_media(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,68 @@ def test_receiver_is_bounded() -> None:
     for i in range(20):
         rx.add(RtpPacket(PT_PCMU, i, i * 160, 7, frame), now=i * 0.02)
     assert rx.seconds <= 0.1 and rx.dropped_samples > 0
+
+
+def tone(seconds: float = 1.0, hz: float = 800.0) -> bytes:
+    t = np.arange(int(8000 * seconds)) / 8000
+    return (np.sin(2 * np.pi * hz * t) * 9000).astype("<i2").tobytes()
+
+
+async def test_phone_answers_a_call_and_bye_works_both_ways() -> None:
+    """The agent phone (UAS) against the test caller directly: 180, 200 with SDP, ACK, media
+    both ways; the phone hangs up the first call, the caller the second."""
+    from ivr.sipua import SipPhone, SipUserAgent, voiced_seconds
+
+    phone = SipPhone(server_host="127.0.0.1", server_port=9, username="agent1", password="x")
+    await phone.start()
+    caller = SipUserAgent(server_host="127.0.0.1", server_port=phone.local_port,
+                          username="caller", password="x", display_name="Test Caller")
+    await caller.start()
+    try:
+        for phone_hangs_up in (True, False):
+            placing = asyncio.create_task(caller.call("agent1", timeout=5))
+            incoming = await phone.next_call(timeout=3)
+            assert incoming.caller_number == "caller" and incoming.caller_name == "Test Caller"
+            assert incoming.ringing_at is not None and not incoming.answered.done()
+            await incoming.answer()
+            call = await placing
+            await call.play(tone())
+            await incoming.play(tone())
+            await asyncio.sleep(0.2)
+            assert voiced_seconds(incoming.heard()) > 0.6
+            assert voiced_seconds(call.heard()) > 0.6
+            if phone_hangs_up:
+                await incoming.hangup()
+                await call.wait_hangup(3)
+                assert call.ended_by_remote and not incoming.ended_by_remote
+            else:
+                await call.hangup()
+                await incoming.wait_hangup(3)
+                assert incoming.ended_by_remote
+            assert not phone.calls and not caller.calls
+    finally:
+        await caller.close()
+        await phone.close()
+
+
+async def test_phone_refuses_calls_beyond_its_ringing_queue() -> None:
+    from ivr.sipua import SipError, SipPhone, SipUserAgent
+
+    phone = SipPhone(server_host="127.0.0.1", server_port=9, username="agent1", password="x",
+                     max_ringing=1)
+    await phone.start()
+    caller = SipUserAgent(server_host="127.0.0.1", server_port=phone.local_port,
+                          username="caller", password="x")
+    await caller.start()
+    try:
+        first = asyncio.create_task(caller.call("agent1", timeout=5))
+        await asyncio.sleep(0.2)
+        with pytest.raises(SipError, match="486"):
+            await caller.call("agent1", timeout=3)
+        ringing = await phone.next_call(timeout=1)
+        ringing.reject("603 Decline")
+        with pytest.raises(SipError, match="603"):
+            await first
+    finally:
+        await caller.close()
+        await phone.close()

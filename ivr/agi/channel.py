@@ -8,6 +8,7 @@ by DTMF), WAIT FOR DIGIT, SET VARIABLE and HANGUP. A transfer sets ``IVR_TRANSFE
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,7 +74,9 @@ class AgiChannel:
     async def answer(self) -> None:
         await self.command("ANSWER")
 
-    async def play(self, prompt: Path, *, interruptible: bool) -> str | None:
+    async def play(self, prompt: Path, *, interruptible: bool,
+                   stop: asyncio.Event | None = None) -> str | None:
+        """``stop`` is ignored: over AGI there is no caller audio to listen to (keys only)."""
         escape = ESCAPE_DIGITS if interruptible else ""
         result = await self.command(
             f"STREAM FILE {self.sounds_subdir}/{prompt.stem} {_quote(escape)}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ivr.ari.client import AriClient, ChannelGone
 from ivr.ari.events import AriEvent, ChannelDtmf, ChannelHangup, ChannelInfo, PlaybackEvent
-from ivr.session import CallerHungUp
+from ivr.session import SPEECH, CallerHungUp
 
 log = logging.getLogger("ivr.ari")
 
@@ -22,6 +22,7 @@ QUEUES = {
     "priority": "hotline-priority",
 }
 EVENT_QUEUE_SIZE = 128
+STOP_POLL_S = 0.02  # how often a playing prompt checks for the caller's speech
 
 
 class AriChannel:
@@ -71,12 +72,21 @@ class AriChannel:
     async def answer(self) -> None:
         await self._rest(self.ari.answer(self.channel_id))
 
-    async def play(self, prompt: Path, *, interruptible: bool) -> str | None:
+    async def play(self, prompt: Path, *, interruptible: bool,
+                   stop: asyncio.Event | None = None) -> str | None:
+        """Play and wait for the end; a key (when ``interruptible``) or ``stop`` being set (the
+        caller started talking) stops the playback at once."""
         playback_id = uuid.uuid4().hex
         media = f"sound:{self.sounds_subdir}/{prompt.stem}"
         await self._rest(self.ari.play(self.channel_id, media, playback_id))
         while True:
-            event = await self._next_event(None)
+            if stop is not None and stop.is_set():
+                with contextlib.suppress(ChannelGone):
+                    await self.ari.stop_playback(playback_id)
+                return SPEECH
+            event = await self._next_event(None if stop is None else STOP_POLL_S)
+            if event is None:
+                continue
             if isinstance(event, PlaybackEvent) and event.playback_id == playback_id:
                 if event.type == "PlaybackFinished":
                     if event.state == "failed":

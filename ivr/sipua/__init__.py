@@ -1,6 +1,16 @@
-"""The project's SIP/RTP test caller: real SIP over UDP, G.711 μ-law, RFC 4733 DTMF."""
+"""The project's SIP/RTP test caller and agent phone: real SIP over UDP, G.711 μ-law,
+RFC 4733 DTMF; the phone registers and answers (``ivr.sipua.uas``)."""
 
 from ivr.sipua.agent import SipCall, SipError, SipUserAgent
 from ivr.sipua.rtp import audio_stats, voiced_seconds
+from ivr.sipua.uas import IncomingCall, SipPhone
 
-__all__ = ["SipCall", "SipError", "SipUserAgent", "audio_stats", "voiced_seconds"]
+__all__ = [
+    "IncomingCall",
+    "SipCall",
+    "SipError",
+    "SipPhone",
+    "SipUserAgent",
+    "audio_stats",
+    "voiced_seconds",
+]

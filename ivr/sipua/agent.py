@@ -221,9 +221,11 @@ class SipUserAgent:
         return SipMessage(f"{method} {uri} SIP/2.0", headers, body)
 
     async def transact(
-        self, req: SipMessage, *, timeout: float = 8.0, final_only: bool = True
+        self, req: SipMessage, *, timeout: float = 8.0, final_only: bool = True,
+        addr: tuple[str, int] | None = None,
     ) -> SipMessage:
-        """Send a request, retransmitting (Timer A) until a response; return the final one."""
+        """Send a request (to ``addr``, by default the server), retransmitting (Timer A) until
+        a response; return the final one."""
         branch = header_param(req.get("via"), "branch") or ""
         responses: asyncio.Queue[SipMessage] = asyncio.Queue()
         self._pending[branch] = responses
@@ -231,7 +233,7 @@ class SipUserAgent:
         deadline = loop.time() + timeout
         interval, provisional = 0.5, False
         try:
-            self._send(req)
+            self._send(req, addr)
             while True:
                 left = deadline - loop.time()
                 if left <= 0:
@@ -241,7 +243,7 @@ class SipUserAgent:
                     resp = await asyncio.wait_for(responses.get(), wait)
                 except TimeoutError:
                     if not provisional:
-                        self._send(req)
+                        self._send(req, addr)
                         interval = min(interval * 2, 4.0)
                     continue
                 if resp.status < 200:

@@ -24,6 +24,7 @@ NAMING_CONVENTION = {
 MODEL_MODULES: tuple[str, ...] = (
     "ivr.storage.models",
     "dialog.backends.tables",
+    "dialog.lifecycle.tables",
 )
 
 

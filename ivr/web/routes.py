@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.appkeys import ARI, CALLS, REPO
+from ivr.appkeys import ARI, CALLS, HANDOFF, REPO
 from ivr.privacy import mask_json, mask_number
+from ivr.web import agent
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -44,6 +45,8 @@ async def metrics(request: web.Request) -> web.Response:
             "# TYPE ivr_ari_malformed_events_total counter",
             f"ivr_ari_malformed_events_total {ari.malformed_events}",
         ]
+    if HANDOFF in app:
+        lines += app[HANDOFF].metrics_lines()
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
@@ -72,3 +75,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/calls", recent_calls)
+    agent.setup(app)

@@ -1,0 +1,215 @@
+"""``ivr eval``: measure the speech recogniser (accuracy on a manifest, speed, VAD timings)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ivr.config import Settings
+
+
+def _progress(message: str) -> None:
+    click.echo(click.style("» ", fg="cyan") + message, err=True)
+
+
+def _rates(rate: str) -> list[str]:
+    return ["8k", "16k"] if rate == "all" else [rate]
+
+
+def _apply(settings: Settings, beam: int | None, prompt: str | None, threads: int | None) -> None:
+    if beam is not None:
+        settings.asr.beam_size = beam
+    if prompt is not None:
+        settings.asr.initial_prompt = prompt
+    if threads is not None:
+        settings.asr.threads = threads
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _build(settings: Settings, backend: str | None) -> Any:
+    from asr.base import ASRError
+    from asr.factory import build_recognizer
+
+    try:
+        rec = build_recognizer(settings.asr, _progress, backend=backend)
+    except ASRError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if rec is None:
+        raise click.ClickException("ASR back end is 'none': nothing to evaluate")
+    return rec
+
+
+def _recordings(manifest: str) -> list[Any]:
+    from asr.base import AudioError
+    from asr.evaluate import load_manifest
+
+    try:
+        recs = load_manifest(Path(manifest))
+    except AudioError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not recs:
+        raise click.ClickException(f"{manifest} lists no recordings")
+    return recs
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Measure speech recognition: CER, real-time factor, load time, VAD latency."""
+
+
+_backend_opt = click.option(
+    "--backend", type=click.Choice(["whisper", "funasr_ws"]), default=None,
+    help="Recogniser (default: asr.backend from the settings).",
+)  # fmt: skip
+_rate_opt = click.option(
+    "--rate", type=click.Choice(["8k", "16k", "all"]), default="all", show_default=True,
+    help="Which versions: <name>_8k.wav (telephone), <name>.wav (16 kHz), or both.",
+)  # fmt: skip
+_beam_opt = click.option("--beam", type=int, default=None, help="Whisper beam size.")
+_prompt_opt = click.option("--prompt", default=None, help="Whisper initial prompt.")
+_threads_opt = click.option("--threads", type=int, default=None, help="CPU threads per decode.")
+
+
+@eval_group.command("asr")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@_backend_opt
+@_rate_opt
+@_beam_opt
+@_prompt_opt
+@_threads_opt
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def eval_asr(
+    settings: Settings,
+    manifest: str,
+    backend: str | None,
+    rate: str,
+    beam: int | None,
+    prompt: str | None,
+    threads: int | None,
+    as_json: bool,
+) -> None:
+    """CER per file and overall (Simplified, punctuation stripped), RTF and model load time
+    for the recordings MANIFEST lists (TSV: name, transcript; <name>.wav and <name>_8k.wav)."""
+    from asr.evaluate import evaluate
+
+    _apply(settings, beam, prompt, threads)
+    recordings = _recordings(manifest)
+    rec = _build(settings, backend)
+
+    async def run() -> Any:
+        try:
+            return await evaluate(rec, recordings, _rates(rate))
+        finally:
+            await rec.close()
+
+    report = asyncio.run(run())
+    data = report.as_dict()
+    data["settings"] = _asr_settings(settings)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'file':<28} {'rate':>4} {'audio':>6} {'RTF':>6} {'CER':>6}  text")
+    for f in report.files:
+        click.echo(
+            f"{f.name[:28]:<28} {f.rate:>4} {f.audio_s:>5.1f}s {f.rtf:>6.3f} {_fmt(f.cer):>6}"
+            f"  {f.hypothesis}"
+        )
+    click.echo(f"model load {report.load_s:.2f} s ({report.backend}, {_describe(settings)})")
+    for s in data["overall"]:
+        click.echo(
+            f"{s['rate']:>4}: CER {_fmt(s['cer'])} over {s['ref_chars']} chars in "
+            f"{s['scored']}/{s['files']} files, RTF {_fmt(s['rtf'])}"
+        )
+
+
+@eval_group.command("bench")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@_backend_opt
+@_beam_opt
+@_threads_opt
+@click.option("--streams", type=int, default=4, show_default=True,
+              help="Utterances finishing at once, for the concurrency figure.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_obj
+def eval_bench(
+    settings: Settings,
+    manifest: str,
+    backend: str | None,
+    beam: int | None,
+    threads: int | None,
+    streams: int,
+    as_json: bool,
+) -> None:
+    """Benchmark: model load, RTF at 8 kHz, concurrent utterances, VAD time per frame."""
+    from asr.evaluate import concurrency, evaluate, vad_timing
+
+    _apply(settings, beam, None, threads)
+    recordings = _recordings(manifest)
+    paths = [p for r in recordings if (p := r.path("8k") or r.path("16k")) is not None]
+    t = time.monotonic()
+    rec = _build(settings, backend)
+    build_s = time.monotonic() - t
+
+    async def run() -> tuple[Any, dict[str, float]]:
+        try:
+            report = await evaluate(rec, recordings, ["8k"])
+            conc = await concurrency(rec, paths, streams)
+            return report, conc
+        finally:
+            await rec.close()
+
+    report, conc = asyncio.run(run())
+    figures = {
+        "command": " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]]),
+        "settings": _asr_settings(settings),
+        "load_s": report.load_s,
+        "build_s": build_s,
+        "single": report.summary("8k"),
+        "concurrent": conc,
+        "vad_per_20ms_frame": vad_timing(paths),
+    }
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False, indent=2))
+        return
+    single = figures["single"]
+    click.echo(f"$ {figures['command']}")
+    click.echo(f"recogniser   {report.backend} ({_describe(settings)})")
+    click.echo(f"model load   {report.load_s:.2f} s (build incl. assembly check {build_s:.2f} s)")
+    click.echo(
+        f"8 kHz, one at a time: RTF {_fmt(single['rtf'])} over {single['audio_s']:.1f} s "
+        f"of audio, CER {_fmt(single['cer'])}"
+    )
+    click.echo(
+        f"{conc['streams']} utterances at once: {conc['wall_s']:.2f} s wall, "
+        f"{conc['throughput_x']:.1f}x real time, latency p50 {conc['latency_p50_s']:.2f} s, "
+        f"max {conc['latency_max_s']:.2f} s"
+    )
+    for kind, v in figures["vad_per_20ms_frame"].items():
+        click.echo(
+            f"endpointer+{kind} VAD per 20 ms frame: mean {v['mean_us']:.0f} us, "
+            f"p99 {v['p99_us']:.0f} us, max {v['max_us']:.0f} us ({v['frames']} frames)"
+        )
+
+
+def _asr_settings(settings: Settings) -> dict[str, Any]:
+    a = settings.asr
+    return {
+        "backend": a.backend, "beam_size": a.beam_size, "threads": a.threads,
+        "workers": a.workers, "initial_prompt": a.initial_prompt, "language": a.language,
+    }  # fmt: skip
+
+
+def _describe(settings: Settings) -> str:
+    a = settings.asr
+    return f"beam {a.beam_size}, {a.threads} thread(s) x {a.workers} worker(s), int8"

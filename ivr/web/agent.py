@@ -1,0 +1,132 @@
+"""The agent desktop: a login, the screen-pop page and its websocket.
+
+- ``GET /agent``: the desktop (logged in) or the login form
+- ``POST /agent/login`` (form ``agent``, ``password``) sets the signed cookie; a wrong password
+  gets the form again with 401. ``POST /agent/logout`` clears it.
+- ``GET /agent/ws?agent=agent1``: a websocket that sends the agent's current pop on connect (a
+  late or reconnecting desktop gets it), then every update for that agent: offered (the phone
+  rings), connected, summary (the LLM summary arrived), ended, withdrawn. Basic auth or the
+  cookie; another agent's stream is refused (403).
+
+It reads from ``handoff/`` (the service in ``app[HANDOFF]``), never the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from ivr.appkeys import HANDOFF, SETTINGS
+from ivr.web.agentauth import COOKIE, authenticated_agent, check_password, make_cookie
+
+log = logging.getLogger("ivr.web.agent")
+
+STATIC = Path(__file__).with_name("static")
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+                               "style-src 'self' 'unsafe-inline'",
+}
+
+
+def _login_page(error: str = "", status: int = 200) -> web.Response:
+    html = (STATIC / "agent_login.html").read_text(encoding="utf-8")
+    return web.Response(text=html.replace("<!--ERROR-->", error), status=status,
+                        content_type="text/html", headers=HEADERS)
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    if authenticated_agent(request, request.app[SETTINGS].handoff) is None:
+        return _login_page()
+    return web.FileResponse(STATIC / "agent.html", headers=HEADERS)
+
+
+async def script(_request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "agent.js", headers={"Cache-Control": "no-cache"})
+
+
+async def login(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS].handoff
+    form = await request.post()
+    agent, password = str(form.get("agent", "")).strip(), str(form.get("password", ""))
+    if not check_password(settings, agent, password):
+        log.info("agent desktop login refused for %r", agent[:32])
+        return _login_page("工号或密码错误，请重新输入。", status=401)
+    response = web.HTTPSeeOther("/agent")
+    response.set_cookie(COOKIE, make_cookie(settings, agent), httponly=True, samesite="Strict",
+                        max_age=int(settings.session_hours * 3600), path="/agent")
+    raise response
+
+
+async def logout(_request: web.Request) -> web.Response:
+    response = web.HTTPSeeOther("/agent")
+    response.del_cookie(COOKIE, path="/agent")
+    raise response
+
+
+async def me(request: web.Request) -> web.Response:
+    agent = authenticated_agent(request, request.app[SETTINGS].handoff)
+    if agent is None:
+        raise web.HTTPUnauthorized()
+    return web.json_response({"agent": agent}, headers=HEADERS)
+
+
+def _public(envelope: dict[str, object]) -> str:
+    return json.dumps({k: v for k, v in envelope.items() if k != "origin"}, ensure_ascii=False)
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    agent = authenticated_agent(request, request.app[SETTINGS].handoff)
+    if agent is None:
+        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="956100 agent"'})
+    if request.query.get("agent", agent) != agent:
+        raise web.HTTPForbidden(text="another agent's screen pops")
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        raise web.HTTPForbidden(text="cross-origin websocket")
+    service = request.app.get(HANDOFF)
+    if service is None:
+        raise web.HTTPServiceUnavailable(text="handoff service not running")
+    ws = web.WebSocketResponse(heartbeat=20.0)
+    await ws.prepare(request)
+    updates = service.subscribe(agent)  # before reading the current pop: nothing is missed
+    sender: asyncio.Task[None] | None = None
+    try:
+        await ws.send_str(json.dumps({"type": "hello", "agent": agent}))
+        current = await service.current(agent)
+        if current is not None:
+            await ws.send_str(_public(service.envelope(current, "current", agent)))
+
+        async def pump() -> None:
+            while True:
+                await ws.send_str(_public(await updates.get()))
+
+        sender = asyncio.create_task(pump(), name=f"desktop-{agent}")
+        async for msg in ws:  # the desktop only pings; reading also notices its close
+            if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                await ws.send_str('{"type": "pong"}')
+    except ConnectionResetError:
+        pass  # the desktop went away mid-send: nothing to tell it
+    finally:
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
+                await sender
+        service.unsubscribe(agent, updates)
+    return ws
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/agent", page)
+    app.router.add_get("/agent/agent.js", script)
+    app.router.add_post("/agent/login", login)
+    app.router.add_post("/agent/logout", logout)
+    app.router.add_get("/agent/me", me)
+    app.router.add_get("/agent/ws", websocket)
