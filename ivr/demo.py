@@ -7,6 +7,7 @@ finally reports what it heard and pressed, and what the server recorded for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,14 +112,18 @@ async def demo_call(
                 break
             await call.send_dtmf(key)
             report.pressed.append(key)
-            # after the last key the caller may be in a queue (music never goes quiet)
+            # after the last key the caller may be in a queue (music never goes quiet), or
+            # hear a reply rendered on demand, then the goodbye and the IVR's hang-up
             seconds, voiced = await listen_until_quiet(
-                call, max_s=8.0 if i == len(keys) - 1 else 20.0
+                call, max_s=12.0 if i == len(keys) - 1 else 20.0, quiet_s=2.5
             )
             report.heard.append(Heard(key, seconds, voiced))
         if not call.ended:
-            # in the queue now (music on hold) or still in a menu: listen a little, then leave
-            await asyncio.sleep(linger_s)
+            # the IVR may be saying goodbye; in a queue (music on hold) or still in a menu:
+            # listen a little, then leave
+            with contextlib.suppress(TimeoutError):
+                await call.wait_hangup(timeout=linger_s)
+        if not call.ended:
             report.ended_by = "caller"
             await call.hangup()
         else:
