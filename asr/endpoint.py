@@ -140,6 +140,19 @@ class Endpointer:
         return self._speaking
 
     @property
+    def onset(self) -> bool:
+        """Speech-like windows are being heard but have not yet started an utterance: a
+        no-input timer should not fire now."""
+        return not self._speaking and self._run > 0
+
+    def utterance_pcm(self) -> bytes:
+        """The audio of the utterance in progress so far (lead-in included); b"" between
+        utterances. For a streaming recogniser started at ``SpeechStarted``."""
+        if not self._speaking or not self._audio:
+            return b""
+        return np.concatenate(self._audio).astype("<i2").tobytes()
+
+    @property
     def now_s(self) -> float:
         """Audio time fed so far (whole windows)."""
         return self._t_windows * self.window_s

@@ -6,7 +6,7 @@ from asr.base import ASRUnavailable, Progress, Recognizer
 from asr.endpoint import EndpointSettings
 from ivr.config import ASRSettings
 
-BACKENDS = ("whisper", "funasr_ws", "none")
+BACKENDS = ("whisper", "funasr", "funasr_ws", "paddlespeech", "none")
 
 
 def build_recognizer(
@@ -26,6 +26,14 @@ def build_recognizer(
         from asr.funasr_ws import FunAsrWsRecognizer
 
         return FunAsrWsRecognizer(settings)
+    if name == "funasr":
+        from asr.funasr_local import FunAsrLocalRecognizer
+
+        return FunAsrLocalRecognizer(settings, progress)
+    if name == "paddlespeech":
+        from asr.paddlespeech import PaddleSpeechRecognizer
+
+        return PaddleSpeechRecognizer(settings, progress)
     raise ASRUnavailable(
         f"ASR back end {name!r} is not built into this version (one of {', '.join(BACKENDS)})"
     )

@@ -124,6 +124,7 @@ class ResultAssembler:
 
 class FunAsrWsRecognizer:
     name = "funasr_ws"
+    final_from_stream = True  # a listener's partial stream also gives the (2pass) final
 
     def __init__(self, settings: ASRSettings) -> None:
         if not settings.funasr_ws_url:

@@ -12,23 +12,21 @@ queues in front of another call's final), and always decode the whole utterance 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import time
 from typing import TYPE_CHECKING
 
-from asr.audio import FloatArray, check_pcm, check_rate, pcm_to_float, to_16k
+from asr.audio import FloatArray, pcm_to_float, to_16k
 from asr.base import (
     ASRError,
     ASRUnavailable,
-    AudioError,
     DecodePool,
     PartialCallback,
     Progress,
     Transcript,
 )
+from asr.buffered import BufferedStream
 from asr.models import ensure_whisper_base
 from asr.text import hint_words, to_simplified
 
@@ -39,6 +37,9 @@ log = logging.getLogger("asr.whisper")
 
 MIN_AUDIO_S = 0.1  # shorter than this: nothing to recognise
 MAX_TOKENS = 200  # prompt (at most 223 tokens) + output must stay under Whisper's 448
+ECHO_JUNK = " ,.?!、，。？！：；"
+ECHO_MIN_CHARS = 6
+PROMPT_TOKENS = 220  # faster-whisper keeps the last 223 tokens of a prompt
 # whole-output hallucinations of Whisper on noise (subtitle credits), in Simplified
 HALLUCINATIONS = ("字幕", "订阅", "点赞", "打赏", "谢谢观看", "Amara", "YoYo", "中文字幕")
 
@@ -47,6 +48,28 @@ def max_tokens(samples_16k: int) -> int:
     """A cap on generated tokens for this much audio: fast Mandarin is about 7 characters a
     second, at most 2 tokens each; Whisper looping on noise stops there instead of at 448."""
     return min(MAX_TOKENS, 16 + int(20 * samples_16k / 16000))
+
+
+def strip_prompt_echo(text: str, prompt: str) -> str:
+    """Whisper on unclear audio sometimes repeats its prompt ("以下是普通话的客服电话录音",
+    "关于加油卡、余额、挂失"); with domain words in the prompt such an echo could route the
+    call. Spans of ``text`` copied verbatim from ``prompt`` with ``ECHO_MIN_CHARS`` or more
+    characters (punctuation not counted) are removed; what remains is kept. Shorter copies
+    are left alone: Whisper legitimately writes "加油卡、密码" for what was said."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        j = i
+        while j < len(text) and text[i:j + 1] in prompt:
+            j += 1
+        span = text[i:j]
+        if sum(ch not in ECHO_JUNK for ch in span) >= ECHO_MIN_CHARS:
+            i = j
+            continue
+        out.append(text[i])
+        i += 1
+    kept = "".join(out)
+    return kept if kept.strip(ECHO_JUNK) else ""
 
 
 class WhisperRecognizer:
@@ -74,6 +97,7 @@ class WhisperRecognizer:
             raise ASRUnavailable(f"faster-whisper cannot load {path}: {exc}") from exc
         self.load_s = time.monotonic() - t
         self.pool = DecodePool(settings.workers, "whisper")
+        self._prompts: dict[str, str] = {}  # hints -> initial prompt
         log.info(
             "Whisper base loaded in %.1f s (int8, %d thread(s) x %d worker(s), beam %d)",
             self.load_s, settings.threads, settings.workers, settings.beam_size,
@@ -87,8 +111,15 @@ class WhisperRecognizer:
         *,
         hints: str | None = None,
         on_partial: PartialCallback | None = None,
-    ) -> WhisperStream:
-        return WhisperStream(self, sample_rate, self.prompt(hints), on_partial)
+    ) -> BufferedStream:
+        """One utterance: buffered, re-decoded for partials while a worker is free."""
+        prompt = self.prompt(hints)
+
+        async def decode(pcm: bytes, rate: int, final: bool) -> Transcript:
+            return await self.decode(pcm_to_float(pcm, rate), rate, prompt, final=final)
+
+        return BufferedStream.for_settings("whisper", self.pool, decode, sample_rate,
+                                           self.settings, on_partial)
 
     async def transcribe(
         self, pcm: bytes, sample_rate: int, *, hints: str | None = None
@@ -102,10 +133,29 @@ class WhisperRecognizer:
     # -- decoding ----------------------------------------------------------------------------
 
     def prompt(self, hints: str | None) -> str | None:
-        """The initial prompt: the configured lead-in, then this step's hint words."""
-        words = hint_words(hints)
-        text = self.settings.initial_prompt + ("、".join(words) + "。" if words else "")
+        """The initial prompt: the configured lead-in, then as many of this step's hint words
+        as fit in ``PROMPT_TOKENS`` (faster-whisper would cut a longer prompt at its start,
+        losing the lead-in)."""
+        cached = self._prompts.get(hints or "")
+        if cached is not None:
+            return cached or None
+        lead = self.settings.initial_prompt
+        kept: list[str] = []
+        for word in hint_words(hints):
+            candidate = lead + "、".join([*kept, word]) + "。"
+            if self._tokens(candidate) > PROMPT_TOKENS:
+                break
+            kept.append(word)
+        text = lead + ("、".join(kept) + "。" if kept else "")
+        if len(self._prompts) < 64:
+            self._prompts[hints or ""] = text
         return text or None
+
+    def _tokens(self, text: str) -> int:
+        tokenizer = getattr(self.model, "hf_tokenizer", None)
+        if tokenizer is None:  # an older faster-whisper: ~1.3 tokens a Chinese character
+            return int(len(text) * 1.3) + 1
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
     async def decode(
         self, samples: FloatArray, sample_rate: int, prompt: str | None, *, final: bool
@@ -119,6 +169,8 @@ class WhisperRecognizer:
         except (RuntimeError, ValueError) as exc:
             raise ASRError(f"Whisper failed on {audio_s:.1f} s of audio: {exc}") from exc
         text = to_simplified(raw).strip()
+        if prompt:
+            text = strip_prompt_echo(text, prompt)
         if any(h in text for h in HALLUCINATIONS):
             log.debug("dropped a Whisper hallucination (%d characters)", len(text))
             text, conf = "", 0.0
@@ -148,95 +200,3 @@ class WhisperRecognizer:
         if no_speech > 0.6 and avg_logprob < -1.0:  # Whisper's own "this was not speech"
             return "", 0.0
         return "".join(texts), max(0.0, min(1.0, math.exp(avg_logprob)))
-
-
-class WhisperStream:
-    """One utterance for Whisper: buffered, optionally re-decoded for partials."""
-
-    def __init__(
-        self,
-        rec: WhisperRecognizer,
-        sample_rate: int,
-        prompt: str | None,
-        on_partial: PartialCallback | None,
-    ) -> None:
-        self.sample_rate = check_rate(sample_rate)
-        self._rec = rec
-        self._prompt = prompt
-        self._on_partial = on_partial
-        s = rec.settings
-        self._max_bytes = int(s.max_utterance_s * sample_rate) * 2
-        self._interval_bytes = int(s.partial_interval_s * sample_rate) * 2
-        self._buf = bytearray()
-        self._decoded_at = 0  # buffer length of the last partial decode
-        self._partial: Transcript | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._done = False
-        self.truncated = False  # audio beyond max_utterance_s was dropped
-
-    @property
-    def partial(self) -> Transcript | None:
-        return self._partial
-
-    async def feed(self, pcm: bytes) -> None:
-        if self._done:
-            raise ASRError("whisper stream: audio fed after finish/cancel")
-        check_pcm(pcm, allow_empty=True)
-        room = self._max_bytes - len(self._buf)
-        if len(pcm) > room:
-            self.truncated = True
-            pcm = pcm[:room]
-        self._buf += pcm
-        self._maybe_partial()
-
-    def _maybe_partial(self) -> None:
-        """Start a partial decode when one is due, none is running and a worker is free."""
-        if (
-            self._interval_bytes
-            and not self._done
-            and self._task is None
-            and len(self._buf) - self._decoded_at >= self._interval_bytes
-            and self._rec.pool.idle
-        ):
-            self._decoded_at = len(self._buf)
-            self._task = asyncio.create_task(self._partial_decode(bytes(self._buf)))
-
-    async def _partial_decode(self, pcm: bytes) -> None:
-        t: Transcript | None = None
-        try:
-            samples = pcm_to_float(pcm, self.sample_rate)
-            t = await self._rec.decode(samples, self.sample_rate, self._prompt, final=False)
-        except ASRError as exc:
-            log.debug("partial decode failed: %s", exc)
-        self._task = None
-        if t is not None and t.text and not self._done:
-            self._partial = t
-            if self._on_partial is not None:
-                self._on_partial(t)
-        self._maybe_partial()  # audio that arrived meanwhile
-
-    async def finish(self) -> Transcript:
-        if self._done:
-            raise ASRError("whisper stream: finish called twice")
-        await self._stop_partial()
-        self._done = True
-        if not self._buf:
-            raise AudioError("no audio: nothing was fed to the stream")
-        samples = pcm_to_float(bytes(self._buf), self.sample_rate)
-        self._buf.clear()
-        return await self._rec.decode(samples, self.sample_rate, self._prompt, final=True)
-
-    async def cancel(self) -> None:
-        self._done = True
-        self._buf.clear()
-        await self._stop_partial()
-
-    async def _stop_partial(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def __repr__(self) -> str:  # never the audio
-        return f"<WhisperStream {len(self._buf) / 2 / self.sample_rate:.1f}s>"

@@ -210,6 +210,7 @@ class ManagedAsterisk:
             log.warning("an Asterisk from an earlier run is still up in %s: stopping it", self.root)
             await self._cli("core stop now")
             await self._wait_cli_down(10)
+        await asyncio.to_thread(self._kill_strays)
         self.settings.asterisk.run_dir.mkdir(parents=True, exist_ok=True)
         logf = await asyncio.to_thread(open, self.log_path, "ab")
         self._log_file = logf
@@ -311,6 +312,29 @@ class ManagedAsterisk:
             return False
         rc, out = await self._cli("core show version")
         return rc == 0 and "Asterisk" in out
+
+    def _kill_strays(self) -> None:
+        """Kill Asterisks in our root with our config that our control socket cannot reach (left
+        by a killed run whose run directory is gone): they would hold the SIP and ARI ports, and
+        ARI answering would be mistaken for our own process being ready."""
+        root = self.root.resolve()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if Path(os.readlink(entry / "root")) != root:
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:  # gone meanwhile, or not ours to inspect
+                continue
+            if argv and argv[0].endswith(b"asterisk") and self.conf_path.encode() in argv:
+                log.warning("killing a stray Asterisk (pid %s) left in %s", entry.name, root)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry.name), signal.SIGKILL)
+                for _ in range(50):  # its ports are free once it is gone
+                    if not (entry / "cmdline").exists() or not (entry / "cmdline").read_bytes():
+                        break
+                    time.sleep(0.1)
 
     async def _wait_cli_down(self, timeout: float) -> None:
         for _ in range(int(timeout / 0.2)):  # polling another process: no event to wait on

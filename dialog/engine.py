@@ -7,6 +7,7 @@ engine serves live calls, ``ivr chat``, ``ivr bots test`` and evaluation.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -270,7 +271,10 @@ class DialogEngine:
         if st.mode == "bot":
             return await self._answer(text, dtmf=False)
         only = st.clarify if st.mode == "clarify" else None
-        result = self.catalog.matcher.match(text, only=only)
+        if self.catalog.embedder is None:
+            result = self.catalog.matcher.match(text, only=only)
+        else:  # the embedding layer computes (CPU or HTTP): off the event loop
+            result = await asyncio.to_thread(self.catalog.matcher.match, text, only=only)
         best = result.best
         detail = {"text": text, "decision": result.decision,
                   "intent": best.intent if best else None,

@@ -7,7 +7,7 @@ See dialog/bots/README.md for the format.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -124,31 +124,38 @@ def _lines(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...],
     return out
 
 
-def parse_bot(text: str, source: str = "<bot>") -> BotSpec:
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_yaml_model(text: str, source: str, model: type[M], error: type[ValueError],
+                     what: str) -> M:
+    """``text`` (YAML) validated as ``model``; ``error`` with one ``source:line: field: msg``
+    line per problem otherwise. ``what`` names the kind of file ("a bot file (id, ...)")."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{source}{where}: not valid YAML: {exc}") from exc
+        raise error(f"{source}{where}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or node is None:
-        raise ScenarioError(f"{source}:1: a bot file must be a mapping (id, name, steps, ...)")
+        raise error(f"{source}:1: {what} must be a mapping")
     try:
-        return BotSpec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         lines = _lines(node)
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            line = 1
-            for n in range(len(loc), -1, -1):
-                if loc[:n] in lines:
-                    line = lines[loc[:n]]
-                    break
+            line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
             field = ".".join(str(p) for p in loc) or "(top)"
             problems.append(f"{source}:{line}: {field}: {err['msg']}")
-        raise ScenarioError("\n".join(problems)) from exc
+        raise error("\n".join(problems)) from exc
+
+
+def parse_bot(text: str, source: str = "<bot>") -> BotSpec:
+    return parse_yaml_model(text, source, BotSpec, ScenarioError,
+                            "a bot file (id, name, steps, ...)")
 
 
 def load_bot(path: Path) -> BotSpec:

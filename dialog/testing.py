@@ -9,7 +9,7 @@ from dialog.actions import Action, DialogEvent, Dtmf, Hangup, NoInput, Say, Utte
 from dialog.actions import Transfer as TransferAction
 from dialog.catalog import Catalog
 from dialog.engine import ActionFn, DialogEngine
-from dialog.nlu.matching import IntentSpec, leave_one_out_accuracy
+from dialog.nlu.matching import leave_one_out_accuracy
 
 
 def event_for(caller: str) -> DialogEvent:
@@ -90,7 +90,7 @@ async def run_catalog_tests(catalog: Catalog, actions: Mapping[str, ActionFn],
             results.append(r)
             if progress is not None:
                 progress(r)
-    specs = [IntentSpec(id=b.id, name=b.name, standard=b.standard, similar=tuple(b.similar),
-                        rules=tuple(b.rules)) for b in catalog.bots.values()]
-    accuracy, confusions = leave_one_out_accuracy(specs, threshold=catalog.threshold)
+    accuracy, confusions = leave_one_out_accuracy(
+        catalog.intent_specs(), threshold=catalog.threshold, embedder=catalog.embedder,
+        embedding_floor=catalog.embedding_floor)
     return CatalogReport(results, accuracy, confusions)

@@ -46,6 +46,8 @@ class HandoffMetrics:
     writes_dropped: int = 0  # Redis writes dropped because the write queue was full
     deliveries_dropped: int = 0  # desktop updates dropped because a desktop was too slow
     llm: Counter[str] = field(default_factory=Counter)  # summaries by status
+    tickets: Counter[str] = field(default_factory=Counter)  # LLM ticket fills by status
+    ticket_fields_dropped: Counter[str] = field(default_factory=Counter)  # invalid LLM fields
     build_s: Histogram = field(default_factory=Histogram)  # build_pop time
     deliver_s: Histogram = field(default_factory=Histogram)  # AgentCalled -> desktop queue
     publish_s: Histogram = field(default_factory=Histogram)  # AgentCalled -> Redis publish
@@ -67,6 +69,12 @@ class HandoffMetrics:
         out.append("# TYPE ivr_handoff_llm_summaries_total counter")
         out += [f'ivr_handoff_llm_summaries_total{{status="{k}"}} {v}'
                 for k, v in sorted(self.llm.items())]
+        out.append("# TYPE ivr_handoff_llm_tickets_total counter")
+        out += [f'ivr_handoff_llm_tickets_total{{status="{k}"}} {v}'
+                for k, v in sorted(self.tickets.items())]
+        out.append("# TYPE ivr_handoff_llm_ticket_fields_dropped_total counter")
+        out += [f'ivr_handoff_llm_ticket_fields_dropped_total{{field="{k}"}} {v}'
+                for k, v in sorted(self.ticket_fields_dropped.items())]
         out += self.build_s.lines("ivr_handoff_pop_build_seconds", "build_pop time")
         out += self.deliver_s.lines("ivr_handoff_pop_delivery_seconds",
                                     "AMI AgentCalled to the agent desktop's queue")

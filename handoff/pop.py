@@ -72,6 +72,10 @@ class ScreenPop:
     offered_to: list[str] = field(default_factory=list)  # agents whose phone rang
     agent: str | None = None  # the agent who answered
     version: int = 1  # bumped on every update, so a desktop keeps the newest
+    # knowledge suggestions (handoff.knowledge.suggest), filled in the background
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
+    # the ticket draft completed by the LLM (handoff.tickets), in the background like the summary
+    ticket_status: str = "pending"  # same values as llm_status
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,6 +10,11 @@
 - The LLM summary: one background task per pop (bounded: ``llm_concurrency`` at once,
   ``llm_max_pending`` waiting, beyond that skipped and counted), merged into the pop and
   delivered again when it comes back; the deterministic summary stays when it does not.
+- Knowledge suggestions (when a ``Suggester`` is attached, ``attach_suggester``): one
+  background task per pop (bounded like the summaries: ``SUGGEST_MAX_PENDING``), stored in
+  the pop (``pop.suggestions``, so a late desktop gets them with the pop) and sent to the
+  desktops showing it as ``{"type": "suggestions", "handoff_id", "version", "items"}``;
+  ``refresh_suggestions(handoff_id)`` runs it again when the transcript has grown.
 - Desktops (``ivr.web.agent``) subscribe per agent and get bounded queues (``DESKTOP_QUEUE``;
   when full the oldest update is dropped and counted: every update carries the whole pop).
 
@@ -31,11 +36,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from handoff.knowledge.suggest import Suggester
 from handoff.metrics import HandoffMetrics
 from handoff.pop import ScreenPop, build_pop
 from handoff.store import POPS_CHANNEL, PopStore, Write, agent_channel, channel_key, current_key
 from handoff.store import pop_key as store_pop_key
 from handoff.summary import LlmSummarizer, SummaryResult
+from handoff.tickets import FillResult, TicketFiller, draft_from_pop, ticket_view
 from ivr.ami import AmiClient, QueueEvent
 from ivr.config import HandoffSettings, LLMSettings
 from ivr.session import HandoffContext
@@ -44,6 +51,7 @@ log = logging.getLogger("handoff.service")
 
 MEMORY_POPS = 2000  # pops kept in memory (Redis keeps them for a day)
 DESKTOP_QUEUE = 32
+SUGGEST_MAX_PENDING = 32  # suggestion tasks at once (beyond: skipped, counted)
 AMI_QUEUE = 512
 _AGENT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 Envelope = dict[str, Any]
@@ -63,8 +71,10 @@ class HandoffService:
         self.store = PopStore(redis, self.metrics, ttl_s=settings.pop_ttl_s)
         self.ami = ami
         self.summarizer = LlmSummarizer(llm)
+        self.ticket_filler = TicketFiller(llm)
         if not settings.llm_summary:
             self.summarizer.enabled = False
+            self.ticket_filler.enabled = False
         self.origin = uuid.uuid4().hex[:12]  # tells our own Redis messages from others'
         self._pops: OrderedDict[str, ScreenPop] = OrderedDict()
         self._by_channel: OrderedDict[str, str] = OrderedDict()
@@ -73,6 +83,8 @@ class HandoffService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._llm_tasks: set[asyncio.Task[None]] = set()
         self._llm_slots = asyncio.Semaphore(max(1, settings.llm_concurrency))
+        self.suggester: Suggester | None = None
+        self._suggest_tasks: set[asyncio.Task[None]] = set()
 
     # ---- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -82,12 +94,13 @@ class HandoffService:
             self._spawn(self._watch(self.ami), "handoff-ami")
 
     async def close(self) -> None:
-        tasks = [*self._tasks, *self._llm_tasks]
+        tasks = [*self._tasks, *self._llm_tasks, *self._suggest_tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.store.close()
         await self.summarizer.close()
+        await self.ticket_filler.close()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -107,6 +120,12 @@ class HandoffService:
         self._save(pop, event="queued", index=True)
         if self.summarizer.enabled:
             self._summarize_later(pop)
+        if self.ticket_filler.enabled:
+            self._fill_ticket_later(pop)
+        else:
+            pop.ticket_status = "disabled"
+        if self.suggester is not None:
+            self._suggest_later(pop)
 
     # ---- desktops -----------------------------------------------------------------------
     def subscribe(self, agent: str) -> asyncio.Queue[Envelope]:
@@ -138,7 +157,8 @@ class HandoffService:
                 "pop": pop.to_dict()}
 
     def metrics_lines(self) -> list[str]:
-        return self.metrics.lines(self.desktops)
+        lines = self.metrics.lines(self.desktops)
+        return lines + self.suggester.metrics_lines() if self.suggester else lines
 
     # ---- AMI ----------------------------------------------------------------------------
     async def _watch(self, ami: AmiClient) -> None:
@@ -260,6 +280,10 @@ class HandoffService:
         elif envelope.get("type") == "withdrawn":
             if self._current.get(agent) == envelope.get("handoff_id"):
                 self._current[agent] = ""
+        elif envelope.get("type") == "suggestions":
+            known = self._pops.get(str(envelope.get("handoff_id")))
+            if known is not None and isinstance(envelope.get("items"), list):
+                known.suggestions = envelope["items"]
         self._deliver(agent, envelope)
 
     # ---- memory ---------------------------------------------------------------------------
@@ -326,9 +350,95 @@ class HandoffService:
             if self._current.get(agent) == current.handoff_id:
                 self._offer(agent, current, "summary")
 
+    # ---- the LLM ticket draft (handoff.tickets) ------------------------------------------------
+    def _fill_ticket_later(self, pop: ScreenPop) -> None:
+        if len(self._llm_tasks) >= self.settings.llm_max_pending:
+            pop.ticket_status = "skipped"
+            self.metrics.tickets["skipped"] += 1
+            return
+        task = asyncio.create_task(self._fill_ticket(pop), name=f"ticket-{pop.handoff_id[:8]}")
+        self._llm_tasks.add(task)
+        task.add_done_callback(self._llm_tasks.discard)
+
+    async def _fill_ticket(self, pop: ScreenPop) -> None:
+        async with self._llm_slots:
+            try:
+                result = await self.ticket_filler.fill(pop)
+            except Exception as exc:  # a client bug must not leave the ticket "pending"
+                log.exception("LLM ticket of handoff %s failed", pop.handoff_id[:8])
+                result = FillResult("error", draft_from_pop(pop), detail=type(exc).__name__)
+        self.metrics.tickets[result.status] += 1
+        for name in result.dropped:
+            self.metrics.ticket_fields_dropped[name] += 1
+        if result.status != "ok" or result.dropped:
+            log.info("LLM ticket of handoff %s: %s %s dropped=%s", pop.handoff_id[:8],
+                     result.status, result.detail, result.dropped)
+        current = self._pops.get(pop.handoff_id, pop)
+        current.ticket_status = result.status
+        if result.status == "ok":
+            current.ticket = {**current.ticket, **ticket_view(
+                result.form, llm_filled=result.filled, llm_dropped=result.dropped)}
+        current.version += 1
+        self._save(current, event="ticket")
+        for agent in {*current.offered_to, *([current.agent] if current.agent else [])}:
+            if self._current.get(agent) == current.handoff_id:
+                self._offer(agent, current, "ticket")
+
+    async def find_pop(self, handoff_id: str) -> ScreenPop | None:
+        """A pop by its handoff id (memory, then Redis), for the desktop's APIs."""
+        return await self._pop(handoff_id)
+
     async def wait_summaries(self, timeout: float) -> None:
         """For tests and shutdown: wait for the summaries in flight."""
         if self._llm_tasks:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     asyncio.gather(*self._llm_tasks, return_exceptions=True), timeout)
+
+    # ---- knowledge suggestions ----------------------------------------------------------------
+    def attach_suggester(self, suggester: Suggester | None) -> None:
+        self.suggester = suggester
+
+    async def refresh_suggestions(self, handoff_id: str) -> None:
+        """Suggest again for a pop whose transcript grew (nothing happens if the query is the
+        same as last time)."""
+        pop = await self._pop(handoff_id)
+        if pop is not None and self.suggester is not None:
+            self._suggest_later(pop)
+
+    def suggestions_envelope(self, pop: ScreenPop) -> Envelope:
+        return {"type": "suggestions", "handoff_id": pop.handoff_id, "version": pop.version,
+                "items": pop.suggestions, "origin": self.origin}
+
+    def _suggest_later(self, pop: ScreenPop) -> None:
+        if len(self._suggest_tasks) >= SUGGEST_MAX_PENDING:
+            if self.suggester is not None:
+                self.suggester.outcomes["skipped"] += 1
+            return
+        task = asyncio.create_task(self._suggest(pop), name=f"suggest-{pop.handoff_id[:8]}")
+        self._suggest_tasks.add(task)
+        task.add_done_callback(self._suggest_tasks.discard)
+
+    async def _suggest(self, pop: ScreenPop) -> None:
+        if self.suggester is None:
+            return
+        items = await self.suggester.suggest(pop)
+        if items is None:
+            return  # same query as last time
+        current = self._pops.get(pop.handoff_id, pop)
+        current.suggestions = items
+        current.version += 1
+        self._save(current, event="suggestions")
+        envelope = self.suggestions_envelope(current)
+        message = json.dumps(envelope, ensure_ascii=False)
+        for agent in {*current.offered_to, *([current.agent] if current.agent else [])}:
+            if self._current.get(agent) == current.handoff_id:
+                self._deliver(agent, envelope)
+                self.store.write(Write([("publish", agent_channel(agent), message)]))
+
+    async def wait_suggestions(self, timeout: float) -> None:
+        """For tests and shutdown: wait for the suggestion tasks in flight."""
+        if self._suggest_tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*self._suggest_tasks, return_exceptions=True), timeout)

@@ -21,6 +21,7 @@ from asr.base import ASRError, Recognizer
 from asr.endpoint import EndpointSettings
 from asr.factory import build_recognizer
 from asterisk.runner import ManagedAsterisk
+from campaigns.callbacks import CallbackFeeder, pop_agent_lookup
 from dialog.backends.demo import demo_backends
 from dialog.backends.seed import seed_demo
 from dialog.business import build_actions
@@ -28,6 +29,8 @@ from dialog.engine import DialogEngine
 from dialog.lifecycle.repository import BotVersions
 from dialog.lifecycle.store import CatalogStore
 from dialog.prompts import fixed_prompts
+from handoff.callback import callback_policy
+from handoff.embeddings import intent_embedder
 from handoff.service import HandoffService
 from ivr.agi.server import AgiServer
 from ivr.ami import AmiClient
@@ -136,7 +139,8 @@ def build_app(
         t = time.monotonic()
         # the published bot versions (dialog/bots/ seeded as version 1 into an empty database);
         # calls take app[BOT_STORE].catalog when they start, publishes swap it in place
-        store = CatalogStore(BotVersions(app[SESSIONS]))
+        store = CatalogStore(BotVersions(app[SESSIONS]), embedder=intent_embedder(settings),
+                             embedding_floor=settings.nlu.embedding_floor)  # nlu.embedder
         seeded_bots = await store.start()
         catalog = app[CATALOG] = store.catalog  # the catalog at start (prompt pre-rendering)
         app[BOT_STORE] = store
@@ -205,6 +209,8 @@ def build_app(
             tap.open, tap.close, recognizer,
             EndpointSettings.from_settings(settings.asr,
                                            no_input_s=settings.dialog.no_input_timeout_s),
+            partial_interval_s=settings.asr.partial_interval_s,
+            confirm_by_text=settings.asr.barge_in_confirm == "text",
         )
 
     async def handoff_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -227,6 +233,10 @@ def build_app(
     async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         journal = CallJournal(app[REPO])
         journal.start_writer()
+        callbacks = CallbackFeeder(app[SESSIONS], settings.ops,  # survey call-backs (issue 7)
+                                   agent_lookup=pop_agent_lookup(app[HANDOFF].store))
+        journal.on_finish.append(callbacks.offer)
+        callbacks.start()
         ari = AriClient(settings.asterisk)
         app[ARI] = ari
         manager = CallManager(
@@ -242,6 +252,7 @@ def build_app(
             sounds_subdir=settings.asterisk.sounds_subdir,
             no_input_timeout_s=settings.dialog.no_input_timeout_s,
             interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
+            callbacks=callback_policy(app[SESSIONS], settings.handoff),  # handoff/callback.py
         )
         app[CALLS] = manager
         agi = AgiServer(
@@ -276,11 +287,15 @@ def build_app(
         await agi.stop()
         await manager.close()
         await journal.close()
+        await callbacks.close()
         await ari.close()
 
     app.cleanup_ctx.extend(
         [asterisk_ctx, storage_ctx, handoff_ctx, dialog_ctx, prompts_ctx, asr_ctx, calls_ctx]
     )
+    from campaigns.service import dialer_context  # outbound survey dialer (issue 7)
+
+    app.cleanup_ctx.append(dialer_context(settings))
     routes.setup(app)
     return app
 

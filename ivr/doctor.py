@@ -9,6 +9,7 @@ import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from asterisk.runner import AsteriskError, build_root, root_ready
 from ivr.config import Settings
@@ -122,7 +123,34 @@ def collect(settings: Settings) -> list[Check]:
             "pip install '.[whisper]'",
         )
     )
+    checks.extend(_model_folder_checks(settings))
     return checks
+
+
+def _model_folder_checks(settings: Settings) -> list[Check]:
+    """The optional FunASR / PaddleSpeech back ends when configured: package and model folder."""
+    wanted: list[tuple[str, str, str, Path | None, str]] = []
+    asr, tts = settings.asr, settings.tts
+    if asr.backend == "funasr":
+        wanted.append(("ASR FunASR", "funasr", "funasr", asr.funasr_model_path,
+                       "asr.funasr_model_path"))
+    if asr.backend == "paddlespeech":
+        wanted.append(("ASR PaddleSpeech", "paddlespeech", "paddlespeech",
+                       asr.paddlespeech_model_path, "asr.paddlespeech_model_path"))
+    if tts.backend == "paddlespeech":
+        for path, key in ((tts.paddlespeech_am_path, "tts.paddlespeech_am_path"),
+                          (tts.paddlespeech_voc_path, "tts.paddlespeech_voc_path")):
+            wanted.append(("TTS PaddleSpeech", "paddlespeech", "paddlespeech", path, key))
+    out: list[Check] = []
+    for name, module, extra, path, key in wanted:
+        installed = importlib.util.find_spec(module) is not None
+        folder = path is not None and path.is_dir()
+        where = f"{key} {path}" if folder else (
+            f"{key} not set" if path is None else f"{key} {path} is not a folder")
+        detail = ("installed" if installed else f"{module} missing") + f", {where}"
+        out.append(Check(name, installed and folder, detail,
+                         f"pip install '.[{extra}]' and set {key} to the unpacked model"))
+    return out
 
 
 def run_checks(settings: Settings, *, fix: bool, echo: Callable[[str], None]) -> bool:

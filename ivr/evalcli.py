@@ -68,7 +68,8 @@ def eval_group() -> None:
 
 
 _backend_opt = click.option(
-    "--backend", type=click.Choice(["whisper", "funasr_ws"]), default=None,
+    "--backend", type=click.Choice(["whisper", "funasr", "funasr_ws", "paddlespeech"]),
+    default=None,
     help="Recogniser (default: asr.backend from the settings).",
 )  # fmt: skip
 _rate_opt = click.option(
@@ -213,3 +214,153 @@ def _asr_settings(settings: Settings) -> dict[str, Any]:
 def _describe(settings: Settings) -> str:
     a = settings.asr
     return f"beam {a.beam_size}, {a.threads} thread(s) x {a.workers} worker(s), int8"
+
+
+# ---- does the caller reach the right bot? ---------------------------------------------------
+@eval_group.command("intents")
+@click.argument("tsv", type=click.Path(exists=True, dir_okay=False))
+@_backend_opt
+@_prompt_opt
+@click.option("--holdout", is_flag=True,
+              help="Match against the bots without the set's own sentences (their similar "
+                   "questions equal to a row's text or reference are left out).")
+@click.option("--hints", default=None,
+              help="Replace the first question's recogniser hints (default: what the dialog "
+                   "sends): 'bots' (the bots' distinctive words), 'questions' (their standard "
+                   "questions), or the words themselves.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the summary and every row (text, bot, score, layer) to this file.")
+@click.pass_obj
+def eval_intents(
+    settings: Settings,
+    tsv: str,
+    backend: str | None,
+    prompt: str | None,
+    holdout: bool,
+    hints: str | None,
+    json_out: str | None,
+) -> None:
+    """Route every row of TSV (text or audio, through the live path) and score the bots reached.
+
+    TSV columns (header row): kind (text|audio), input (text or WAV path), expected (bot id or
+    name), optional reference/source/...; see dialog/evaluate.py."""
+    from ivr.evalintents import print_report, run_file
+
+    _apply(settings, None, prompt, None)
+    command = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
+    report = run_file(settings, Path(tsv), backend=backend, holdout=holdout,
+                      progress=_progress, hints=hints)
+    report["command"] = command
+    print_report(report, click.echo)
+    if json_out:
+        Path(json_out).write_text(json.dumps(report, ensure_ascii=False, indent=1),
+                                  encoding="utf-8")
+        click.echo(f"per-row details in {json_out}")
+
+
+@eval_group.command("synth")
+@click.option("--part", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
+@click.option("--per-bot", type=int, default=4, show_default=True,
+              help="Utterances per bot (paraphrases first); 0: the whole part.")
+@click.option("--seed", type=int, default=8, show_default=True, help="Voice/speed/noise seed.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for audio.tsv and text.tsv (default <home>/evalsynth/<part>-<N>).")
+@click.pass_obj
+def eval_synth(settings: Settings, part: str, per_bot: int, seed: int,
+               out_dir: str | None) -> None:
+    """Render a part of the shipped spoken set (dialog/evalsets) at telephone quality, with
+    several Kokoro voices and speeds and 15-30 dB noise; writes TSVs for `ivr eval intents`."""
+    from dialog.evaluate import EVALSETS_DIR, pick, read_items
+    from ivr.evalsynth import render, write_tsvs
+
+    items = pick(read_items(EVALSETS_DIR / f"{part}.tsv"), per_bot or None)
+    out = Path(out_dir) if out_dir else settings.home / "evalsynth" / f"{part}-{per_bot}"
+    t = time.monotonic()
+    plans, paths = asyncio.run(render(items, settings, seed=seed, progress=_progress))
+    write_tsvs(out, plans, paths)
+    voices = sorted({p.voice for p in plans})
+    click.echo(f"{len(plans)} utterances ({part}, {per_bot or 'all'} per bot, voices "
+               f"{', '.join(voices)}) in {time.monotonic() - t:.0f} s")
+    click.echo(f"audio: ivr eval intents {out / 'audio.tsv'}")
+    click.echo(f"text:  ivr eval intents {out / 'text.tsv'}")
+
+
+# ---- ivr bench speech -----------------------------------------------------------------------
+@click.group("bench")
+def bench_group() -> None:
+    """Benchmarks on the full sets (they print their figures and the command)."""
+
+
+@bench_group.command("speech")
+@click.option("--per-bot", type=int, default=4, show_default=True,
+              help="Utterances per bot and part (0: every sentence of the parts).")
+@click.option("--part", "parts", type=click.Choice(["dev", "test"]), multiple=True,
+              default=("dev", "test"), show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write every report (summary and rows) to this file.")
+@click.pass_obj
+def bench_speech(settings: Settings, per_bot: int, parts: tuple[str, ...],
+                 json_out: str | None) -> None:
+    """Right bot / wrong bot / clarify / no-match on the generated spoken set: each part as
+    text (held out: its own sentences removed from the bots) and as telephone audio through
+    the live path (rendered and cached by `ivr eval synth`)."""
+    from dialog.evaluate import EVALSETS_DIR, pick, read_items
+    from ivr.evalintents import run_file
+    from ivr.evalsynth import render, write_tsvs
+
+    command = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
+    reports: dict[str, Any] = {}
+    for part in parts:
+        items = pick(read_items(EVALSETS_DIR / f"{part}.tsv"), per_bot or None)
+        out = settings.home / "evalsynth" / f"{part}-{per_bot}"
+        plans, paths = asyncio.run(render(items, settings, progress=_progress))
+        write_tsvs(out, plans, paths)
+        for kind, holdout in (("text", True), ("audio", False)):
+            _progress(f"{part} {kind}: {len(items)} rows")
+            reports[f"{part}/{kind}"] = run_file(settings, out / f"{kind}.tsv",
+                                                 holdout=holdout, progress=_progress)
+    def kind_of(name: str) -> str:
+        return name.rsplit("/", 1)[-1]
+
+    click.echo(f"$ {command}")
+    click.echo(f"{'set':<16} {'rows':>5} {'right':>7} {'wrong':>7} {'clarify':>8} "
+               f"{'no match':>9} {'ASR s/utt':>10}")
+    for name, r in reports.items():
+        asr = "-" if r["asr_mean_s"] is None else f"{r['asr_mean_s']:.2f}"
+        rows = [(name, r)]
+        if kind_of(name) == "audio" and r.get("held_out"):
+            rows.append((f"{name}/held", r["held_out"]))
+        for label, s in rows:
+            click.echo(f"{label:<16} {s['n']:>5} {100 * (s['accuracy'] or 0):>6.1f}% "
+                       f"{100 * (s['wrong_rate'] or 0):>6.1f}% "
+                       f"{100 * (s['clarify_rate'] or 0):>7.1f}% "
+                       f"{100 * (s['no_match_rate'] or 0):>8.1f}% {asr:>10}")
+    if json_out:
+        Path(json_out).write_text(json.dumps({"command": command, "reports": reports},
+                                             ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+# ---- LLM handoff summaries (ivr/evalsummaries.py) --------------------------------------------
+@eval_group.command("summaries")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the summary and every row to this file.")
+@click.pass_obj
+def eval_summaries(settings: Settings, file: str, json_out: str | None) -> None:
+    """Score the LLM summaries of settings.llm's endpoint over recorded handoffs (JSONL FILE):
+    sections present, length, digits leaked, fallback rate, latency."""
+    from ivr.evalsummaries import EvalFileError, check_configured, load_cases, print_report
+    from ivr.evalsummaries import run_cases as run_summaries
+
+    try:
+        check_configured(settings.llm)
+        cases = load_cases(Path(file))
+    except EvalFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = asyncio.run(run_summaries(settings.llm, cases, progress=_progress))
+    report["command"] = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
+    print_report(report, click.echo)
+    if json_out:
+        Path(json_out).write_text(json.dumps(report, ensure_ascii=False, indent=1),
+                                  encoding="utf-8")
+        click.echo(f"per-row details in {json_out}")

@@ -28,6 +28,9 @@ class CallJournal:
         self.dropped = 0
         self.failed = 0
         self._task: asyncio.Task[None] | None = None
+        # called with the call id once a call's row is closed (e.g. survey call-backs:
+        # campaigns.callbacks.CallbackFeeder.offer); hooks must not block
+        self.on_finish: list[Callable[[uuid.UUID], None]] = []
 
     def start_writer(self) -> None:
         self._task = asyncio.create_task(self._run(), name="call-journal")
@@ -91,7 +94,9 @@ class CallJournal:
         queue: str | None = None,
         hangup_cause: str | None = None,
     ) -> None:
-        self._put(
-            lambda: self.repo.finish(call_id, outcome, queue=queue, hangup_cause=hangup_cause),
-            essential=True,
-        )
+        async def op() -> None:
+            if await self.repo.finish(call_id, outcome, queue=queue, hangup_cause=hangup_cause):
+                for hook in self.on_finish:
+                    hook(call_id)
+
+        self._put(op, essential=True)

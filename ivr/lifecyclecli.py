@@ -43,27 +43,12 @@ async def lifecycle_repo(settings: Settings) -> AsyncIterator[BotVersions]:
     """
     from dialog.catalog import BOTS_DIR
     from dialog.lifecycle.repository import BotVersions
-    from ivr.storage.db import create_engine, session_factory
-    from ivr.storage.migrate import upgrade
-    from ivr.storage.postgres import EmbeddedPostgres, database_url
+    from ivr.storage.standalone import db_sessions
 
-    pg: EmbeddedPostgres | None = None
-    url = database_url(settings)
-    if url is None:
-        pg = EmbeddedPostgres(settings.database)
-        url = await asyncio.to_thread(pg.start)
-    try:
-        await upgrade(url)
-        engine = create_engine(url)
-        try:
-            repo = BotVersions(session_factory(engine))
-            await repo.seed_if_empty(BOTS_DIR)
-            yield repo
-        finally:
-            await engine.dispose()
-    finally:
-        if pg is not None:
-            await asyncio.to_thread(pg.stop)
+    async with db_sessions(settings) as sessions:
+        repo = BotVersions(sessions)
+        await repo.seed_if_empty(BOTS_DIR)
+        yield repo
 
 
 def _run(settings: Settings, fn: Callable[[BotVersions], Awaitable[T]]) -> T:

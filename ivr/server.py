@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -23,7 +23,10 @@ async def serve(
     progress: Callable[[str], None],
     demo: bool = False,
     exit_after_demo: bool = False,
+    then: Callable[[web.Application], Awaitable[int]] | None = None,
 ) -> int:
+    """Run the stack; with ``then`` (a benchmark), run it once the stack is up, then stop and
+    return its exit status."""
     started = time.monotonic()
     app = build_app(settings, progress=progress)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -45,6 +48,9 @@ async def serve(
             rc = 0 if report.ok else 1
             if exit_after_demo:
                 stop.set()
+        if then is not None:
+            rc = await then(app)
+            stop.set()
         await stop.wait()
         progress("stopping")
     finally:

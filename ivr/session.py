@@ -37,6 +37,7 @@ from ivr.privacy import mask_digits_in_text
 log = logging.getLogger("ivr.session")
 
 HANDOFF_TIMEOUT_S = 0.5
+QUEUE_LOAD_TIMEOUT_S = 1.0  # reading the queue's load for the callback offer
 SPEECH = "speech"  # what ``play`` returns when the caller's speech interrupted the prompt
 
 
@@ -88,6 +89,18 @@ class HandoffSink(Protocol):
     """Receives the context when a call goes to an agent; must return fast (no model calls)."""
 
     async def handoff(self, context: HandoffContext) -> None: ...
+
+
+class CallbackOffer(Protocol):
+    """The callback offer's business rules (``handoff.callback.CallbackPolicy``)."""
+
+    key_timeout_s: float
+    texts: dict[str, str]  # offer, booked, failed
+    outcomes: Any  # a Counter: offered, declined, booked, failed
+
+    def reason_for(self, queue: str, logged: int, waiting: int) -> str | None: ...
+    async def book(self, *, call_id: uuid.UUID, handoff_id: str | None, caller: str, line: str,
+                   queue: str, reason: str) -> int: ...
 
 
 class Prompts(Protocol):
@@ -165,8 +178,10 @@ class CallSession:
         resumed: bool = False,
         handoff: HandoffSink | None = None,
         ears: Ears | None = None,
+        callbacks: CallbackOffer | None = None,
     ) -> None:
         self.channel = channel
+        self.callbacks = callbacks
         self.ears = ears
         self.dialog = dialog
         self.prompts = prompts
@@ -280,6 +295,8 @@ class CallSession:
                 return await self._collect(action, pending)
             elif isinstance(action, Transfer):
                 handoff_id = uuid.uuid4().hex
+                if self.callbacks is not None and await self._offer_callback(action, handoff_id):
+                    return None
                 self._step("transfer", line=action.line, reason=action.reason, handoff=handoff_id)
                 await self._hand_off(handoff_id, action)
                 await self._stop_ears()  # the media tap goes before the channel leaves us
@@ -292,6 +309,55 @@ class CallSession:
                 await self.channel.hangup()
                 return None
         return None
+
+    async def _say(self, text: str, prompt_id: str, *, interruptible: bool) -> str | None:
+        path = await self.prompts.get(text, prompt_id)
+        self._step("say", prompt=prompt_id, text=text)
+        return await self.channel.play(path, interruptible=interruptible)
+
+    async def _offer_callback(self, action: Transfer, handoff_id: str) -> bool:
+        """Offer a callback when the queue has no agent or a long wait (the rules are the
+        policy's); True when the caller took it (task stored, call ended)."""
+        cb = self.callbacks
+        load_of = getattr(self.channel, "queue_load", None)  # ARI only
+        if cb is None or load_of is None:
+            return False
+        try:
+            queue, logged, waiting = await asyncio.wait_for(load_of(action.line),
+                                                            QUEUE_LOAD_TIMEOUT_S)
+        except CallerHungUp:
+            raise
+        except Exception as exc:  # no load, no offer: the caller queues as before
+            log.warning("queue load for %s unknown (%s): no callback offer", action.line,
+                        type(exc).__name__)
+            return False
+        reason = cb.reason_for(queue, logged, waiting)
+        if reason is None:
+            return False
+        cb.outcomes["offered"] += 1
+        self._step("callback_offer", queue=queue, logged=logged, waiting=waiting, reason=reason)
+        key = await self._say(cb.texts["offer"], "callback_offer", interruptible=True)
+        if key is None or key == SPEECH:
+            key = await self.channel.next_digit(cb.key_timeout_s)
+        if key != "1":
+            cb.outcomes["declined"] += 1
+            self._step("callback_declined", key=key or "")
+            return False
+        try:
+            task_id = await cb.book(call_id=self.call_id, handoff_id=handoff_id,
+                                    caller=self.channel.caller, line=action.line, queue=queue,
+                                    reason=reason)
+        except Exception as exc:  # the caller is never dropped: to the queue after all
+            cb.outcomes["failed"] += 1
+            log.warning("callback task for call %s not stored: %s", self.call_id,
+                        type(exc).__name__)
+            await self._say(cb.texts["failed"], "callback_failed", interruptible=False)
+            return False
+        self._step("callback", task=task_id, queue=queue, reason=reason)
+        await self._say(cb.texts["booked"], "callback_booked", interruptible=False)
+        self.outcome = "callback"
+        await self.channel.hangup()
+        return True
 
     async def _hand_off(self, handoff_id: str, action: Transfer) -> None:
         """Give the screen pop its start; a failure here never keeps the caller from the queue."""
@@ -365,9 +431,13 @@ class CallSession:
         if heard is None:
             self._step("input_timeout", timeout_s=timeout)
             return NoInput()
+        first_partial = getattr(heard, "first_partial_s", None)  # partial results were on
+        partials = {} if first_partial is None else {
+            "partials": heard.partials, "first_partial_s": round(first_partial, 2)}
         self._step("speech", text=mask_digits_in_text(heard.text),
                    confidence=round(heard.confidence, 2), asr_s=round(heard.asr_s, 2),
-                   latency_s=round(heard.latency_s, 2))
+                   speech_s=round(heard.speech_s, 2), latency_s=round(heard.latency_s, 2),
+                   **partials)
         return Utterance(heard.text, heard.confidence)
 
     async def _keys(self, action: Collect, first: str | None) -> DialogEvent:

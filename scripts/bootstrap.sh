@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(debootstrap redis-server espeak-ng sox docker-compose)
+# headless browser tests of the web pages (selenium drives /usr/bin/chromedriver) + a CJK font
+APT_PACKAGES+=(chromium chromium-driver fonts-wqy-microhei)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

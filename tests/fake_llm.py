@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +24,9 @@ class FakeLLM:
     def __init__(self) -> None:
         self.mode = "ok"  # ok | malformed | http_error
         self.delay_s = 0.0
+        # what a ticket-filling request (system prompt mentions 工单) gets back: a JSON object
+        # (dumped) or a raw string; None: the summary answer like any other chat request
+        self.ticket_reply: dict[str, Any] | str | None = None
         self.requests: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -30,6 +34,7 @@ class FakeLLM:
     async def start(self) -> FakeLLM:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -51,6 +56,10 @@ class FakeLLM:
                 {"error": {"message": "model overloaded", "type": "server_error"}}, status=500)
         content = "好的，以下是摘要：来电人要人工" if self.mode == "malformed" else json.dumps(
             GOOD, ensure_ascii=False)
+        system = str((body.get("messages") or [{}])[0].get("content", ""))
+        if self.ticket_reply is not None and "工单" in system and self.mode == "ok":
+            reply = self.ticket_reply
+            content = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)
         return web.json_response({
             "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "test"),
@@ -58,3 +67,26 @@ class FakeLLM:
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 60, "total_tokens": 160},
         })
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """Deterministic bag-of-character-bigram vectors (``dimensions`` long, default 64):
+        texts sharing words get close vectors, which is all a contract test needs."""
+        body = await request.json()
+        self.requests.append(body)
+        await asyncio.sleep(self.delay_s)
+        if self.mode == "http_error":
+            return web.json_response(
+                {"error": {"message": "model overloaded", "type": "server_error"}}, status=500)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dim = int(body.get("dimensions") or 64)
+        data = []
+        for i, text in enumerate(texts):
+            vec = [0.0] * dim
+            for gram in [*text, *(text[j:j + 2] for j in range(len(text) - 1))]:
+                vec[zlib.crc32(gram.encode()) % dim] += 1.0
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        if self.mode == "malformed":
+            data = data[:-1]  # one vector short
+        return web.json_response({"object": "list", "data": data,
+                                  "model": body.get("model", "test"),
+                                  "usage": {"prompt_tokens": 10, "total_tokens": 10}})

@@ -251,8 +251,10 @@ def test_factory_choices_and_clear_errors(monkeypatch: pytest.MonkeyPatch) -> No
     assert build_recognizer(ASRSettings(backend="none")) is None
     with pytest.raises(ASRUnavailable, match="funasr_ws_url"):
         build_recognizer(ASRSettings(backend="funasr_ws"))
-    with pytest.raises(ASRUnavailable, match="not built"):
+    with pytest.raises(ASRUnavailable, match="paddlespeech_model_path"):
         build_recognizer(ASRSettings(backend="paddlespeech"))
+    with pytest.raises(ASRUnavailable, match="not built"):
+        build_recognizer(ASRSettings(), backend="kaldi")
     real_import = builtins.__import__
 
     def no_faster_whisper(name: str, *args: Any, **kwargs: Any) -> Any:

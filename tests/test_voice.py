@@ -74,7 +74,9 @@ async def test_spoken_balance_request_then_keys(server: ServerControl,
     assert server.app is not None
     if RECOGNIZER not in server.app:
         pytest.skip("no recogniser loaded (the whisper extra is not installed)")
-    request = await spoken(server, "我要查询加油卡余额。")
+    # Kokoro's Japanese voices say 余额 so that Whisper base hears 鱼了/音乐 (measured); the
+    # issue asks for an utterance the embedded models recognise reliably, and this one is.
+    request = await spoken(server, "查一下我的加油卡还有多少钱。")
     since = time.time()
     call = await caller.call("956100")
     await listen_until_quiet(call)
@@ -86,7 +88,7 @@ async def test_spoken_balance_request_then_keys(server: ServerControl,
     row = await closed_row(server, since)
     heard = steps(row, "speech")
     assert heard, "the caller's speech never reached the dialog"
-    assert "余额" in heard[0]["text"], heard
+    assert "多少钱" in heard[0]["text"], heard
     assert heard[0]["latency_s"] < 3.0  # end of speech -> text on this CPU
     assert [d["bot"] for d in steps(row, "bot")] == ["fuel_balance"]
     assert "1280.50元" in "".join(d.get("text", "") for d in steps(row, "say"))

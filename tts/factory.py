@@ -50,4 +50,10 @@ def _build(
         from tts.openai_tts import OpenAISynthesizer
 
         return OpenAISynthesizer(settings, llm)
-    raise TTSUnavailable(f"unknown TTS back end {backend!r} (kokoro, espeak or openai)")
+    if backend == "paddlespeech":
+        from tts.paddlespeech import PaddleSpeechSynthesizer
+
+        return PaddleSpeechSynthesizer(settings, progress)
+    raise TTSUnavailable(
+        f"unknown TTS back end {backend!r} (kokoro, espeak, openai or paddlespeech)"
+    )

@@ -23,6 +23,7 @@ from pathlib import Path
 from dialog.catalog import BOTS_DIR, Catalog, CatalogError
 from dialog.lifecycle.repository import BotVersions, sha256_text, spec_of
 from dialog.lifecycle.tables import BotVersionRow
+from dialog.nlu.matching import Embedder
 from dialog.scenario import BotSpec, ScenarioError, parse_bot
 from ivr.storage.errors import StorageError
 
@@ -32,8 +33,11 @@ DEFAULT_CHECK_INTERVAL_S = 5.0
 
 
 class CatalogStore:
-    def __init__(self, repo: BotVersions) -> None:
+    def __init__(self, repo: BotVersions, *, embedder: Embedder | None = None,
+                 embedding_floor: float = 0.0) -> None:
         self._repo = repo
+        # the intent matcher's embedding layer (settings.nlu), given to every catalog built
+        self._embedder, self._embedding_floor = embedder, embedding_floor
         self._catalog = Catalog({})
         self._versions: dict[str, int] = {}  # bot id -> version in service
         self._parsed: dict[tuple[str, str], BotSpec] = {}  # (bot id, sha256) -> spec
@@ -60,7 +64,9 @@ class CatalogStore:
         await self.reload()
         if not self._catalog.bots:
             log.error("no published bot could be loaded from the database; serving %s", folder)
-            self._catalog = await asyncio.to_thread(Catalog.load, folder)
+            self._catalog = await asyncio.to_thread(
+                lambda: Catalog.load(folder, embedder=self._embedder,
+                                     embedding_floor=self._embedding_floor))
         return seeded
 
     async def reload(self) -> bool:
@@ -111,7 +117,8 @@ class CatalogStore:
             specs[row.bot_id] = spec
             versions[row.bot_id] = row.version
         try:
-            catalog = Catalog.from_specs(specs.values())
+            catalog = Catalog.from_specs(specs.values(), embedder=self._embedder,
+                                         embedding_floor=self._embedding_floor)
         except CatalogError as exc:
             log.error("published bots do not make a catalog; the current one stays:\n%s", exc)
             return None

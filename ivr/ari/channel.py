@@ -106,6 +106,14 @@ class AriChannel:
                 return event.digit
         return None
 
+    async def queue_load(self, line: str) -> tuple[str, int, int]:
+        """(queue, agents logged in, callers waiting) of the queue for ``line`` (app_queue's
+        dialplan functions read through ARI); raises ``AriError`` when Asterisk cannot say."""
+        queue = QUEUES.get(line, QUEUES["general"])
+        logged = await self.ari.get_var(self.channel_id, f"QUEUE_MEMBER({queue},logged)")
+        waiting = await self.ari.get_var(self.channel_id, f"QUEUE_WAITING_COUNT({queue})")
+        return queue, int(logged or 0), int(waiting or 0)
+
     async def transfer(self, line: str, handoff_id: str) -> str:
         queue = QUEUES.get(line, QUEUES["general"])
         extension = line if line in QUEUES else "general"

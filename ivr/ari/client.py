@@ -97,6 +97,11 @@ class AriClient:
     async def set_var(self, channel_id: str, name: str, value: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/variable", variable=name, value=value)
 
+    async def get_var(self, channel_id: str, name: str) -> str:
+        """A channel variable or dialplan function (``QUEUE_MEMBER(q,logged)``) on a channel."""
+        body = await self.request("GET", f"/channels/{channel_id}/variable", variable=name)
+        return str(body.get("value", "")) if isinstance(body, dict) else ""
+
     async def continue_in_dialplan(
         self, channel_id: str, context: str, extension: str, priority: int = 1
     ) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import random
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -25,6 +26,9 @@ from ivr.media.rtp import (
 
 def dtmf_payload(event: int, duration: int, *, end: bool, volume: int = 10) -> bytes:
     return struct.pack("!BBH", event, (0x80 if end else 0) | (volume & 0x3F), duration)
+
+
+LOUD_RMS = 300.0  # a 20 ms packet louder than this is speech (or music), not silence
 
 
 class RtpReceiver:
@@ -47,6 +51,8 @@ class RtpReceiver:
         self.packets = 0
         self._t0: float | None = None
         self.changed = asyncio.Event()
+        # arrival times of loud packets (RMS over LOUD_RMS), newest last: when a reply began
+        self.loud_arrivals: deque[float] = deque(maxlen=4096)
 
     def _wall_pos(self, now: float) -> int:
         assert self._t0 is not None
@@ -67,6 +73,8 @@ class RtpReceiver:
         if pos < 0 or pos > self.max_samples * 2:
             return  # too old, or a timestamp jump we do not trust
         samples = ulaw_decode(packet.payload)
+        if float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) > LOUD_RMS:
+            self.loud_arrivals.append(now)
         end = pos + len(samples)
         if end > len(self._pcm):
             grown = np.zeros(end, dtype=np.int16)

@@ -25,6 +25,9 @@ MODEL_MODULES: tuple[str, ...] = (
     "ivr.storage.models",
     "dialog.backends.tables",
     "dialog.lifecycle.tables",
+    "campaigns.tables",
+    "handoff.knowledge.tables",
+    "handoff.ticket_tables",
 )
 
 

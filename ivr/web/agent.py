@@ -1,8 +1,13 @@
 """The agent desktop: a login, the screen-pop page and its websocket.
 
 - ``GET /agent``: the desktop (logged in) or the login form
+- ``GET /agent/review``: the reviewers' knowledge inbox page; ``/agent/agent.js``,
+  ``common.js``, ``agent.css``, ``review.js``: the pages' assets (plain files, no build step)
+- ``GET /agent/me`` -> ``{"agent", "role"}``
 - ``POST /agent/login`` (form ``agent``, ``password``) sets the signed cookie; a wrong password
-  gets the form again with 401. ``POST /agent/logout`` clears it.
+  gets the form again with 401; too many failures for that agent or from that address
+  (``ivr.web.loginlimit``) get 429 with a Chinese message and ``Retry-After``.
+  ``POST /agent/logout`` clears it.
 - ``GET /agent/ws?agent=agent1``: a websocket that sends the agent's current pop on connect (a
   late or reconnecting desktop gets it), then every update for that agent: offered (the phone
   rings), connected, summary (the LLM summary arrived), ended, withdrawn. Basic auth or the
@@ -23,11 +28,19 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from ivr.appkeys import HANDOFF, SETTINGS
-from ivr.web.agentauth import COOKIE, authenticated_agent, check_password, make_cookie
+from ivr.web.agentauth import (
+    COOKIE,
+    agent_role,
+    authenticated_agent,
+    check_password,
+    make_cookie,
+)
+from ivr.web.loginlimit import LoginLimiter
 
 log = logging.getLogger("ivr.web.agent")
 
 STATIC = Path(__file__).with_name("static")
+LOGIN_LIMIT = web.AppKey("login_limit", dict)  # {"limiter": LoginLimiter}, made on first login
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -48,17 +61,38 @@ async def page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "agent.html", headers=HEADERS)
 
 
-async def script(_request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC / "agent.js", headers={"Cache-Control": "no-cache"})
+async def review_page(request: web.Request) -> web.StreamResponse:
+    """The reviewers' knowledge inbox (its API refuses other roles with 403)."""
+    if authenticated_agent(request, request.app[SETTINGS].handoff) is None:
+        return _login_page()
+    return web.FileResponse(STATIC / "review.html", headers=HEADERS)
+
+
+def _asset(name: str) -> web.RouteDef:
+    async def serve(_request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+    return web.get(f"/agent/{name}", serve)
 
 
 async def login(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS].handoff
     form = await request.post()
     agent, password = str(form.get("agent", "")).strip(), str(form.get("password", ""))
+    limiter: LoginLimiter = request.app[LOGIN_LIMIT].setdefault("limiter", LoginLimiter(
+        settings.login_max_failures, settings.login_window_s))
+    keys = (f"agent:{agent[:64]}", f"ip:{request.remote or '-'}")
+    wait = limiter.retry_after(*keys)
+    if wait > 0:
+        log.warning("agent desktop login for %r rate limited (%d s)", agent[:32], wait)
+        response = _login_page(f"登录失败次数过多，请{max(1, (wait + 59) // 60)}分钟后再试。",
+                               status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     if not check_password(settings, agent, password):
+        limiter.failed(*keys)
         log.info("agent desktop login refused for %r", agent[:32])
         return _login_page("工号或密码错误，请重新输入。", status=401)
+    limiter.succeeded(keys[0])
     response = web.HTTPSeeOther("/agent")
     response.set_cookie(COOKIE, make_cookie(settings, agent), httponly=True, samesite="Strict",
                         max_age=int(settings.session_hours * 3600), path="/agent")
@@ -75,7 +109,8 @@ async def me(request: web.Request) -> web.Response:
     agent = authenticated_agent(request, request.app[SETTINGS].handoff)
     if agent is None:
         raise web.HTTPUnauthorized()
-    return web.json_response({"agent": agent}, headers=HEADERS)
+    role = agent_role(request.app[SETTINGS].handoff, agent)
+    return web.json_response({"agent": agent, "role": role}, headers=HEADERS)
 
 
 def _public(envelope: dict[str, object]) -> str:
@@ -124,8 +159,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
+    app[LOGIN_LIMIT] = {}
     app.router.add_get("/agent", page)
-    app.router.add_get("/agent/agent.js", script)
+    app.router.add_get("/agent/review", review_page)
+    app.router.add_routes([_asset(n) for n in ("common.js", "agent.js", "agent.css", "review.js")])
     app.router.add_post("/agent/login", login)
     app.router.add_post("/agent/logout", logout)
     app.router.add_get("/agent/me", me)

@@ -63,6 +63,11 @@ def agent_from_cookie(settings: HandoffSettings, value: str,
     return agent if agent in settings.agent_passwords else None
 
 
+def agent_role(settings: HandoffSettings, agent: str) -> str:
+    """``agent``, ``reviewer`` or ``admin`` (``settings.handoff.agent_roles``)."""
+    return settings.agent_roles.get(agent, "agent")
+
+
 def authenticated_agent(request: web.Request, settings: HandoffSettings) -> str | None:
     """The agent of a valid basic-auth header or login cookie, else None."""
     header = request.headers.get("Authorization", "")

@@ -1,65 +1,200 @@
-// 956100 agent desktop: shows the screen pop of the call ringing on this agent's phone.
+// 956100 agent desktop: the screen pop of the call ringing on this agent's phone, the LLM
+// summary, knowledge suggestions, the ticket form and knowledge proposals.
 // Everything is written with textContent (never innerHTML): pop fields come from callers.
 "use strict";
 
 const LLM_STATUS = {
-  pending: "生成中……", ok: "", timeout: "超时，请参考上方摘要", error: "暂不可用，请参考上方摘要",
-  invalid: "结果无效，请参考上方摘要", disabled: "未启用", skipped: "繁忙，已跳过",
+  pending: "生成中……", ok: "", timeout: "超时，请参考规则摘要", error: "暂不可用，请参考规则摘要",
+  invalid: "结果无效，请参考规则摘要", disabled: "未启用", skipped: "繁忙，已跳过",
+};
+const TICKET_STATUS = {
+  pending: "智能填单中……", ok: "已智能填单，请核对", timeout: "智能填单超时，已按规则预填",
+  error: "智能填单不可用，已按规则预填", invalid: "智能填单结果无效，已按规则预填",
+  disabled: "已按规则预填", skipped: "已按规则预填",
 };
 const STATES = {
   queued: "排队中", ringing: "来电振铃中，请接听", connected: "通话中",
   ended: "通话已结束", abandoned: "来电人已挂机",
 };
 const SECTIONS = [["situation", "情况"], ["done", "已办理"], ["pending", "待处理"], ["mood", "情绪"]];
+const FIELDS = [["type", "t-type"], ["account_tail", "t-account"], ["problem", "t-problem"],
+  ["requested_action", "t-action"], ["contact", "t-contact"], ["priority", "t-priority"]];
+const API = "/agent/api";
 const $ = (id) => document.getElementById(id);
 let agent = null;
 let shown = null; // {handoff_id, version}
+let current = null; // the pop on screen
 let retry = 500;
+let types = { types: {}, priorities: {} };
+let edited = false; // the agent touched the ticket form of the pop on screen
+let formFor = null; // handoff id the ticket form was filled for
 
 function text(id, value) { $(id).textContent = value == null || value === "" ? "—" : String(value); }
 
+const api = (method, path, body) => apiCall(API, method, path, body);  // common.js
+
 function rows(tbody, list) {
-  const el = $(tbody);
-  el.replaceChildren();
+  const body = $(tbody);
+  body.replaceChildren();
   for (const cells of list) {
     const tr = document.createElement("tr");
-    for (const c of cells) {
-      const td = document.createElement("td");
-      td.textContent = c == null ? "" : String(c);
-      tr.appendChild(td);
-    }
-    el.appendChild(tr);
+    for (const c of cells) tr.appendChild(el("td", null, c == null ? "" : c));
+    body.appendChild(tr);
   }
 }
 
 function sections(id, summary) {
-  const el = $(id);
-  el.replaceChildren();
+  const box = $(id);
+  box.replaceChildren();
   if (!summary) return;
   for (const [key, label] of SECTIONS) {
-    const p = document.createElement("p");
-    const b = document.createElement("b");
-    b.textContent = label;
-    p.append(b, summary[key] || "");
-    el.appendChild(p);
+    const p = el("p");
+    p.append(el("b", null, label), summary[key] || "");
+    box.appendChild(p);
   }
 }
 
 function clock(t) { return `${Math.floor(t / 60)}:${String(Math.floor(t % 60)).padStart(2, "0")}`; }
 
+// ---- the ticket form ------------------------------------------------------------------
+function ticketLine(pop) { return ["oil", "gas"].includes(pop.line) ? pop.line : "general"; }
+
+function fillOptions(select, options, value) {
+  select.replaceChildren();
+  const entries = Object.entries(options);
+  if (value && !(value in options)) entries.unshift([value, value]);
+  for (const [v, label] of entries) {
+    const o = el("option", null, label);
+    o.value = v;
+    select.appendChild(o);
+  }
+  select.value = value || (entries[0] || [""])[0];
+}
+
+function fillTicket(pop) {
+  const t = pop.ticket || {};
+  const line = ticketLine(pop);
+  fillOptions($("t-type"), types.types[line] || {}, t.type);
+  fillOptions($("t-priority"), types.priorities, t.priority || "normal");
+  $("t-account").value = t.account_tail || "";
+  $("t-problem").value = t.problem || "";
+  $("t-action").value = t.requested_action || "";
+  $("t-contact").value = t.contact || "";
+  const filled = new Set(t.llm_filled || []);
+  for (const [key, id] of FIELDS) $(id).classList.toggle("llm", filled.has(key));
+}
+
+function renderTicket(pop) {
+  $("ticket-status").textContent = TICKET_STATUS[pop.ticket_status] ?? "";
+  if (formFor !== pop.handoff_id) {
+    formFor = pop.handoff_id;
+    edited = false;
+    $("ticket-result").textContent = "";
+    $("ticket-result").className = "result";
+    fillTicket(pop);
+    api("GET", `/tickets/${encodeURIComponent(pop.handoff_id)}`)
+      .then((d) => { if (d.ticket && formFor === pop.handoff_id) showTicket(d.ticket, false); })
+      .catch(() => {});
+  } else if (!edited) {
+    fillTicket(pop); // the LLM's completion arrived before the agent started editing
+  }
+}
+
+function showTicket(ticket, fresh) {
+  const box = $("ticket-result");
+  box.className = "result ok";
+  box.textContent = `${fresh ? "工单已提交" : "已提交过工单"}：${ticket.ticket_no}` +
+    (ticket.work_order_no ? `，派单号 ${ticket.work_order_no}` : "");
+  $("t-submit").textContent = "更新工单";
+}
+
+async function submitTicket(ev) {
+  ev.preventDefault();
+  if (!current) return;
+  const body = { handoff_id: current.handoff_id, line: ticketLine(current),
+    work_order: $("t-workorder").checked };
+  for (const [key, id] of FIELDS) body[key] = $(id).value;
+  $("t-submit").disabled = true;
+  try {
+    const d = await api("POST", "/tickets", body);
+    showTicket(d.ticket, true);
+    if (d.work_order_error) $("ticket-result").append(el("span", "muted", `（派单失败：${d.work_order_error}）`));
+  } catch (e) {
+    $("ticket-result").className = "result err";
+    $("ticket-result").textContent = e.message;
+  } finally {
+    $("t-submit").disabled = false;
+  }
+}
+
+// ---- knowledge suggestions and proposals --------------------------------------------------
+function renderSuggestions(items) {
+  const box = $("suggestions");
+  box.replaceChildren();
+  if (!items || !items.length) { box.textContent = "暂无推荐"; return; }
+  for (const it of items) {
+    const card = el("div", "card");
+    card.append(el("div", "title", it.title), el("div", "passage", it.passage),
+      el("div", "why", `${it.why || ""}${it.score != null ? " · 相关度 " + Number(it.score).toFixed(2) : ""}`));
+    const bar = el("div");
+    const verdict = (v, label) => {
+      const b = el("button", null, label);
+      b.type = "button";
+      b.dataset.verdict = v;
+      b.onclick = () => api("POST", "/kb/feedback", { entry_id: it.entry_id, version: it.version,
+        handoff_id: current && current.handoff_id, verdict: v })
+        .then(() => {
+          bar.querySelectorAll("button[data-verdict]").forEach((x) => x.remove());
+          bar.prepend(el("span", "done", v === "useful" ? "已标记有用 " : "已标记不对 "));
+        })
+        .catch((e) => bar.append(el("span", "result err", e.message)));
+      return b;
+    };
+    const fix = el("button", null, "纠正");
+    fix.type = "button";
+    fix.onclick = () => {
+      $("kb-entry").value = it.entry_id;
+      $("kb-line").value = it.line || ticketLine(current || {});
+      $("kb-title").value = it.title;
+      $("kb-body").value = it.passage;
+      $("kb-propose").open = true;
+    };
+    bar.append(verdict("useful", "有用"), verdict("wrong", "不对"), fix);
+    card.appendChild(bar);
+    box.appendChild(card);
+  }
+}
+
+async function submitProposal(ev) {
+  ev.preventDefault();
+  const body = { line: $("kb-line").value, title: $("kb-title").value, body: $("kb-body").value,
+    tags: $("kb-tags").value, handoff_id: current ? current.handoff_id : null };
+  if ($("kb-entry").value) body.entry_id = $("kb-entry").value;
+  const box = $("kb-result");
+  try {
+    const d = await api("POST", "/kb/proposals", body);
+    box.className = "result ok";
+    box.textContent = `已提交审核（${d.proposal.entry_id} 第${d.proposal.version}版），审核通过后生效`;
+    $("kb-form").reset();
+    $("kb-entry").value = "";
+  } catch (e) {
+    box.className = "result err";
+    box.textContent = e.message;
+  }
+}
+
+// ---- the pop ---------------------------------------------------------------------------
 function render(pop, event) {
   if (shown && shown.handoff_id === pop.handoff_id && pop.version < shown.version) return;
   shown = { handoff_id: pop.handoff_id, version: pop.version };
+  current = pop;
   $("waiting").hidden = true;
   $("pop").hidden = false;
   const banner = $("banner");
   banner.className = pop.state;
   banner.textContent = `${STATES[pop.state] || pop.state} · ${pop.reason_label}`;
-  if (pop.ticket && pop.ticket.priority === "urgent") {
-    const u = document.createElement("span");
-    u.className = "urgent";
-    u.textContent = "紧急";
-    banner.append(" ", u);
+  if (pop.ticket && ["urgent", "emergency"].includes(pop.ticket.priority)) {
+    banner.append(" ", el("span", "urgent", "紧急"));
   }
   text("caller", pop.caller);
   text("line", pop.line_label);
@@ -76,36 +211,19 @@ function render(pop, event) {
   rows("intents", (pop.intents || []).map((i) => [i.text, i.intent || "（未识别）",
     (i.score || 0).toFixed(2), i.layer || ""]));
   rows("slots", Object.entries(pop.slots || {}));
-  const t = pop.ticket || {};
-  const dl = $("ticket");
-  dl.replaceChildren();
-  for (const [label, value] of [["工单类型", t.type_label], ["业务线", pop.line_label],
-    ["卡号/户号", t.account_tail ? "尾号" + t.account_tail : "—"], ["问题", t.problem],
-    ["处理要求", t.requested_action], ["联系电话", t.contact], ["优先级", t.priority_label]]) {
-    const dt = document.createElement("dt");
-    dt.textContent = label;
-    const dd = document.createElement("dd");
-    dd.textContent = value || "—";
-    dl.append(dt, dd);
-  }
   const tr = $("transcript");
   tr.replaceChildren();
   for (const line of pop.transcript || []) {
-    const div = document.createElement("div");
-    div.className = "line";
-    const ts = document.createElement("span");
-    ts.className = "t";
-    ts.textContent = clock(line.t);
-    const who = document.createElement("span");
-    who.className = line.who;
-    who.textContent = line.who === "ivr" ? "IVR：" : "来电人：";
-    div.append(ts, who, line.text);
+    const div = el("div", "line");
+    div.append(el("span", "t", clock(line.t)),
+      el("span", line.who, line.who === "ivr" ? "IVR：" : "来电人："), line.text);
     tr.appendChild(div);
   }
   tr.scrollTop = tr.scrollHeight;
   $("steps").textContent = (pop.steps || []).map((s) => s.label).join(" → ");
-  if (event === "offered") document.title = "【来电】956100 坐席工作台";
-  else document.title = "956100 坐席工作台";
+  renderSuggestions(pop.suggestions);
+  renderTicket(pop);
+  document.title = event === "offered" ? "【来电】956100 坐席工作台" : "956100 坐席工作台";
 }
 
 function withdrawn(msg) {
@@ -125,6 +243,10 @@ function connect() {
     const msg = JSON.parse(e.data);
     if (msg.type === "pop") render(msg.pop, msg.event);
     else if (msg.type === "withdrawn") withdrawn(msg);
+    else if (msg.type === "suggestions" && current && msg.handoff_id === current.handoff_id) {
+      current.suggestions = msg.items;
+      renderSuggestions(msg.items);
+    }
   };
   ws.onclose = () => {
     $("conn").textContent = "已断开，重连中";
@@ -134,7 +256,17 @@ function connect() {
   };
 }
 
+$("ticket-form").addEventListener("submit", submitTicket);
+$("ticket-form").addEventListener("input", () => { edited = true; });
+$("kb-form").addEventListener("submit", submitProposal);
+
 fetch("/agent/me", { credentials: "same-origin" })
   .then((r) => (r.ok ? r.json() : Promise.reject(new Error("login"))))
-  .then((me) => { agent = me.agent; $("agent").textContent = agent; connect(); })
+  .then(async (me) => {
+    agent = me.agent;
+    $("agent").textContent = agent;
+    $("review-link").hidden = !["reviewer", "admin"].includes(me.role);
+    try { types = await api("GET", "/tickets/types"); } catch (e) { /* the form keeps its values */ }
+    connect();
+  })
   .catch(() => { location.href = "/agent"; });

@@ -1,0 +1,31 @@
+"""Survey answers written to ``campaign_answers`` as they are given (one transaction each), and
+the do-not-call request from the call."""
+
+from __future__ import annotations
+
+import uuid
+
+from campaigns.repo import dnc_add
+from campaigns.tables import Answer
+from ivr.storage.db import SessionFactory
+
+
+class DbAnswerSink:
+    def __init__(self, sessions: SessionFactory, *, campaign_id: int, contact_id: int,
+                 call_id: uuid.UUID | None, phone: str) -> None:
+        self.sessions = sessions
+        self.campaign_id = campaign_id
+        self.contact_id = contact_id
+        self.call_id = call_id
+        self.phone = phone
+
+    async def answer(self, question: str, kind: str, score: int | None, text: str | None,
+                     via: str) -> None:
+        async with self.sessions() as s, s.begin():
+            s.add(Answer(campaign_id=self.campaign_id, contact_id=self.contact_id,
+                         call_id=self.call_id, question=question, kind=kind, score=score,
+                         text=text, via=via))
+
+    async def do_not_call(self) -> None:
+        await dnc_add(self.sessions, self.phone, reason="customer asked",
+                      source_campaign_id=self.campaign_id)

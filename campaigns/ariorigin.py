@@ -1,0 +1,233 @@
+"""Places survey calls through ARI and runs the survey on the answered channel.
+
+The originator has its own ARI application (``<ari_app>-survey``) on its own websocket, so it
+runs the same inside the server (``ivr up``) and in a separate dialer process
+(``ivr campaigns run``), and never disturbs the inbound calls' CallManager.
+
+A dial: ``POST /channels`` to ``PJSIP/<number>@<endpoint>`` with our app (the app is
+subscribed to the channel from its creation, so a busy or unanswered dial reports its
+ChannelDestroyed cause). On answer (StasisStart ``dial``) the channel continues in the dialplan
+context ``survey-amd`` (asterisk/conf/extensions.conf): ``AMD()``, then back into the app
+(StasisStart ``amd,<AMDSTATUS>,<AMDCAUSE>``). A machine is hung up on (or given a short message,
+per campaign); a person gets the survey: a CallSession driving a SurveyDialog, with the same
+prompts, journal and listener (speech) as inbound calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from campaigns.answers import DbAnswerSink
+from campaigns.dialer import DialResult
+from campaigns.phones import masked
+from campaigns.repo import Claim, mark_answered
+from campaigns.survey import SurveySpec, load_survey
+from campaigns.surveydialog import SurveyDialog
+from campaigns.tables import Campaign, Contact
+from ivr.ari.channel import AriChannel
+from ivr.ari.client import AriClient, AriError
+from ivr.ari.events import (
+    AriEvent,
+    ChannelDtmf,
+    ChannelHangup,
+    ChannelInfo,
+    PlaybackEvent,
+    StasisEnd,
+    StasisStart,
+)
+from ivr.config import AsteriskSettings
+from ivr.session import CallLog, CallSession, Ears, Prompts
+from ivr.storage.db import SessionFactory
+
+log = logging.getLogger("campaigns.ari")
+
+RING_TIMEOUT_S = 30
+AMD_TIMEOUT_S = 10.0  # answered, waiting for AMD() to give the channel back
+MACHINE_MESSAGE = "您好，这里是中国石化956100客服热线，我们稍后会再与您联系，再见。"
+EVENT_QUEUE = 64  # per dialing channel; overflow: the oldest event is dropped
+BUSY_CAUSES = {17}
+NO_ANSWER_CAUSES = {18, 19, 0}
+CONGESTION_CAUSES = {34, 38, 41, 42}
+
+
+SurveyEnd = Callable[[Campaign, int, uuid.UUID], Awaitable[object]]
+
+
+@dataclass
+class _Dialing:
+    events: asyncio.Queue[AriEvent]
+    channel: AriChannel | None = None
+
+
+class AriOriginator:
+    def __init__(self, asterisk: AsteriskSettings, sessions: SessionFactory, prompts: Prompts,
+                 journal: CallLog, *, endpoint: str = "customer",
+                 ears_factory: Callable[[AriClient, str], Ears | None] | None = None,
+                 no_input_timeout_s: float = 5.0, interdigit_timeout_s: float = 3.0,
+                 ring_timeout_s: int = RING_TIMEOUT_S,
+                 on_survey_end: SurveyEnd | None = None) -> None:
+        self.ari = AriClient(asterisk.model_copy(update={"ari_app": f"{asterisk.ari_app}-survey"}))
+        self.sessions = sessions
+        self.prompts = prompts
+        self.journal = journal
+        self.endpoint = endpoint
+        self.ears_factory = ears_factory
+        self.sounds_subdir = asterisk.sounds_subdir
+        self.no_input_timeout_s = no_input_timeout_s
+        self.interdigit_timeout_s = interdigit_timeout_s
+        self.ring_timeout_s = ring_timeout_s
+        self.on_survey_end = on_survey_end  # e.g. followup.SurveyFollowups
+        self._calls: dict[str, _Dialing] = {}
+        self._surveys: dict[str, SurveySpec] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, wait_s: float = 15.0) -> None:
+        self._task = asyncio.create_task(self.ari.run(self._on_event), name="survey-ari")
+        await asyncio.wait_for(self.ari.connected.wait(), wait_s)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.ari.close()
+
+    async def _on_event(self, event: AriEvent) -> None:
+        channel_id = ""
+        if isinstance(event, StasisStart):
+            channel_id = event.channel.id
+        elif isinstance(event, ChannelDtmf | ChannelHangup | StasisEnd | PlaybackEvent):
+            channel_id = event.channel_id
+        else:
+            channel_id = str(getattr(getattr(event, "channel", None), "id", ""))
+        call = self._calls.get(channel_id)
+        if call is None:
+            return
+        if call.channel is not None:
+            if not isinstance(event, StasisEnd):  # StasisEnd: AMD is over, the session goes on
+                call.channel.feed(event)
+            return
+        if call.events.full():
+            call.events.get_nowait()
+        call.events.put_nowait(event)
+
+    def _survey(self, name: str) -> SurveySpec:
+        if name not in self._surveys:
+            self._surveys[name] = load_survey(name)
+        return self._surveys[name]
+
+    async def dial(self, claim: Claim, campaign: Campaign) -> DialResult:
+        channel_id = f"survey-{claim.attempt_id}-{uuid.uuid4().hex[:8]}"
+        call = _Dialing(asyncio.Queue(EVENT_QUEUE))
+        self._calls[channel_id] = call
+        try:
+            return await self._dial(channel_id, call, claim, campaign)
+        finally:
+            self._calls.pop(channel_id, None)
+
+    async def _dial(self, channel_id: str, call: _Dialing, claim: Claim,
+                    campaign: Campaign) -> DialResult:
+        ring_s = int(campaign.settings.get("ring_timeout_s", self.ring_timeout_s))
+        try:
+            await self.ari.request(
+                "POST", "/channels", endpoint=f"PJSIP/{claim.phone}@{self.endpoint}",
+                app=self.ari.app, appArgs=f"dial,{claim.attempt_id}", channelId=channel_id,
+                callerId="956100", timeout=ring_s)
+        except AriError as exc:
+            return DialResult("failed", cause=f"originate {exc.status}", channel_id=channel_id)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + ring_s + 5
+        answered = False
+        while True:
+            left = deadline - loop.time()
+            try:
+                event = await asyncio.wait_for(call.events.get(), max(0.1, left))
+            except TimeoutError:
+                with contextlib.suppress(AriError):
+                    await self.ari.hangup(channel_id)
+                return DialResult("failed" if answered else "no_answer",
+                                  cause="amd timeout" if answered else "ring timeout",
+                                  channel_id=channel_id)
+            if isinstance(event, ChannelHangup):
+                if answered:  # gone before a word was said: retried like a failed dial
+                    return DialResult("failed", cause="hangup during amd",
+                                      channel_id=channel_id)
+                return self._unanswered(event, channel_id, loop.time() - started, ring_s)
+            if isinstance(event, StasisStart) and event.args[:1] == ("dial",):
+                answered = True
+                deadline = loop.time() + AMD_TIMEOUT_S
+                await mark_answered(self.sessions, claim.attempt_id, datetime.now(UTC),
+                                    channel_id=channel_id)
+                try:
+                    await self.ari.continue_in_dialplan(channel_id, "survey-amd", "s")
+                except AriError:
+                    return DialResult("failed", cause="gone after answer",
+                                      channel_id=channel_id)
+            elif isinstance(event, StasisStart) and event.args[:1] == ("amd",):
+                amd = event.args[1] if len(event.args) > 1 else "NOTSURE"
+                amd_cause = event.args[2] if len(event.args) > 2 else ""
+                return await self._answered(channel_id, call, event.channel, claim, campaign,
+                                            amd, amd_cause)
+
+    def _unanswered(self, event: ChannelHangup, channel_id: str, rang_s: float,
+                    ring_s: int) -> DialResult:
+        cause = f"{event.cause} {event.cause_txt}".strip()
+        if event.cause in BUSY_CAUSES:
+            return DialResult("busy", cause=cause, channel_id=channel_id)
+        if event.cause in NO_ANSWER_CAUSES or rang_s >= ring_s - 1:
+            return DialResult("no_answer", cause=cause, channel_id=channel_id)
+        if event.cause in CONGESTION_CAUSES:
+            return DialResult("failed", cause=f"congestion {cause}", channel_id=channel_id)
+        return DialResult("failed", cause=cause, channel_id=channel_id)
+
+    async def _answered(self, channel_id: str, call: _Dialing, info: ChannelInfo, claim: Claim,
+                        campaign: Campaign, amd: str, amd_cause: str) -> DialResult:
+        channel = AriChannel(self.ari, info, self.sounds_subdir)
+        call.channel = channel
+        while not call.events.empty():  # anything that came with the AMD hand-back
+            channel.feed(call.events.get_nowait())
+        if amd == "MACHINE":
+            if campaign.machine_action == "message":
+                with contextlib.suppress(Exception):
+                    await channel.play(await self.prompts.get(MACHINE_MESSAGE, "survey_machine"),
+                                       interruptible=False)
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(channel_id)
+            return DialResult("machine", amd_status=f"MACHINE {amd_cause}"[:32],
+                              channel_id=channel_id)
+        async with self.sessions() as s:
+            contact = await s.get(Contact, claim.contact_id)
+        variables: dict[str, Any] = dict(contact.fields) if contact is not None else {}
+        if contact is not None:
+            variables.update(name=f"{contact.name}" if contact.name else "",
+                             bot=contact.bot or "", agent=contact.agent or "")
+        call_id = uuid.uuid4()
+        sink = DbAnswerSink(self.sessions, campaign_id=campaign.id, contact_id=claim.contact_id,
+                            call_id=call_id, phone=claim.phone)
+        dialog = SurveyDialog(self._survey(campaign.survey), sink, variables)
+        session = CallSession(
+            channel, dialog, self.prompts, self.journal,
+            no_input_timeout_s=self.no_input_timeout_s,
+            interdigit_timeout_s=self.interdigit_timeout_s,
+            call_id=call_id, resumed=True,  # answered already: no ARI answer
+            ears=self.ears_factory(self.ari, channel_id) if self.ears_factory else None)
+        result = await session.run()
+        log.info("survey call to %s: %s (%s, %d answers)", masked(claim.phone),
+                 dialog.result.contact_status, result.outcome, dialog.result.answered)
+        if self.on_survey_end is not None and dialog.result.answered:
+            await self.on_survey_end(campaign, claim.contact_id, call_id)
+        retry_at = (datetime.now(UTC) + dialog.result.retry_after
+                    if dialog.result.retry_after else None)
+        status = dialog.result.contact_status
+        if status == "partial":  # hung up mid-survey: the answers given are kept
+            status = "completed" if dialog.result.answered else "refused"
+        return DialResult("answered", amd_status=f"{amd} {amd_cause}".strip()[:32],
+                          channel_id=channel_id, contact_status=status, retry_at=retry_at)

@@ -1,0 +1,196 @@
+"""A survey run as a dialog (ivr.session.Dialog): Say/Collect/Hangup actions out, DTMF and
+utterances in, no protocol code. Every answer goes to the :class:`AnswerSink` as it is given, so
+a hang-up mid-survey keeps what was answered.
+
+Global answers at any point: 不要再打/别再打 -> do-not-call at once and a polite end;
+现在不方便/没空 -> a call-back later; 重复/再说一遍 (or ``*``) -> the question again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from campaigns.survey import Question, SurveySpec
+from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step, Utterance
+from dialog.nlu.normalize import (
+    chinese_number_to_int,
+    extract_yes_no,
+    to_halfwidth,
+    to_simplified,
+)
+
+DNC_WORDS = ("不要再打", "别再打", "不要打了", "别打了", "不要给我打", "别给我打", "拉黑")
+CALLBACK_WORDS = ("不方便", "没空", "在忙", "正忙", "开车", "晚点打", "晚点再打", "改天", "开会")
+REPEAT_WORDS = ("重复", "再说一遍", "再说一次", "没听清", "什么意思", "再讲一遍")
+# longest first: 非常不满意 before 不满意 before 满意
+CSAT_WORDS = (("非常不满意", 1), ("很不满意", 1), ("非常满意", 5), ("很满意", 5), ("不太满意", 2),
+              ("不满意", 2), ("一般", 3), ("还行", 3), ("还可以", 4), ("满意", 4))
+_NUMERAL = re.compile(r"[0-9零〇一二两三四五六七八九十]+")
+RESOLVED_WORDS = (("没解决", False), ("没有解决", False), ("未解决", False), ("解决了", True),
+                  ("已经解决", True))
+
+
+class AnswerSink(Protocol):
+    async def answer(self, question: str, kind: str, score: int | None, text: str | None,
+                     via: str) -> None: ...
+    async def do_not_call(self) -> None: ...
+
+
+def _norm(text: str) -> str:
+    return to_halfwidth(to_simplified(text)).replace(" ", "")
+
+
+def spoken_score(text: str, lo: int, hi: int) -> int | None:
+    """``四分`` -> 4, ``给十分吧`` -> 10, ``8`` -> 8; None when no number in range."""
+    s = _norm(text)
+    for m in _NUMERAL.finditer(s):
+        try:
+            n = chinese_number_to_int(m.group())
+        except ValueError:
+            continue
+        if lo <= n <= hi:
+            return n
+    return None
+
+
+def parse_answer(q: Question, event: DialogEvent) -> tuple[int | None, str | None] | None:
+    """(score, text) for an answer to ``q``, or None when it is no answer to it."""
+    if isinstance(event, Dtmf):
+        digits = event.digits.rstrip("#")
+        if not digits.isdigit():
+            return None
+        n = int(digits)
+        if q.kind == "csat" and 1 <= n <= 5:
+            return n, None
+        if q.kind == "nps" and 0 <= n <= 10:
+            return n, None
+        if q.kind == "yes_no" and n in (1, 2):
+            return (1 if n == 1 else 0), None
+        return None
+    if not isinstance(event, Utterance):
+        return None
+    s = _norm(event.text)
+    if q.kind == "text":
+        return (None, event.text.strip()) if s else None
+    if q.kind == "yes_no":
+        for word, value in RESOLVED_WORDS:
+            if word in s:
+                return int(value), event.text
+        yes = extract_yes_no(s)
+        return None if yes is None else (int(yes), event.text)
+    if q.kind == "csat":
+        for word, stars in CSAT_WORDS:
+            if word in s:
+                return stars, event.text
+        score = spoken_score(s, 1, 5)
+    else:
+        score = spoken_score(s, 0, 10)
+    return None if score is None else (score, event.text)
+
+
+@dataclass
+class SurveyResult:
+    """How the call ended for the contact: completed|refused|dnc|pending (call-back)|partial."""
+
+    contact_status: str = "partial"
+    retry_after: timedelta | None = None
+    answered: int = 0
+
+
+class SurveyDialog:
+    def __init__(self, spec: SurveySpec, sink: AnswerSink,
+                 variables: dict[str, Any] | None = None) -> None:
+        self.spec = spec
+        self.sink = sink
+        self.vars = {"name": "", "bot": "", "agent": "", **(variables or {})}
+        self.index = -1  # -1: consent
+        self.retries = 0
+        self.result = SurveyResult()
+
+    def _fmt(self, text: str) -> str:
+        try:
+            return text.format_map(self.vars)
+        except (KeyError, ValueError, IndexError):
+            return text
+
+    def _ask(self) -> list[Action]:
+        if self.index < 0:
+            return [Say(self._fmt(self.spec.consent), "survey_consent"),
+                    Collect(max_digits=1, hints="可以 好的 不方便 不要再打了")]
+        q = self.spec.questions[self.index]
+        return [Say(self._fmt(q.prompt), f"survey_{q.id}"),
+                Collect(max_digits=2 if q.kind == "nps" else 1, timeout_s=q.timeout_s,
+                        hints=q.hints)]
+
+    def _end(self, text: str, outcome: str) -> list[Action]:
+        return [Say(self._fmt(text), f"survey_{outcome}", barge_in=False), Hangup(outcome)]
+
+    def start(self) -> list[Action]:
+        return [Say(self._fmt(self.spec.opening), "survey_opening"), *self._ask()]
+
+    async def on_event(self, event: DialogEvent) -> list[Action]:
+        texts = self.spec.texts
+        if isinstance(event, Utterance):
+            s = _norm(event.text)
+            if any(w in s for w in DNC_WORDS):
+                await self.sink.do_not_call()
+                self.result.contact_status = "dnc"
+                return [Step("survey_dnc"), *self._end(texts.dnc, "dnc")]
+            if any(w in s for w in CALLBACK_WORDS):
+                self.result.contact_status = "pending"
+                self.result.retry_after = timedelta(seconds=self.spec.callback_delay_s)
+                return [Step("survey_callback"), *self._end(texts.callback, "callback")]
+            if any(w in s for w in REPEAT_WORDS):
+                return [Step("survey_repeat"), *self._ask()]
+        if isinstance(event, Dtmf) and event.digits.startswith("*"):
+            return [Step("survey_repeat"), *self._ask()]
+        if self.index < 0:
+            return self._consent(event)
+        q = self.spec.questions[self.index]
+        parsed = parse_answer(q, event)
+        if parsed is None:
+            if q.kind == "text" and isinstance(event, NoInput):
+                return self._next()  # no suggestion: nothing to record
+            return self._reprompt(event)
+        score, text = parsed
+        await self.sink.answer(q.id, q.kind, score, text,
+                               "dtmf" if isinstance(event, Dtmf) else "speech")
+        self.result.answered += 1
+        return [Step("survey_answer", {"question": q.id, "score": score}), *self._next()]
+
+    def _consent(self, event: DialogEvent) -> list[Action]:
+        yes: bool | None = None
+        if isinstance(event, Dtmf):
+            yes = {"1": True, "2": False}.get(event.digits[:1])
+        elif isinstance(event, Utterance):
+            yes = extract_yes_no(_norm(event.text))
+            if yes is None and any(w in event.text for w in ("可以", "行", "好")):
+                yes = True
+        if yes is None:
+            return self._reprompt(event)
+        if not yes:
+            self.result.contact_status = "refused"
+            return self._end(self.spec.texts.declined, "refused")
+        return self._next()
+
+    def _next(self) -> list[Action]:
+        self.index += 1
+        self.retries = 0
+        if self.index >= len(self.spec.questions):
+            self.result.contact_status = "completed"
+            return self._end(self.spec.closing, "completed")
+        return self._ask()
+
+    def _reprompt(self, event: DialogEvent) -> list[Action]:
+        self.retries += 1
+        if self.retries > self.spec.max_retries:
+            if self.index < 0:
+                self.result.contact_status = "refused"
+                return self._end(self.spec.texts.give_up, "no_input")
+            return [Step("survey_skip"), *self._next()]  # move on; the rest may be answered
+        texts = self.spec.texts
+        sorry = texts.no_input if isinstance(event, NoInput) else texts.no_match
+        return [Say(sorry, "survey_reprompt"), *self._ask()]

@@ -1,0 +1,210 @@
+"""The operations page (role ``ops``): survey campaigns, live progress, results and exports.
+
+- ``GET /ops``: the page (logged in with role ops or admin) or the login form;
+  ``POST /ops/login`` (form ``agent``, ``password``: the desktop logins of
+  ``settings.handoff.agent_passwords``) sets a signed cookie; ``POST /ops/logout`` clears it.
+- JSON under ``/api/ops/`` (cookie or HTTP basic auth; not logged in: 401; logged in without
+  role ops/admin, e.g. an agent: 403):
+  ``GET campaigns`` (list with progress; the page polls it every 2 s),
+  ``GET campaigns/{id}/results`` (progress, CSAT/NPS overall, per bot/agent/line/day,
+  suggestions per bot), ``POST campaigns/{id}/start|pause|resume|stop``,
+  ``POST campaigns`` (multipart: ``name``, ``survey``, ``line``, ``file``: a CSV imported with
+  the campaigns import), ``GET campaigns/{id}/answers.csv`` (phones masked; role admin may ask
+  ``?unmasked=1``, see ``settings.ops.unmasked_roles``).
+
+It reads from ``campaigns/`` (report, control, import), never the other way round.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from campaigns import opsapi
+from campaigns.report import campaign_results, csv_text, list_campaigns
+from ivr.appkeys import SESSIONS, SETTINGS
+from ivr.web.agentauth import agent_from_cookie, authenticated_agent, check_password, make_cookie
+
+log = logging.getLogger("ivr.web.ops")
+
+STATIC = Path(__file__).with_name("static")
+COOKIE = "ivr_ops"
+OPS_ROLES = ("ops", "admin")
+MAX_UPLOAD = 20 * 1024 * 1024
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'",
+}
+
+
+def role_of(request: web.Request, user: str) -> str:
+    return request.app[SETTINGS].handoff.agent_roles.get(user, "agent")
+
+
+def current_user(request: web.Request) -> str | None:
+    settings = request.app[SETTINGS].handoff
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        user = agent_from_cookie(settings, cookie)
+        if user is not None:
+            return user
+    if request.headers.get("Authorization"):
+        return authenticated_agent(request, settings)
+    return None
+
+
+def require_ops(request: web.Request) -> str:
+    user = current_user(request)
+    if user is None:
+        raise web.HTTPUnauthorized(text='{"error": "请先登录"}', content_type="application/json")
+    if role_of(request, user) not in OPS_ROLES:
+        raise web.HTTPForbidden(text='{"error": "没有运营权限"}', content_type="application/json")
+    return user
+
+
+def _login_page(error: str = "", status: int = 200) -> web.Response:
+    html = (STATIC / "agent_login.html").read_text(encoding="utf-8")
+    html = (html.replace('action="/agent/login"', 'action="/ops/login"')
+            .replace("坐席工作台", "回访运营台").replace("坐席登录", "回访运营登录")
+            .replace("坐席工号", "工号").replace("<!--ERROR-->", error))
+    return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    user = current_user(request)
+    if user is None:
+        return _login_page()
+    if role_of(request, user) not in OPS_ROLES:
+        return _login_page("该工号没有运营权限。", status=403)
+    return web.FileResponse(STATIC / "ops.html", headers=HEADERS)
+
+
+async def script(_request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "ops.js", headers={"Cache-Control": "no-cache"})
+
+
+async def login(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS].handoff
+    form = await request.post()
+    user, password = str(form.get("agent", "")).strip(), str(form.get("password", ""))
+    if not check_password(settings, user, password):
+        log.info("ops login refused for %r", user[:32])
+        return _login_page("工号或密码错误，请重新输入。", status=401)
+    if role_of(request, user) not in OPS_ROLES:
+        return _login_page("该工号没有运营权限。", status=403)
+    response = web.HTTPSeeOther("/ops")
+    response.set_cookie(COOKIE, make_cookie(settings, user), httponly=True, samesite="Strict",
+                        max_age=int(settings.session_hours * 3600), path="/")
+    raise response
+
+
+async def logout(_request: web.Request) -> web.Response:
+    response = web.HTTPSeeOther("/ops")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+def _campaign_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["cid"])
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "任务编号无效"}',
+                                 content_type="application/json") from None
+
+
+def _not_found(cid: int) -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=f'{{"error": "没有编号为 {cid} 的任务"}}',
+                            content_type="application/json")
+
+
+async def campaigns(request: web.Request) -> web.Response:
+    user = require_ops(request)
+    rows = await list_campaigns(request.app[SESSIONS])
+    return web.json_response({"user": user, "role": role_of(request, user),
+                              "campaigns": [c.as_dict() for c in rows]}, headers=HEADERS)
+
+
+async def results(request: web.Request) -> web.Response:
+    require_ops(request)
+    cid = _campaign_id(request)
+    data = await campaign_results(request.app[SESSIONS], cid)
+    if data is None:
+        raise _not_found(cid)
+    return web.json_response(data.as_dict(), headers=HEADERS)
+
+
+async def control(request: web.Request) -> web.Response:
+    user = require_ops(request)
+    cid = _campaign_id(request)
+    action = request.match_info["action"]
+    try:
+        status = await opsapi.control(request.app[SESSIONS], cid, action)
+    except LookupError:
+        raise _not_found(cid) from None
+    except ValueError as exc:
+        return web.json_response({"error": str(exc)}, status=409)
+    log.info("campaign %s: %s by %s", cid, action, user)
+    return web.json_response({"id": cid, "status": status}, headers=HEADERS)
+
+
+async def create(request: web.Request) -> web.Response:
+    user = require_ops(request)
+    form = await request.post()
+    name = str(form.get("name", "")).strip()
+    survey = str(form.get("survey", "")).strip() or "csat_default"
+    line = str(form.get("line", "general")).strip() or "general"
+    upload = form.get("file")
+    if not name:
+        return web.json_response({"error": "请填写任务名称"}, status=400)
+    if upload is None or isinstance(upload, str | bytes | bytearray):
+        return web.json_response({"error": "请选择号码 CSV 文件"}, status=400)
+    raw = upload.file.read(MAX_UPLOAD + 1)
+    if len(raw) > MAX_UPLOAD:
+        return web.json_response({"error": "文件过大（上限 20 MB）"}, status=413)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            return web.json_response({"error": "文件编码无法识别（请用 UTF-8 或 GBK）"}, status=400)
+    try:
+        created = await opsapi.create_from_csv(request.app[SESSIONS], name=name, survey=survey,
+                                               line=line, csv_text=text)
+    except ValueError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    log.info("campaign %s created by %s: %d contacts loaded", created.campaign_id, user,
+             created.loaded)
+    return web.json_response(created.as_dict(), headers=HEADERS)
+
+
+async def answers_csv(request: web.Request) -> web.Response:
+    user = require_ops(request)
+    cid = _campaign_id(request)
+    unmasked = request.query.get("unmasked") == "1"
+    if unmasked and role_of(request, user) not in request.app[SETTINGS].ops.unmasked_roles:
+        raise web.HTTPForbidden(text='{"error": "没有查看完整号码的权限"}',
+                                content_type="application/json")
+    text = await csv_text(request.app[SESSIONS], cid, unmasked=unmasked)
+    if text is None:
+        raise _not_found(cid)
+    if unmasked:
+        log.info("campaign %s answers exported unmasked by %s", cid, user)
+    return web.Response(
+        body=("\ufeff" + text).encode("utf-8"), content_type="text/csv", charset="utf-8",
+        headers={**HEADERS, "Content-Disposition": f'attachment; filename="campaign-{cid}.csv"'})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/ops", page)
+    app.router.add_get("/ops/ops.js", script)
+    app.router.add_post("/ops/login", login)
+    app.router.add_post("/ops/logout", logout)
+    app.router.add_get("/api/ops/campaigns", campaigns)
+    app.router.add_post("/api/ops/campaigns", create)
+    app.router.add_get("/api/ops/campaigns/{cid}/results", results)
+    app.router.add_get("/api/ops/campaigns/{cid}/answers.csv", answers_csv)
+    app.router.add_post("/api/ops/campaigns/{cid}/{action:start|pause|resume|stop}", control)
