@@ -41,30 +41,45 @@ class HandoffBench:
     failures: list[str] = field(default_factory=list)
 
 
-async def _pop_after(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> float:
-    """Arrival time of the next ``offered`` pop message."""
-    async with asyncio.timeout(timeout):
-        async for msg in ws:
+class DesktopReader:
+    """Reads agent1's desktop websocket all the time (which also answers the server's heartbeat
+    pings) and keeps the arrival time of each ``offered`` pop."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.offered: asyncio.Queue[float] = asyncio.Queue(maxsize=100)  # one per call
+        self.task = asyncio.create_task(self._read(), name="desktop-reader")
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
             data: dict[str, Any] = json.loads(msg.data)
-            if data.get("event") == "offered":
-                return time.monotonic()
-    raise ConnectionError("the desktop websocket closed")
+            if data.get("event") == "offered" and not self.offered.full():
+                self.offered.put_nowait(time.monotonic())
+
+    async def next_pop(self, timeout: float) -> float:
+        if self.task.done():
+            raise ConnectionError("the desktop websocket closed")
+        return await asyncio.wait_for(self.offered.get(), timeout)
+
+    def drain(self) -> None:
+        while not self.offered.empty():
+            self.offered.get_nowait()
 
 
-async def _one_call(caller: SipUserAgent, phone: SipPhone,
-                    ws: aiohttp.ClientWebSocketResponse, report: HandoffBench) -> None:
+async def _one_call(caller: SipUserAgent, phone: SipPhone, desk: DesktopReader,
+                    report: HandoffBench) -> None:
     call = await caller.call("956100")
     try:
         await wait_quiet(call)
         await call.send_dtmf("1")  # the oil line
         await wait_quiet(call)
-        pop = asyncio.create_task(_pop_after(ws, 30))
+        desk.drain()
         pressed = time.monotonic()
         await call.send_dtmf("0")  # an agent, please
         ringing = await phone.next_call(timeout=30)
-        pop_at = await pop
+        pop_at = await desk.next_pop(30)
         report.key_to_ring_ms.append((ringing.offered_at - pressed) * 1000)
         report.ring_to_pop_ms.append((pop_at - ringing.offered_at) * 1000)
         await ringing.answer()
@@ -95,9 +110,10 @@ async def bench_handoff(settings: Settings, *, calls: int,
         await phone.register(120)
         async with aiohttp.ClientSession() as http, http.ws_connect(
                 f"{web_url}/agent/ws?agent=agent1", headers=auth, heartbeat=20) as ws:
+            desk = DesktopReader(ws)
             for i in range(calls):
                 try:
-                    await _one_call(caller, phone, ws, report)
+                    await _one_call(caller, phone, desk, report)
                 except (SipError, OSError, TimeoutError, ConnectionError) as exc:
                     report.failures.append(f"call {i + 1}: {type(exc).__name__}: {exc}")
                     if len(report.failures) >= 3:
@@ -105,6 +121,8 @@ async def bench_handoff(settings: Settings, *, calls: int,
                 if (i + 1) % 5 == 0:
                     echo(f"  {i + 1} calls")
                 await asyncio.sleep(0.5)
+            desk.task.cancel()
+            await asyncio.gather(desk.task, return_exceptions=True)
     finally:
         await caller.close()
         await phone.close()

@@ -95,9 +95,11 @@ class ASRSettings(BaseModel):
     )
     model_dir: Path = Path("models")  # the Whisper base folder is assembled in here
     # decodes at once (the rest wait their turn: bounded) x CPU threads each. Measured on the
-    # 2-core machine: 1 thread x 2 workers gives the same single-call speed as 2 x 1 (RTF 0.21
-    # vs 0.24) and 1.5x the throughput with several calls talking (5.6x vs 3.8x real time)
-    threads: int = Field(default=1, ge=1)
+    # 2-core machine: 1 thread x 2 workers has 1.5x the throughput of 2 x 1 with several calls
+    # talking (5.6x vs 3.8x real time); 2 x 2 keeps that throughput (6.0x vs 5.8x, 8 short
+    # requests at once) and decodes a lone short request in 680 ms instead of 1,080 ms (Whisper
+    # encodes a padded 30 s window whatever the length): the caller's wait (`ivr bench voice`)
+    threads: int = Field(default=2, ge=1)
     workers: int = Field(default=2, ge=1)
     # Whisper decoding. Measured on the shared zh set (2-core CPU): beam 1, 2, 3 and 5 cost the
     # same (CPU RTF 0.21-0.25) and score within noise (8 kHz CER 0.17-0.26 on 42 characters,
