@@ -138,7 +138,8 @@ def print_campaign_bench(r: CampaignBench, command: str,
         first, last = min(r.dials), max(r.dials)
         span = (last - first).total_seconds()
         if span > 0:
-            echo(f"  dials per second sustained (first to last dial): {len(r.dials) / span:.2f}")
+            echo(f"  dials per second sustained (first to last dial): "
+                 f"{(len(r.dials) - 1) / span:.2f}")
         if r.window_open is not None:
             echo(f"  window open -> first dial: {(first - r.window_open).total_seconds():.2f} s")
     echo(f"  most calls up at once: {_max_overlap(r.spans)}")
