@@ -432,12 +432,13 @@ class CallSession:
             self._step("input_timeout", timeout_s=timeout)
             return NoInput()
         first_partial = getattr(heard, "first_partial_s", None)  # partial results were on
+        speech_s = getattr(heard, "speech_s", None)  # seconds recognised (ivr bench voice)
+        spoken = {} if speech_s is None else {"speech_s": round(speech_s, 2)}
         partials = {} if first_partial is None else {
             "partials": heard.partials, "first_partial_s": round(first_partial, 2)}
         self._step("speech", text=mask_digits_in_text(heard.text),
                    confidence=round(heard.confidence, 2), asr_s=round(heard.asr_s, 2),
-                   speech_s=round(heard.speech_s, 2), latency_s=round(heard.latency_s, 2),
-                   **partials)
+                   latency_s=round(heard.latency_s, 2), **partials, **spoken)
         return Utterance(heard.text, heard.confidence)
 
     async def _keys(self, action: Collect, first: str | None) -> DialogEvent:
