@@ -98,9 +98,10 @@ def prompt_for(pop: ScreenPop) -> str:
     )
 
 
-class LlmSummarizer:
-    """Asks ``settings.llm``'s chat endpoint for the summary (one client, no retries: a late
-    summary is worth little to an agent who is already talking)."""
+class LlmChat:
+    """One lazily made client for ``settings.llm``'s chat endpoint, no retries: a late answer
+    is worth little to an agent who is already talking. Base of the summary and ticket
+    fillers."""
 
     def __init__(self, llm: LLMSettings) -> None:
         self.llm = llm
@@ -118,6 +119,10 @@ class LlmSummarizer:
                 max_retries=0,
             )
         return self._client
+
+
+class LlmSummarizer(LlmChat):
+    """Asks ``settings.llm``'s chat endpoint for the summary."""
 
     async def summarize(self, pop: ScreenPop) -> SummaryResult:
         if not self.enabled:

@@ -25,8 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from handoff.pop import ScreenPop
-from handoff.summary import llm_configured, prompt_for
-from ivr.config import LLMSettings
+from handoff.summary import LlmChat, prompt_for
 from ivr.privacy import mask_digits_in_text
 
 TicketLine = Literal["oil", "gas", "general"]
@@ -189,23 +188,8 @@ def system_prompt(line: TicketLine) -> str:
     )
 
 
-class TicketFiller:
+class TicketFiller(LlmChat):
     """Completes ticket drafts through ``settings.llm``'s chat endpoint (no retries)."""
-
-    def __init__(self, llm: LLMSettings) -> None:
-        self.llm = llm
-        self.enabled = llm_configured(llm)
-        self._client: Any = None
-
-    def _get_client(self) -> Any:
-        if self._client is None:
-            from openai import AsyncOpenAI
-
-            self._client = AsyncOpenAI(
-                base_url=self.llm.base_url,
-                api_key=self.llm.api_key.get_secret_value() or "unused",
-                timeout=self.llm.timeout_s, max_retries=0)
-        return self._client
 
     async def fill(self, pop: ScreenPop) -> FillResult:
         draft = draft_from_pop(pop)
