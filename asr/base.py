@@ -141,12 +141,17 @@ class DecodePool:
         with self._lock:
             self._pending += 1
         try:
-            fut = loop.run_in_executor(self._executor, functools.partial(self._call, fn, *args))
+            job = self._executor.submit(functools.partial(self._call, fn, *args))
         except RuntimeError as exc:  # shut down between the check and the submit
             with self._lock:
                 self._pending -= 1
             raise ASRError(f"{self.name}: the recogniser is closed") from exc
-        return await fut
+        try:
+            return await asyncio.wrap_future(job, loop=loop)
+        finally:
+            if job.cancelled():  # cancelled while queued (a dropped speculative decode)
+                with self._lock:
+                    self._pending -= 1
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         try:

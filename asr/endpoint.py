@@ -8,7 +8,12 @@ happened, in order:
 * then ``SpeechEnded`` with the audio (a ``preroll_ms`` lead-in included, trailing silence
   trimmed to ``tail_ms``) after ``end_silence_ms`` of silence, or ``MaxLength`` (a SpeechEnded
   with ``truncated=True``) when the utterance reaches ``max_utterance_s``;
-* ``NoInput`` when nothing started within ``no_input_s`` of ``reset()`` (once per reset).
+* ``NoInput`` when nothing started within ``no_input_s`` of ``reset()`` (once per reset);
+* ``SpeechPaused`` (when ``pause_ms`` > 0) once a pause in the speech reaches ``pause_ms``, with
+  the audio so far, trimmed as a SpeechEnded would be: a recogniser can start on it before the
+  end is certain. If the silence goes on to the end, the SpeechEnded says ``after_pause`` and
+  carries the same audio; ``end_now()`` ends the utterance at once (a listener that judged what
+  was said before the pause complete).
 
 After an utterance ends the endpointer listens for the next one at once (no-input disarmed until
 the next ``reset``). Memory is bounded: the lead-in ring, the utterance (at most
@@ -43,6 +48,7 @@ class EndpointSettings:
     preroll_ms: int = 300  # audio kept from before the start (the first syllable's onset)
     tail_ms: int = 300  # trailing silence kept in the utterance
     vad: str = "silero"  # or "energy"
+    pause_ms: int = 0  # silence that reports a SpeechPaused (0: never; < end_silence_ms)
 
     @classmethod
     def from_settings(cls, asr: ASRSettings, *, no_input_s: float = 5.0) -> EndpointSettings:
@@ -53,6 +59,7 @@ class EndpointSettings:
             max_utterance_s=asr.max_utterance_s,
             no_input_s=no_input_s,
             vad=asr.vad,
+            pause_ms=asr.pause_ms,
         )
 
 
@@ -71,6 +78,7 @@ class SpeechEnded:
     truncated: bool = False  # cut at max_utterance_s (see MaxLength)
     start_s: float = 0.0  # where the returned audio starts, on the same clock
     sample_rate: int = 8000
+    after_pause: bool = False  # silent since the last SpeechPaused: the same audio as it had
 
     @property
     def audio_s(self) -> float:
@@ -83,12 +91,21 @@ class MaxLength(SpeechEnded):
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechPaused:
+    kind: ClassVar[str] = "speech_paused"
+    pcm: bytes  # the utterance so far, trailing silence trimmed to tail_ms
+    at_s: float
+    speech_s: float
+    seq: int  # the endpointer's pause count (see Endpointer.paused_at)
+
+
+@dataclass(frozen=True, slots=True)
 class NoInput:
     kind: ClassVar[str] = "no_input"
     at_s: float
 
 
-EndpointEvent = SpeechStarted | SpeechEnded | NoInput
+EndpointEvent = SpeechStarted | SpeechEnded | SpeechPaused | NoInput
 
 
 class Endpointer:
@@ -111,6 +128,9 @@ class Endpointer:
         self._end_windows = max(1, math.ceil(self.s.end_silence_ms / 1000 / self.window_s))
         self._max_windows = max(1, int(self.s.max_utterance_s / self.window_s))
         self._tail_windows = max(0, round(self.s.tail_ms / 1000 / self.window_s))
+        pause = math.ceil(self.s.pause_ms / 1000 / self.window_s) if self.s.pause_ms > 0 else 0
+        self._pause_windows = pause if 0 < pause < self._end_windows else 0
+        self.pauses = 0  # SpeechPaused events so far (their seq)
         lead = math.ceil(self.s.preroll_ms / 1000 / self.window_s)
         self._lead: deque[np.ndarray] = deque(maxlen=lead + self._start_windows)
         self._pending = np.zeros(0, dtype=np.int16)
@@ -133,11 +153,16 @@ class Endpointer:
         self._speech = 0  # speech windows in the utterance
         self._audio: list[np.ndarray] = []
         self._audio_start = 0
+        self._paused = False  # silent since the last SpeechPaused
         self._lead.clear()
 
     @property
     def speaking(self) -> bool:
         return self._speaking
+
+    def paused_at(self, seq: int) -> bool:
+        """Still in the silence that SpeechPaused number ``seq`` reported."""
+        return self._speaking and self._paused and self.pauses == seq
 
     @property
     def onset(self) -> bool:
@@ -199,23 +224,38 @@ class Endpointer:
         if prob >= s.threshold - HYSTERESIS:
             self._silence = 0
             self._speech += 1
+            self._paused = False
         else:
             self._silence += 1
+        if self._pause_windows and self._silence == self._pause_windows:
+            self._paused = True
+            self.pauses += 1
+            return SpeechPaused(self._trimmed(), self.now_s, self._speech * self.window_s,
+                                self.pauses)
         if self._silence >= self._end_windows:
             return self._finish(truncated=False)
         if len(self._audio) >= self._max_windows:
             return self._finish(truncated=True)
         return None
 
+    def end_now(self) -> SpeechEnded | None:
+        """End the utterance in progress at once (None when there is none)."""
+        return self._finish(truncated=False) if self._speaking else None
+
+    def _trimmed(self) -> bytes:
+        keep = len(self._audio) - max(0, self._silence - self._tail_windows)
+        return np.concatenate(self._audio[:keep]).astype("<i2").tobytes()
+
     def _finish(self, *, truncated: bool) -> SpeechEnded:
-        keep = len(self._audio)
-        if not truncated:
-            keep -= max(0, self._silence - self._tail_windows)
-        pcm = np.concatenate(self._audio[:keep]).astype("<i2").tobytes()
+        if truncated:
+            pcm = np.concatenate(self._audio).astype("<i2").tobytes()
+        else:
+            pcm = self._trimmed()
         cls = MaxLength if truncated else SpeechEnded
         ended = cls(
             pcm, self.now_s, self._speech * self.window_s, truncated,
             self._audio_start * self.window_s, self.sample_rate,
+            after_pause=self._paused and not truncated,
         )  # fmt: skip
         self._no_input_armed = False
         self._clear_utterance()

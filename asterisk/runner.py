@@ -58,6 +58,7 @@ def render_configs(settings: Settings) -> dict[str, str]:
         "AGI_HOST": settings.agi.host,
         "AGI_PORT": str(settings.agi.port),
         "QUEUE_MAX_WAIT": str(settings.handoff.queue_max_wait_s),
+        "DIAL_ENDPOINT": settings.dialer.endpoint,
         "INSTANCE": a.instance,
     }
     out: dict[str, str] = {}

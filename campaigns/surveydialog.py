@@ -161,6 +161,22 @@ class SurveyDialog:
         self.result.answered += 1
         return [Step("survey_answer", {"question": q.id, "score": score}), *self._next()]
 
+    async def turn_complete(self, text: str) -> bool:
+        """A spoken answer that needs nothing more (the listener may end the turn at a short
+        pause): a global answer, consent given or refused, a score or a yes/no. A free
+        suggestion is never judged complete: the customer may be gathering their thoughts."""
+        s = _norm(text)
+        if not s:
+            return False
+        if any(w in s for w in (*DNC_WORDS, *CALLBACK_WORDS, *REPEAT_WORDS)):
+            return True
+        if self.index < 0:
+            return extract_yes_no(s) is not None
+        if self.index >= len(self.spec.questions):
+            return False
+        q = self.spec.questions[self.index]
+        return q.kind != "text" and parse_answer(q, Utterance(text, 1.0)) is not None
+
     def _consent(self, event: DialogEvent) -> list[Action]:
         yes: bool | None = None
         if isinstance(event, Dtmf):

@@ -57,6 +57,9 @@ def _shown(slot: SlotSpec, value: Any) -> Any:
     return value
 
 
+EARLY_MATCH = 0.8  # a bot match this sure (rules score 1.0) is a complete request
+
+
 _DIGIT_TYPES = ("digits", "card_number", "gas_account", "phone", "id_tail", "pin")
 
 
@@ -106,6 +109,30 @@ class DialogEngine:
         if hit is not None:
             return hit
         return await self._on_text(text)
+
+    async def turn_complete(self, text: str) -> bool:
+        """Would ``text``, said now, be served without doubt? The listener then ends the
+        caller's turn at a short pause instead of waiting for the full end-of-speech silence.
+        A global intent, a valid answer to the question asked, or a sure match of one bot
+        (not a clarification) is complete. Changes nothing."""
+        text = text.strip()
+        if not text:
+            return False
+        if any(pattern.search(text) for _, pattern in GLOBALS):
+            return True
+        st = self.state
+        if st.mode == "bot":
+            current = self._current_ask()
+            return current is not None and parse_slot(current[1], text, dtmf=False)[0] is not None
+        if st.mode not in ("route", "line_menu", "clarify"):
+            return False
+        only = st.clarify if st.mode == "clarify" else None
+        if self.catalog.embedder is None:
+            result = self.catalog.matcher.match(text, only=only)
+        else:
+            result = await asyncio.to_thread(self.catalog.matcher.match, text, only=only)
+        return (result.decision == "match" and result.best is not None
+                and result.best.score >= EARLY_MATCH)
 
     # ---- surviving a server restart ----------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, String, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -69,3 +69,9 @@ class CallbackTaskRow(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                    server_default=func.now())
     note: Mapped[str | None] = mapped_column(Text)
+    # worked from the agent desktop (migration 0006): the agent who claimed it, dial attempts
+    agent: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dials: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_dial_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -211,6 +211,7 @@ def build_app(
                                            no_input_s=settings.dialog.no_input_timeout_s),
             partial_interval_s=settings.asr.partial_interval_s,
             confirm_by_text=settings.asr.barge_in_confirm == "text",
+            early_end=settings.asr.early_end,
         )
 
     async def handoff_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -264,6 +265,7 @@ def build_app(
             no_input_timeout_s=settings.dialog.no_input_timeout_s,
             interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
             handoff=app[HANDOFF],
+            ears_factory=lambda channel_id: ears_for(ari, channel_id),  # speech over ARI
         )
         await agi.start()
         app[AGI] = agi

@@ -8,8 +8,9 @@ The stack runs in this process (as ``ivr up`` runs it); the project's SIP user a
   arriving at the caller. Whatever the reply is (the next question, a clarification, a
   reprompt) counts: that is the silence the caller hears.
 * what the server recorded for the turn (call journal): the end-of-speech wait of the endpointer
-  is ``asr.end_silence_ms``; ``asr_s`` the recognition time; so the rest is dialog, prompt and
-  playback start.
+  is ``asr.end_silence_ms`` (or less: a turn judged complete at an ``asr.pause_ms`` pause);
+  ``asr_s`` the recognition time, which overlaps that wait when the decode started at the
+  pause (``turn_end``); the rest is dialog, prompt and playback start.
 
 Also: the ASR real-time factor (recognition seconds / seconds of speech recognised), and CPU
 per call (this process: server and caller; Asterisk separately, from /proc).
@@ -176,7 +177,8 @@ async def bench_voice(app: web.Application, settings: Settings, *, turns: int = 
     ast1 = asterisk_cpu_s(app)
     report.cpu_asterisk_s = None if ast0 is None or ast1 is None else ast1 - ast0
     await asyncio.sleep(1.0)  # the last call's record is written
-    for row in await app[REPO].recent(report.calls + 5):
+    rows = sorted(await app[REPO].recent(report.calls + 5), key=lambda row: row.started_at)
+    for row in rows:  # in call order, as the turns were measured
         if row.started_at.timestamp() >= since - 1:
             report.server_steps += [s["detail"] for s in row.path if s["step"] == "speech"]
     return report
@@ -198,6 +200,19 @@ def print_voice_bench(r: VoiceBench, settings: Settings, command: str,
         echo(f"  server: endpointer end-of-speech wait {settings.asr.end_silence_ms} ms; "
              f"recognition p50 {statistics.median(asr) * 1000:.0f} ms, "
              f"p95 {percentile(asr, 95) * 1000:.0f} ms over {len(asr)} utterances")
+    kinds = [str(s.get("turn_end", "silence")) for s in steps]
+    ends = Counter(kinds)
+    if steps:
+        echo(f"  turn ends: {ends['early']} judged complete at a {settings.asr.pause_ms} ms pause, "
+             f"{ends['pause']} after the silence with the decode started at the pause, "
+             f"{ends['silence']} decoded after the silence")
+    if len(kinds) == len(r.turns):  # each turn's reply latency by how it ended
+        by: dict[str, list[float]] = {}
+        for kind, turn in zip(kinds, r.turns, strict=True):
+            if turn.latency_s is not None:
+                by.setdefault(kind, []).append(turn.latency_s * 1000)
+        echo("  reply p50 by turn end: " + ", ".join(
+            f"{k} {statistics.median(v):.0f} ms ({len(v)})" for k, v in sorted(by.items())))
     if sum(speech) > 0:
         echo(f"  ASR real-time factor: {sum(asr) / sum(speech):.2f} "
              f"({settings.asr.backend}, {sum(asr):.1f} s to recognise {sum(speech):.1f} s)")

@@ -105,6 +105,12 @@ class ASRSettings(BaseModel):
     # same (CPU RTF 0.21-0.25) and score within noise (8 kHz CER 0.17-0.26 on 42 characters,
     # no prompt); 5 scored best there
     language: str = "zh"
+    # the shortest encoder window in seconds (the utterance + 1 s when longer, at most 30):
+    # Whisper encodes a padded 30 s window whatever the utterance's length (510 ms on 2 cores).
+    # Measured with `ivr eval intents` on the spoken dev + test sets (272 utterances, beam 5):
+    # 30 s: right bot 62.1%, wrong 3.0%, 0.77 s a decode; 20 s: 60.7%, 3.7%, 0.45 s; 15 s (dev
+    # only): 58.1%; 10 s: 56.6%. Beam 1 with 20 s: 58.1%, wrong 4.4%, 0.38 s. 30 (or 0): full
+    encoder_window_s: float = Field(default=20.0, ge=0.0, le=30.0)
     beam_size: int = Field(default=5, ge=1, le=10)
     # context biasing: a Simplified-Chinese lead-in in the hotline's words (it also nudges
     # Whisper to answer in Simplified); each stream may add its own hints (the words a caller is
@@ -124,6 +130,12 @@ class ASRSettings(BaseModel):
     vad_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     start_ms: int = Field(default=200, ge=60, le=1000)  # speech that starts an utterance
     end_silence_ms: int = Field(default=700, ge=200, le=2000)  # silence that ends it
+    # a pause this long starts recognising what was said (0: off): if the silence goes on to
+    # end_silence_ms, that text is the answer already; if the dialog judges the text a complete
+    # answer (a confident bot match, a valid slot value, a global intent), the turn ends now
+    pause_ms: int = Field(default=200, ge=0, le=2000)
+    # end turns at the pause on a complete answer (needs pause_ms > 0)
+    early_end: bool = True
     max_utterance_s: float = Field(default=13.0, gt=1.0, le=30.0)
     # in-process FunASR (asr/funasr_local.py): a local model folder (config.yaml + model.pt of
     # Paraformer-zh, paraformer-zh-streaming or SenseVoiceSmall); kind "auto" reads config.yaml
@@ -214,6 +226,9 @@ class HandoffSettings(BaseModel):
     callback_wait_limit_s: float = Field(default=300.0, gt=0)
     callback_avg_handle_s: float = Field(default=180.0, gt=0)
     callback_key_timeout_s: float = Field(default=6.0, gt=0)
+    # an agent's own phone, rung first when they call a callback task's customer back from the
+    # desktop ({agent}: the desktop login; the test and demo agents' phones are PJSIP/agent1..3)
+    agent_endpoint: str = "PJSIP/{agent}"
 
 
 class CallbackRule(BaseModel):

@@ -16,6 +16,14 @@ masked), passed to ``on_partial``, and with ``confirm_by_text`` they are what co
 final), so a cough or a door slam does not cut a prompt. The final text still decides: it is
 the whole utterance's decode (``transcribe``), or the stream's own final for back ends whose
 ``final_from_stream`` is true (the FunASR websocket server's 2pass result).
+
+Pauses (``pause_ms`` > 0): at a pause in the speech the utterance so far is recognised at once
+(a speculative final). If the silence goes on to the end, that decode is the final: the caller
+does not wait for recognition after the end-of-speech silence. If the caller goes on talking it
+is dropped. With ``complete`` set (the dialog's judgement: a confident bot match, a valid
+answer to the question, a global intent), a complete text ends the turn at the pause instead
+of waiting for the full end-of-speech silence; a turn ended so and followed by more speech
+within ``CUT_S`` is counted as a possible cut-off (``early_cut``).
 """
 
 from __future__ import annotations
@@ -29,13 +37,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from asr.base import ASRError, Recognizer, RecognizerStream, Transcript
-from asr.endpoint import Endpointer, EndpointSettings, SpeechEnded, SpeechStarted
+from asr.endpoint import Endpointer, EndpointSettings, SpeechEnded, SpeechPaused, SpeechStarted
 from ivr.privacy import mask_digits_in_text
 
 log = logging.getLogger("ivr.listener")
 
 QUEUE_MAX = 4
 FEED_MAX = 50  # frames (1 s) waiting for a partial stream; more: the stream is abandoned
+CUT_S = 1.0  # speech this soon after a turn ended early: the caller was probably cut off
 
 
 class AudioSource(Protocol):
@@ -51,6 +60,16 @@ class Heard:
     latency_s: float  # end of speech -> text
     partials: int = 0  # partial results received during the utterance
     first_partial_s: float | None = None  # start of speech -> first partial with text
+    early: bool = False  # the turn ended at a pause: the text was judged complete
+    speculative: bool = False  # the final was the decode started at the pause
+
+
+@dataclass(slots=True)
+class Speculation:
+    """The decode started at pause number ``seq`` of the utterance in progress."""
+
+    seq: int
+    task: asyncio.Task[Transcript]
 
 
 class PartialFeed:
@@ -112,7 +131,8 @@ class Listener:
                  close_audio: Callable[[], Awaitable[None]], recognizer: Recognizer,
                  settings: EndpointSettings | None = None, *, hints: str | None = None,
                  partial_interval_s: float = 0.0, confirm_by_text: bool = False,
-                 on_partial: Callable[[Transcript], None] | None = None) -> None:
+                 on_partial: Callable[[Transcript], None] | None = None,
+                 early_end: bool = True, cut_s: float = CUT_S) -> None:
         self._open_audio = open_audio
         self._close_audio = close_audio
         self.recognizer = recognizer
@@ -129,13 +149,23 @@ class Listener:
         self.on_partial = on_partial
         self._feed: PartialFeed | None = None
         self._final_from_stream = bool(getattr(recognizer, "final_from_stream", False))
+        # the dialog's judgement of a text said before a pause (set per question, like hints)
+        self.complete: Callable[[str], Awaitable[bool]] | None = None
+        self.early_end = early_end
+        self.cut_s = cut_s
+        self._spec: Speculation | None = None
+        self._judging: set[asyncio.Task[None]] = set()
+        self._early_at: float | None = None  # when the last turn ended early
+        self.early_ends = 0
+        self.early_cut = 0  # early ends followed by more speech within CUT_S
 
     async def start(self) -> None:
         audio = await self._open_audio()
         self._task = asyncio.create_task(self._run(audio), name="listener")
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task, *self._recognising) if t is not None]
+        self._drop_spec()
+        tasks = [t for t in (self._task, *self._recognising, *self._judging) if t is not None]
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -196,19 +226,79 @@ class Listener:
                 self._feed.put(frame)
             for event in events:
                 if isinstance(event, SpeechStarted):
-                    if self.confirm_by_text:
-                        self.speech_started.clear()  # a new utterance: not confirmed yet
-                    else:
-                        self.speech_started.set()
-                    self._open_feed()
+                    self._started()
+                elif isinstance(event, SpeechPaused):
+                    self._paused(event)
                 elif isinstance(event, SpeechEnded):
-                    if not self.confirm_by_text:
-                        self.speech_started.clear()
-                    ended = time.monotonic()
-                    feed, self._feed = self._feed, None
-                    task = asyncio.create_task(self._recognise(event, ended, feed))
-                    self._recognising.add(task)
-                    task.add_done_callback(self._recognising.discard)
+                    spec = self._spec if event.after_pause else None
+                    self._ended(event, spec)
+
+    def _started(self) -> None:
+        if self.confirm_by_text:
+            self.speech_started.clear()  # a new utterance: not confirmed yet
+        else:
+            self.speech_started.set()
+        if self._early_at is not None and time.monotonic() - self._early_at < self.cut_s:
+            self.early_cut += 1
+            log.info("speech again %.2f s after a turn ended at a pause (%d of %d early ends)",
+                     time.monotonic() - self._early_at, self.early_cut, self.early_ends)
+        self._early_at = None
+        self._open_feed()
+
+    def _ended(self, event: SpeechEnded, spec: Speculation | None,
+               text: Transcript | None = None) -> None:
+        if spec is None:
+            self._drop_spec()
+        else:
+            self._spec = None  # the recognition task below owns it now
+        if not self.confirm_by_text:
+            self.speech_started.clear()
+        feed, self._feed = self._feed, None
+        task = asyncio.create_task(self._recognise(event, time.monotonic(), feed, spec, text))
+        self._recognising.add(task)
+        task.add_done_callback(self._recognising.discard)
+
+    # ---- pauses: speculative finals and early ends ----------------------------------------
+    def _paused(self, event: SpeechPaused) -> None:
+        self._drop_spec()
+        task = asyncio.create_task(self.recognizer.transcribe(
+            event.pcm, self.endpointer.sample_rate, hints=self.hints), name="speculative")
+        spec = self._spec = Speculation(event.seq, task)
+        if self.early_end and self.complete is not None:
+            judge = asyncio.create_task(self._judge(spec, self.complete), name="judge")
+            self._judging.add(judge)
+            judge.add_done_callback(self._judging.discard)
+
+    def _drop_spec(self) -> None:
+        spec, self._spec = self._spec, None
+        if spec is not None and not spec.task.done():
+            spec.task.cancel()  # the pool thread finishes; its text is not used
+
+    def _current(self, spec: Speculation) -> bool:
+        return self._spec is spec and self.endpointer.paused_at(spec.seq)
+
+    async def _judge(self, spec: Speculation,
+                     complete: Callable[[str], Awaitable[bool]]) -> None:
+        """End the turn now if what was said before the pause is a complete answer."""
+        try:
+            t = await asyncio.shield(spec.task)
+        except (ASRError, asyncio.CancelledError):
+            return
+        if not t.text or not self._current(spec):
+            return
+        try:
+            done = await complete(t.text)
+        except Exception as exc:  # the judgement is an optimisation: wait for the end instead
+            log.warning("judging a turn failed (%s: %s)", type(exc).__name__, exc)
+            return
+        if not done or not self._current(spec):
+            return
+        event = self.endpointer.end_now()
+        if event is None:
+            return
+        self.early_ends += 1
+        self._early_at = time.monotonic()
+        self._ended(event, spec, t)
 
     def _open_feed(self) -> None:
         if not self.partials_on:
@@ -245,6 +335,16 @@ class Listener:
         self._recognising.add(task)
         task.add_done_callback(self._recognising.discard)
 
+    async def _speculated(self, spec: Speculation | None) -> Transcript | None:
+        """The decode started at the pause, when the utterance ended in that pause."""
+        if spec is None or spec.task.cancelled():
+            return None
+        try:
+            return await spec.task
+        except ASRError as exc:
+            log.info("the decode at the pause failed (%s): decoding the utterance", exc)
+            return None
+
     async def _final(self, event: SpeechEnded, feed: PartialFeed | None) -> Transcript:
         rate = self.endpointer.sample_rate
         if feed is not None and self._final_from_stream and await feed.drain():
@@ -257,9 +357,15 @@ class Listener:
         return await self.recognizer.transcribe(event.pcm, rate, hints=self.hints)
 
     async def _recognise(self, event: SpeechEnded, ended: float,
-                         feed: PartialFeed | None = None) -> None:
+                         feed: PartialFeed | None = None, spec: Speculation | None = None,
+                         early: Transcript | None = None) -> None:
+        speculative = early is not None
         try:
-            t = await self._final(event, feed)
+            t = early or await self._speculated(spec)
+            if t is None:
+                t = await self._final(event, feed)
+            else:
+                speculative = True
         except ASRError as exc:
             log.warning("recognition failed: %s", exc)
             return
@@ -268,7 +374,8 @@ class Listener:
                 await feed.close()
         heard = Heard(t.text, t.confidence, event.speech_s, t.elapsed_s,
                       time.monotonic() - ended, feed.partials if feed else 0,
-                      feed.first_s if feed else None)
+                      feed.first_s if feed else None, early=early is not None,
+                      speculative=speculative)
         if self.confirm_by_text and t.text:
             self.speech_started.set()  # confirmed by the final (no partial came in time)
         self.utterances += 1

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +46,8 @@ class Ears(Protocol):
 
     speech_started: asyncio.Event
     hints: str | None  # context for the recogniser, set per question
+    # the dialog's judgement of a text said before a pause (None: wait for the end of speech)
+    complete: Callable[[str], Awaitable[bool]] | None
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...
@@ -399,6 +401,7 @@ class CallSession:
         timeout = action.timeout_s or self.no_input_timeout_s
         if self.ears is not None and (first is None or first == SPEECH):
             self.ears.hints = action.hints or None
+            self.ears.complete = getattr(self.dialog, "turn_complete", None)
             event = await self._keys_or_speech(timeout, speaking=first == SPEECH)
             if event is not None:
                 return event
@@ -436,9 +439,13 @@ class CallSession:
         spoken = {} if speech_s is None else {"speech_s": round(speech_s, 2)}
         partials = {} if first_partial is None else {
             "partials": heard.partials, "first_partial_s": round(first_partial, 2)}
+        # how the turn ended: judged complete at a pause; after the silence, with the decode
+        # started at the pause; after the silence, decoded then (ivr bench voice counts these)
+        ended = ("early" if getattr(heard, "early", False) else
+                 "pause" if getattr(heard, "speculative", False) else "silence")
         self._step("speech", text=mask_digits_in_text(heard.text),
                    confidence=round(heard.confidence, 2), asr_s=round(heard.asr_s, 2),
-                   latency_s=round(heard.latency_s, 2), **partials, **spoken)
+                   latency_s=round(heard.latency_s, 2), **partials, **spoken, turn_end=ended)
         return Utterance(heard.text, heard.confidence)
 
     async def _keys(self, action: Collect, first: str | None) -> DialogEvent:

@@ -63,6 +63,13 @@ async def test_pop_and_ticket_in_chromium(
         wait(lambda: js(browser, "document.getElementById('conn').textContent") == "已连接",
              what="the desktop's websocket")
         assert js(browser, "document.getElementById('agent').textContent") == "agent1"
+        browser.find_element(By.ID, "cb-toggle").click()  # the callback tasks panel
+        wait(lambda: js(browser, "document.getElementById('cb-rows').rows.length") > 0,
+             what="the callback tasks list")
+        assert not js(browser, "document.getElementById('cb-panel').hidden")
+        assert js(browser, "document.getElementById('cb-count').textContent").isdigit()
+        assert not js(browser, "document.getElementById('cb-result').textContent")
+        browser.find_element(By.ID, "cb-toggle").click()
 
     await asyncio.to_thread(login)
     async with aiohttp.ClientSession() as http:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,9 +17,9 @@ from handoff.callback import CallbackPolicy, QueueLoad, callback_policy
 from handoff.ticket_store import TicketStore
 from handoff.ticket_tables import CallbackTaskRow
 from ivr.appkeys import CALLS, SESSIONS
-from ivr.config import HandoffSettings
+from ivr.config import HandoffSettings, Settings
 from ivr.demo import listen_until_quiet
-from ivr.sipua import SipUserAgent
+from ivr.sipua import SipPhone, SipUserAgent
 from ivr.storage.db import session_factory
 from tests.conftest import ServerControl
 from tests.test_call_flow import last_call, steps
@@ -69,3 +72,85 @@ async def test_no_agent_caller_presses_1_and_a_callback_task_is_stored(
     assert (task.caller_number, task.line, task.queue, task.reason, task.status) == (
         "13800138000", "gas", "hotline-gas", "no_agent", "pending")
     assert task.handoff_id and policy.outcomes["booked"] == 1
+
+
+# -- working the tasks from the agent desktop ------------------------------------------------------
+
+
+async def _post(http: Any, url: str, agent: str, settings: Settings,
+                body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    password = settings.handoff.agent_passwords[agent].get_secret_value()
+    auth = {"Authorization": aiohttp.encode_basic_auth(agent, password)}
+    async with http.post(url, json=body, headers=auth) as r:
+        return r.status, await r.json()
+
+
+@pytest.mark.asterisk
+@pytest.mark.slow
+async def test_an_agent_claims_a_task_calls_the_customer_back_and_closes_it(
+        server: ServerControl, settings: Settings, pg_engine: AsyncEngine) -> None:
+    """Claim (one agent at a time), dial: the agent's own phone rings, and once answered
+    Asterisk calls the customer showing 956100; then the task is closed with an outcome."""
+    store = TicketStore(session_factory(pg_engine))
+    number = "13912345678"
+    task_id = await store.add_callback(call_id=uuid.uuid4(), handoff_id="h-desk", caller=number,
+                                       line="oil", queue="hotline-oil", reason="wait_limit")
+    a = settings.asterisk
+    agent1 = SipPhone(server_host=a.bind_host, server_port=a.sip_port, username="agent1",
+                      password=a.agent_password.get_secret_value())
+    customer = SipPhone(server_host=a.bind_host, server_port=a.sip_port, username="customer",
+                        password=a.caller_password.get_secret_value())
+    base = f"http://{settings.web.host}:{settings.web.port}/api/callbacks"
+    async with aiohttp.ClientSession() as http:
+        await agent1.start()
+        await customer.start()
+        try:
+            assert await agent1.register(120) > 0 and await customer.register(120) > 0
+            async with http.get(base) as r:
+                assert r.status == 401
+            password = settings.handoff.agent_passwords["agent1"].get_secret_value()
+            async with http.get(base, headers={"Authorization": aiohttp.encode_basic_auth(
+                    "agent1", password)}) as r:
+                listed = [t for t in (await r.json())["tasks"] if t["id"] == task_id]
+            assert listed and listed[0]["caller_number"] == number and listed[0]["agent"] is None
+
+            assert (await _post(http, f"{base}/{task_id}/claim", "agent2", settings))[0] == 200
+            status, body = await _post(http, f"{base}/{task_id}/dial", "agent1", settings)
+            assert status == 409 and "agent2" in body["error"]  # another agent holds it
+            status, _ = await _post(http, f"{base}/{task_id}/close", "agent2", settings,
+                                    {"status": "cancelled", "note": "交给 agent1"})
+            assert status == 200
+            other = await store.add_callback(call_id=uuid.uuid4(), handoff_id=None,
+                                             caller=number, line="oil", queue="hotline-oil",
+                                             reason="no_agent")
+            status, body = await _post(http, f"{base}/{other}/dial", "agent1", settings)
+            assert status == 200, body
+            assert body["task"]["agent"] == "agent1" and body["task"]["dials"] == 1
+            ringing = await agent1.next_call(15)  # the agent's own phone first
+            assert ringing.caller_number == number
+            await ringing.answer()
+            reached = await customer.next_call(15)  # then the customer, from the hotline
+            assert reached.caller_number == "956100"
+            await reached.answer()
+            await asyncio.sleep(0.5)
+            await reached.hangup()
+            await ringing.wait_hangup(10)  # the agent's leg ends with the customer's
+
+            status, body = await _post(http, f"{base}/{other}/close", "agent1", settings,
+                                       {"status": "maybe"})
+            assert status == 400 and "已回电" in body["error"]
+            status, body = await _post(http, f"{base}/{other}/close", "agent1", settings,
+                                       {"status": "done", "note": "已告知处理进度"})
+            assert status == 200 and body["task"]["status"] == "done"
+            status, body = await _post(http, f"{base}/{other}/claim", "agent1", settings)
+            assert status == 409 and "已处理" in body["error"]
+            assert (await _post(http, f"{base}/999999999/claim", "agent1", settings))[0] == 404
+        finally:
+            await agent1.close()
+            await customer.close()
+    async with session_factory(pg_engine)() as s:
+        done = (await s.execute(select(CallbackTaskRow).where(
+            CallbackTaskRow.id == other))).scalar_one()
+    assert (done.status, done.agent, done.dials) == ("done", "agent1", 1)
+    assert done.note == "已告知处理进度"
+    assert done.closed_at is not None and done.last_dial_at is not None

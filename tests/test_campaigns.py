@@ -300,7 +300,11 @@ async def test_survey_file_and_dialog() -> None:
     sink = ListSink()
     d = SurveyDialog(spec, sink, {"name": "张先生"})
     assert "张先生" in d.start()[0].text  # type: ignore[union-attr]
+    # what may end a customer's turn at a short pause (the listener's early end)
+    assert await d.turn_complete("好的") and await d.turn_complete("别再打了")
+    assert not await d.turn_complete("这个嘛")
     await d.on_event(Utterance("好的可以"))
+    assert await d.turn_complete("四分") and not await d.turn_complete("我觉得")
     again = await d.on_event(Utterance("你说什么？重复一下"))
     assert any(isinstance(a, Say) and "一到五分" in a.text for a in again)
     await d.on_event(Utterance("不太满意"))
@@ -308,6 +312,7 @@ async def test_survey_file_and_dialog() -> None:
     assert any(isinstance(a, Say) and a.prompt_id == "survey_reprompt" for a in reprompt)
     await d.on_event(Utterance("给六分吧"))
     await d.on_event(Dtmf("2"))
+    assert not await d.turn_complete("我觉得挺好")  # a free suggestion: never cut short
     end = await d.on_event(NoInput())  # no suggestion
     assert isinstance(end[-1], Hangup) and end[-1].outcome == "completed"
     assert sink.answers == [("csat", 2, "不太满意", "speech"), ("nps", 6, "给六分吧", "speech"),

@@ -3,7 +3,9 @@
 We read the AGI environment ourselves (panoramisk's reader loops for ever on a peer that
 closes early) and use panoramisk's ``Request`` for the command framing; each request becomes an
 ``AgiChannel`` driven by a ``CallSession``. Sessions are owned here and cancelled on
-stop (a cancelled AGI session sends the caller to the general queue, as over ARI).
+stop (a cancelled AGI session sends the caller to the general queue, as over ARI). With an
+``ears_factory`` (``ivr up`` passes the ARI listener's) callers may speak over AGI too: their
+audio is tapped through ARI by the channel's unique id.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from panoramisk.fast_agi import Application, Request
 
 from ivr.agi.channel import AgiChannel
 from ivr.config import AGISettings
-from ivr.session import CallLog, CallSession, Dialog, HandoffSink, Prompts
+from ivr.session import CallLog, CallSession, Dialog, Ears, HandoffSink, Prompts
 
 log = logging.getLogger("ivr.agi")
 
 ROUTE = "hotline"
 HEADER_TIMEOUT_S = 5.0
+DIGIT_SLICE_S = 0.2  # key waits while speech is heard too (ivr.agi.channel)
 
 
 class AgiServer:
@@ -37,6 +40,7 @@ class AgiServer:
         no_input_timeout_s: float,
         interdigit_timeout_s: float,
         handoff: HandoffSink | None = None,
+        ears_factory: Callable[[str], Ears | None] | None = None,
     ) -> None:
         self.settings = settings
         self.prompts = prompts
@@ -46,6 +50,7 @@ class AgiServer:
         self.no_input_timeout_s = no_input_timeout_s
         self.interdigit_timeout_s = interdigit_timeout_s
         self.handoff = handoff
+        self.ears_factory = ears_factory  # the caller's speech, by the channel's unique id
         self.app = Application(loop=asyncio.get_running_loop())  # holds encoding for Request
         self.sessions: set[asyncio.Task[Any]] = set()
         self.total_calls = 0
@@ -84,6 +89,10 @@ class AgiServer:
     async def _hotline(self, request: Any) -> None:
         channel = AgiChannel(request, self.sounds_subdir)
         self.total_calls += 1
+        ears = self.ears_factory(channel.channel_id) if self.ears_factory and \
+            channel.channel_id else None
+        if ears is not None:
+            channel.digit_slice_s = DIGIT_SLICE_S
         session = CallSession(
             channel,
             self.dialog_factory(),
@@ -92,6 +101,7 @@ class AgiServer:
             no_input_timeout_s=self.no_input_timeout_s,
             interdigit_timeout_s=self.interdigit_timeout_s,
             handoff=self.handoff,
+            ears=ears,
         )
         await session.run()
 

@@ -45,7 +45,6 @@ the suggester to the handoff service.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -66,6 +65,9 @@ from handoff.knowledge.tables import EMBEDDING_DIM
 from handoff.knowledge.text import warm_up
 from ivr.appkeys import HANDOFF, SESSIONS, SETTINGS
 from ivr.web.agentauth import agent_role, authenticated_agent
+from ivr.web.jsonapi import HEADERS, BadBody, read_object
+from ivr.web.jsonapi import json_error as _error
+from ivr.web.jsonapi import json_ok as _json
 
 log = logging.getLogger("ivr.web.knowledge")
 
@@ -73,18 +75,8 @@ KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 PREFIXES = ("/api/kb", "/agent/api/kb")
 REVIEW_ROLES = frozenset({"reviewer", "admin"})
 MAX_BODY_BYTES = 64 * 1024
-HEADERS = {"Cache-Control": "no-store"}
 
 Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=HEADERS)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, headers=HEADERS,
-                             dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
 def _authed(review: bool = False) -> Callable[[Handler], Callable[[web.Request],
@@ -117,17 +109,12 @@ def _authed(review: bool = False) -> Callable[[Handler], Callable[[web.Request],
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise KnowledgeError("请求内容过大")
     if request.content_type != "application/json":
         raise KnowledgeError("请求内容必须是 JSON (Content-Type: application/json)")
     try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise KnowledgeError("请求内容不是有效的 JSON") from exc
-    if not isinstance(data, dict):
-        raise KnowledgeError("请求内容必须是 JSON 对象")
-    return data
+        return await read_object(request, MAX_BODY_BYTES)
+    except BadBody as exc:
+        raise KnowledgeError(str(exc)) from exc
 
 
 def _opt_str(data: dict[str, Any], key: str, limit: int = 2000) -> str | None:

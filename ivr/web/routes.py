@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ivr.appkeys import ARI, CALLS, HANDOFF, REPO
 from ivr.privacy import mask_json, mask_number
-from ivr.web import agent, knowledge, ops, tickets
+from ivr.web import agent, callbacks, knowledge, ops, tickets
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -79,3 +79,4 @@ def setup(app: web.Application) -> None:
     knowledge.setup(app)  # /api/kb/* and the knowledge base's start-up (ivr/web/knowledge.py)
     ops.setup(app)  # /ops and /api/ops/* (ivr/web/ops.py)
     tickets.setup(app)  # /api/tickets and /agent/api/tickets (ivr/web/tickets.py)
+    callbacks.setup(app)  # /api/callbacks and /agent/api/callbacks (ivr/web/callbacks.py)

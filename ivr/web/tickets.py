@@ -18,10 +18,8 @@ submit its ticket: anyone else gets 403, unauthenticated 401, an unknown handoff
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -33,25 +31,18 @@ from handoff.tickets import PRIORITY_LABELS, TICKET_TYPES, TicketForm
 from ivr.appkeys import HANDOFF, SESSIONS, SETTINGS
 from ivr.storage.errors import StorageError
 from ivr.web.agentauth import authenticated_agent
+from ivr.web.jsonapi import BadBody, read_object
+from ivr.web.jsonapi import json_error as _error
+from ivr.web.jsonapi import json_ok as _json
 
 log = logging.getLogger("ivr.web.tickets")
 
 TICKETS = web.AppKey("tickets", TicketStore)
 PREFIXES = ("/api/tickets", "/agent/api/tickets")
-HEADERS = {"Cache-Control": "no-store"}
 MAX_BODY_BYTES = 16 * 1024
 FIELD_LABELS = {"line": "业务线", "type": "工单类型", "account_tail": "卡号/户号",
                 "problem": "问题描述", "requested_action": "处理要求", "contact": "联系电话",
                 "priority": "优先级"}
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, headers=HEADERS,
-                             dumps=lambda v: json.dumps(v, ensure_ascii=False))
-
-
-def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return _json({"error": message, **extra}, status)
 
 
 def owns(pop: ScreenPop, agent: str) -> bool:
@@ -97,14 +88,10 @@ async def get_ticket(request: web.Request) -> web.Response:
 
 
 async def submit(request: web.Request) -> web.Response:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        return _error(400, "请求内容过大")
     try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "请求内容不是有效的 JSON")
-    if not isinstance(data, dict):
-        return _error(400, "请求内容必须是 JSON 对象")
+        data = await read_object(request, MAX_BODY_BYTES)
+    except BadBody as exc:
+        return _error(400, str(exc))
     owned = await _owned_pop(request, str(data.get("handoff_id") or ""))
     if isinstance(owned, web.Response):
         return owned
