@@ -117,8 +117,8 @@ class Dialer:
             self._last_recover = now
             lost = await repo.recover_stale(self.sessions, now, older_than=self.stale_after)
             if lost:
-                log.warning("%s: %d attempts of a dead dialer counted as failed", self.name,
-                            len(lost))
+                log.warning("%s: %d attempts left open by a dead dialer settled (cause lost)",
+                            self.name, len(lost))
         started = 0
         for campaign in await repo.running_campaigns(self.sessions):
             started += await self._tick_campaign(campaign, now)

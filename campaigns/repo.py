@@ -24,7 +24,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.phones import PhoneError, normalise
-from campaigns.tables import DEFAULT_RETRY_S, DEFAULT_WINDOWS, Attempt, Campaign, Contact, DoNotCall
+from campaigns.tables import (
+    DEFAULT_RETRY_S,
+    DEFAULT_WINDOWS,
+    Answer,
+    Attempt,
+    Campaign,
+    Contact,
+    DoNotCall,
+)
 from ivr.storage.db import SessionFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -326,17 +334,39 @@ async def mark_answered(sessions: SessionFactory, attempt_id: int, now: datetime
             answered_at=now, channel_id=channel_id, amd_status=amd_status))
 
 
+ANSWERED_STALE = timedelta(minutes=30)  # an answered survey call still open this long was cut
+
+
 async def recover_stale(sessions: SessionFactory, now: datetime, *,
-                        older_than: timedelta = timedelta(minutes=10)) -> list[int]:
-    """Attempts still ``dialing`` after ``older_than`` belonged to a dialer that died: they
-    count as failed (cause ``lost``) and the contact follows the retry policy."""
+                        older_than: timedelta = timedelta(minutes=10),
+                        answered_older_than: timedelta = ANSWERED_STALE) -> list[int]:
+    """Attempts left open by a dialer or server that died, all with cause ``lost``:
+
+    * still ``dialing`` and never answered after ``older_than``: failed, and the contact
+      follows the retry policy (attempts and daily caps still hold);
+    * answered more than ``answered_older_than`` ago (no survey lasts that long: the survey
+      was cut off by the crash): answered; a contact who gave answers is completed (the answers
+      are kept, as for a customer who hangs up mid-survey), one who gave none follows the
+      retry policy like a failed dial.
+    """
     async with sessions() as s:
         ids = list((await s.execute(select(Attempt.id).where(
             Attempt.outcome == "dialing", Attempt.started_at < now - older_than,
             Attempt.answered_at.is_(None)))).scalars())
+        cut = (await s.execute(
+            select(Attempt.id, exists().where(Answer.contact_id == Attempt.contact_id,
+                                              Answer.campaign_id == Attempt.campaign_id))
+            .where(Attempt.outcome == "dialing",
+                   Attempt.answered_at < now - answered_older_than))).all()
     for attempt_id in ids:
         await finish_attempt(sessions, attempt_id, "failed", now, cause="lost")
-    return ids
+    for attempt_id, answered in cut:
+        if answered:
+            await finish_attempt(sessions, attempt_id, "answered", now, cause="lost",
+                                 contact_status="completed")
+        else:
+            await finish_attempt(sessions, attempt_id, "failed", now, cause="lost")
+    return ids + [attempt_id for attempt_id, _ in cut]
 
 
 async def running_campaigns(sessions: SessionFactory) -> list[Campaign]:

@@ -20,7 +20,7 @@ from campaigns import repo
 from campaigns.dialer import Dialer, DialResult
 from campaigns.phones import PhoneError, masked, normalise
 from campaigns.repo import Claim
-from campaigns.tables import Attempt, Campaign, Contact
+from campaigns.tables import Answer, Attempt, Campaign, Contact
 from ivr.storage.db import SessionFactory, session_factory
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -240,6 +240,64 @@ async def test_pause_and_crash_restart(pg_engine: AsyncEngine) -> None:
         "0": "completed", "1": "exhausted", "2": "exhausted", "3": "exhausted",
         "4": "completed", "5": "completed"}
     assert machine and set(machine) == {"MACHINE"}
+
+
+async def test_surveys_cut_off_by_a_crash_are_settled(pg_engine: AsyncEngine) -> None:
+    """Answered calls left open by a server that died: after 30 min the contact who answered
+    something is completed (answers kept), the one who answered nothing is retried by the
+    policy; the campaign can finish."""
+    sessions = session_factory(pg_engine)
+    phones = _phones("15", 2)
+    cid = await _campaign(sessions, phones, calls_per_second=100.0, max_channels=2,
+                          max_attempts=2, retry_s={"failed": 60})
+    clock = Clock(MONDAY_10)
+    net = Network()
+    net.hold.clear()
+    dialer = Dialer(sessions, net, clock=clock)
+    assert await dialer.tick() == 2
+    async with sessions() as s, s.begin():
+        attempts = (await s.execute(select(Attempt).where(
+            Attempt.campaign_id == cid).order_by(Attempt.contact_id))).scalars().all()
+        for a in attempts:
+            a.answered_at = clock.now
+        s.add(Answer(campaign_id=cid, contact_id=attempts[0].contact_id, question="csat",
+                     kind="csat", score=4, via="dtmf"))
+    await dialer.shutdown()  # the server dies mid-survey
+    clock.now += timedelta(minutes=20)
+    assert await repo.recover_stale(sessions, clock.now) == []  # a survey may still be going
+    clock.now += timedelta(minutes=11)
+    settled = await repo.recover_stale(sessions, clock.now)
+    assert sorted(settled) == sorted(a.id for a in attempts)
+    async with sessions() as s:
+        contacts = (await s.execute(select(Contact).where(
+            Contact.campaign_id == cid).order_by(Contact.id))).scalars().all()
+        outcomes = (await s.execute(select(Attempt.outcome, Attempt.cause).where(
+            Attempt.campaign_id == cid).order_by(Attempt.contact_id))).all()
+    assert [c.status for c in contacts] == ["completed", "pending"]
+    assert [tuple(o) for o in outcomes] == [("answered", "lost"), ("failed", "lost")]
+    assert contacts[1].next_at == clock.now + timedelta(seconds=60)
+
+
+async def test_sampling_dials_the_configured_share_once(pg_engine: AsyncEngine) -> None:
+    """sample_rate 0.3: about 30 % of the contacts are dialed, the rest are skipped for good
+    (never dialed later), and a contact already dialed is never sampled out of its retries."""
+    import random
+
+    sessions = session_factory(pg_engine)
+    phones = _phones("16", 200)
+    cid = await _campaign(sessions, phones, sample_rate=0.3, daily_cap=5)
+    rng = random.Random(7).random
+    claims = await repo.claim_due(sessions, cid, 500, MONDAY_10, rng=rng)
+    assert 40 <= len(claims) <= 80, len(claims)  # 60 expected
+    for c in claims:  # no answer: each is due again later
+        await repo.finish_attempt(sessions, c.attempt_id, "no_answer", MONDAY_10)
+    later = MONDAY_10 + timedelta(hours=1)  # inside the 09:00-12:00 window
+    again = await repo.claim_due(sessions, cid, 500, later, rng=lambda: 0.99)  # would skip all
+    assert sorted(c.contact_id for c in again) == sorted(c.contact_id for c in claims)
+    async with sessions() as s:
+        skipped = await s.scalar(select(func.count()).select_from(Contact).where(
+            Contact.campaign_id == cid, Contact.status == "skipped"))
+    assert skipped == 200 - len(claims)
 
 
 async def test_cli_create_import_control_dnc(pg_url: str, tmp_path: Path) -> None:
