@@ -72,6 +72,11 @@ class Speculation:
     task: asyncio.Task[Transcript]
 
 
+def _retrieved(task: asyncio.Task[Transcript]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class PartialFeed:
     """The stream of one utterance for partial results, fed by its own task."""
 
@@ -222,8 +227,8 @@ class Listener:
                 return
             was_speaking = self.endpointer.speaking
             events = self.endpointer.feed(frame)
-            if was_speaking and self._feed is not None and not events:
-                self._feed.put(frame)
+            if was_speaking and self._feed is not None and self.endpointer.speaking:
+                self._feed.put(frame)  # the utterance goes on (a pause included)
             for event in events:
                 if isinstance(event, SpeechStarted):
                     self._started()
@@ -263,6 +268,7 @@ class Listener:
         self._drop_spec()
         task = asyncio.create_task(self.recognizer.transcribe(
             event.pcm, self.endpointer.sample_rate, hints=self.hints), name="speculative")
+        task.add_done_callback(_retrieved)  # a dropped decode's failure needs no report
         spec = self._spec = Speculation(event.seq, task)
         if self.early_end and self.complete is not None:
             judge = asyncio.create_task(self._judge(spec, self.complete), name="judge")
