@@ -25,6 +25,13 @@ from dialog.nlu.normalize import (
 DNC_WORDS = ("不要再打", "别再打", "不要打了", "别打了", "不要给我打", "别给我打", "拉黑")
 CALLBACK_WORDS = ("不方便", "没空", "在忙", "正忙", "开车", "晚点打", "晚点再打", "改天", "开会")
 REPEAT_WORDS = ("重复", "再说一遍", "再说一次", "没听清", "什么意思", "再讲一遍")
+GLOBAL_WORDS = (*DNC_WORDS, *CALLBACK_WORDS, *REPEAT_WORDS)
+
+
+def _starts_global(s: str) -> bool:
+    """The text ends with the first two or more characters of a global answer (``不要`` of
+    ``不要再打``): said before a pause, it may go on into that answer."""
+    return any(s.endswith(w[:k]) for w in GLOBAL_WORDS for k in range(2, len(w)))
 # longest first: 非常不满意 before 不满意 before 满意
 CSAT_WORDS = (("非常不满意", 1), ("很不满意", 1), ("非常满意", 5), ("很满意", 5), ("不太满意", 2),
               ("不满意", 2), ("一般", 3), ("还行", 3), ("还可以", 4), ("满意", 4))
@@ -168,8 +175,10 @@ class SurveyDialog:
         s = _norm(text)
         if not s:
             return False
-        if any(w in s for w in (*DNC_WORDS, *CALLBACK_WORDS, *REPEAT_WORDS)):
+        if any(w in s for w in GLOBAL_WORDS):
             return True
+        if _starts_global(s):  # 不要… may be 不要再打了: wait for the rest
+            return False
         if self.index < 0:
             return extract_yes_no(s) is not None
         if self.index >= len(self.spec.questions):

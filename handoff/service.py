@@ -25,7 +25,6 @@ Every task is owned here and cancelled by ``close()``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -36,13 +35,15 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from handoff.assist import AssistMixin, Envelope
 from handoff.knowledge.suggest import Suggester
+from handoff.live import LiveTranscripts
 from handoff.metrics import HandoffMetrics
 from handoff.pop import ScreenPop, build_pop
 from handoff.store import POPS_CHANNEL, PopStore, Write, agent_channel, channel_key, current_key
 from handoff.store import pop_key as store_pop_key
-from handoff.summary import LlmSummarizer, SummaryResult
-from handoff.tickets import FillResult, TicketFiller, draft_from_pop, ticket_view
+from handoff.summary import LlmSummarizer
+from handoff.tickets import TicketFiller
 from ivr.ami import AmiClient, QueueEvent
 from ivr.config import HandoffSettings, LLMSettings
 from ivr.session import HandoffContext
@@ -51,10 +52,8 @@ log = logging.getLogger("handoff.service")
 
 MEMORY_POPS = 2000  # pops kept in memory (Redis keeps them for a day)
 DESKTOP_QUEUE = 32
-SUGGEST_MAX_PENDING = 32  # suggestion tasks at once (beyond: skipped, counted)
 AMI_QUEUE = 512
 _AGENT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-Envelope = dict[str, Any]
 
 
 def agent_name(member: str) -> str | None:
@@ -63,7 +62,7 @@ def agent_name(member: str) -> str | None:
     return name if _AGENT_NAME.match(name) else None
 
 
-class HandoffService:
+class HandoffService(AssistMixin):
     def __init__(self, redis: aioredis.Redis, settings: HandoffSettings, llm: LLMSettings, *,
                  ami: AmiClient | None = None) -> None:
         self.settings = settings
@@ -85,6 +84,8 @@ class HandoffService:
         self._llm_slots = asyncio.Semaphore(max(1, settings.llm_concurrency))
         self.suggester: Suggester | None = None
         self._suggest_tasks: set[asyncio.Task[None]] = set()
+        self.live: LiveTranscripts | None = None  # the caller's words during the agent call
+        self._own: OrderedDict[str, None] = OrderedDict()  # pops made here (live taps here only)
 
     # ---- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -98,6 +99,8 @@ class HandoffService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.live is not None:
+            await self.live.close()
         await self.store.close()
         await self.summarizer.close()
         await self.ticket_filler.close()
@@ -117,6 +120,9 @@ class HandoffService:
             pop.llm_status = "disabled"
             self.metrics.llm["disabled"] += 1
         self._remember(pop)
+        self._own[pop.handoff_id] = None
+        while len(self._own) > MEMORY_POPS:
+            self._own.popitem(last=False)
         self._save(pop, event="queued", index=True)
         if self.summarizer.enabled:
             self._summarize_later(pop)
@@ -158,7 +164,11 @@ class HandoffService:
 
     def metrics_lines(self) -> list[str]:
         lines = self.metrics.lines(self.desktops)
-        return lines + self.suggester.metrics_lines() if self.suggester else lines
+        if self.suggester is not None:
+            lines += self.suggester.metrics_lines()
+        if self.live is not None:
+            lines += self.live.metrics_lines()
+        return lines
 
     # ---- AMI ----------------------------------------------------------------------------
     async def _watch(self, ami: AmiClient) -> None:
@@ -201,15 +211,21 @@ class HandoffService:
             for other in pop.offered_to:
                 if other != agent:
                     self._withdraw(other, pop, "answered_elsewhere")
+            if self.live is not None and pop.handoff_id in self._own:
+                self.live.follow(pop.handoff_id, pop.channel_id)
         elif kind == "AgentRingNoAnswer" and agent is not None and pop.state == "ringing":
             self._withdraw(agent, pop, "no_answer")
         elif kind == "AgentComplete":
+            if self.live is not None:
+                self.live.stop(pop.handoff_id)
             pop.state = "ended"
             pop.version += 1
             self._save(pop, event="ended")
             if pop.agent:
                 self._deliver(pop.agent, self.envelope(pop, "ended", pop.agent))
         elif kind == "QueueCallerAbandon":
+            if self.live is not None:
+                self.live.stop(pop.handoff_id)
             pop.state = "abandoned"
             pop.version += 1
             self._save(pop, event="abandoned")
@@ -318,127 +334,6 @@ class HandoffService:
             hid = await self.store.handoff_for_channel(channel_id)
         return await self._pop(hid) if hid else None
 
-    # ---- the LLM summary --------------------------------------------------------------------
-    def _summarize_later(self, pop: ScreenPop) -> None:
-        if len(self._llm_tasks) >= self.settings.llm_max_pending:
-            pop.llm_status = "skipped"
-            self.metrics.llm["skipped"] += 1
-            return
-        task = asyncio.create_task(self._summarize(pop), name=f"summary-{pop.handoff_id[:8]}")
-        self._llm_tasks.add(task)
-        task.add_done_callback(self._llm_tasks.discard)
-
-    async def _summarize(self, pop: ScreenPop) -> None:
-        async with self._llm_slots:
-            try:
-                result = await self.summarizer.summarize(pop)
-            except Exception as exc:  # a client bug must not leave the pop "pending" forever
-                log.exception("LLM summary of handoff %s failed", pop.handoff_id[:8])
-                result = SummaryResult("error", detail=type(exc).__name__)
-        self.metrics.llm[result.status] += 1
-        self.metrics.llm_s.observe(result.elapsed_s)
-        if result.status != "ok":
-            log.info("LLM summary of handoff %s: %s %s", pop.handoff_id[:8], result.status,
-                     result.detail)
-        current = self._pops.get(pop.handoff_id, pop)
-        current.llm_status = result.status
-        if result.summary is not None:
-            current.llm_summary = result.summary
-        current.version += 1
-        self._save(current, event="summary")
-        for agent in {*current.offered_to, *([current.agent] if current.agent else [])}:
-            if self._current.get(agent) == current.handoff_id:
-                self._offer(agent, current, "summary")
-
-    # ---- the LLM ticket draft (handoff.tickets) ------------------------------------------------
-    def _fill_ticket_later(self, pop: ScreenPop) -> None:
-        if len(self._llm_tasks) >= self.settings.llm_max_pending:
-            pop.ticket_status = "skipped"
-            self.metrics.tickets["skipped"] += 1
-            return
-        task = asyncio.create_task(self._fill_ticket(pop), name=f"ticket-{pop.handoff_id[:8]}")
-        self._llm_tasks.add(task)
-        task.add_done_callback(self._llm_tasks.discard)
-
-    async def _fill_ticket(self, pop: ScreenPop) -> None:
-        async with self._llm_slots:
-            try:
-                result = await self.ticket_filler.fill(pop)
-            except Exception as exc:  # a client bug must not leave the ticket "pending"
-                log.exception("LLM ticket of handoff %s failed", pop.handoff_id[:8])
-                result = FillResult("error", draft_from_pop(pop), detail=type(exc).__name__)
-        self.metrics.tickets[result.status] += 1
-        for name in result.dropped:
-            self.metrics.ticket_fields_dropped[name] += 1
-        if result.status != "ok" or result.dropped:
-            log.info("LLM ticket of handoff %s: %s %s dropped=%s", pop.handoff_id[:8],
-                     result.status, result.detail, result.dropped)
-        current = self._pops.get(pop.handoff_id, pop)
-        current.ticket_status = result.status
-        if result.status == "ok":
-            current.ticket = {**current.ticket, **ticket_view(
-                result.form, llm_filled=result.filled, llm_dropped=result.dropped)}
-        current.version += 1
-        self._save(current, event="ticket")
-        for agent in {*current.offered_to, *([current.agent] if current.agent else [])}:
-            if self._current.get(agent) == current.handoff_id:
-                self._offer(agent, current, "ticket")
-
     async def find_pop(self, handoff_id: str) -> ScreenPop | None:
         """A pop by its handoff id (memory, then Redis), for the desktop's APIs."""
         return await self._pop(handoff_id)
-
-    async def wait_summaries(self, timeout: float) -> None:
-        """For tests and shutdown: wait for the summaries in flight."""
-        if self._llm_tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.gather(*self._llm_tasks, return_exceptions=True), timeout)
-
-    # ---- knowledge suggestions ----------------------------------------------------------------
-    def attach_suggester(self, suggester: Suggester | None) -> None:
-        self.suggester = suggester
-
-    async def refresh_suggestions(self, handoff_id: str) -> None:
-        """Suggest again for a pop whose transcript grew (nothing happens if the query is the
-        same as last time)."""
-        pop = await self._pop(handoff_id)
-        if pop is not None and self.suggester is not None:
-            self._suggest_later(pop)
-
-    def suggestions_envelope(self, pop: ScreenPop) -> Envelope:
-        return {"type": "suggestions", "handoff_id": pop.handoff_id, "version": pop.version,
-                "items": pop.suggestions, "origin": self.origin}
-
-    def _suggest_later(self, pop: ScreenPop) -> None:
-        if len(self._suggest_tasks) >= SUGGEST_MAX_PENDING:
-            if self.suggester is not None:
-                self.suggester.outcomes["skipped"] += 1
-            return
-        task = asyncio.create_task(self._suggest(pop), name=f"suggest-{pop.handoff_id[:8]}")
-        self._suggest_tasks.add(task)
-        task.add_done_callback(self._suggest_tasks.discard)
-
-    async def _suggest(self, pop: ScreenPop) -> None:
-        if self.suggester is None:
-            return
-        items = await self.suggester.suggest(pop)
-        if items is None:
-            return  # same query as last time
-        current = self._pops.get(pop.handoff_id, pop)
-        current.suggestions = items
-        current.version += 1
-        self._save(current, event="suggestions")
-        envelope = self.suggestions_envelope(current)
-        message = json.dumps(envelope, ensure_ascii=False)
-        for agent in {*current.offered_to, *([current.agent] if current.agent else [])}:
-            if self._current.get(agent) == current.handoff_id:
-                self._deliver(agent, envelope)
-                self.store.write(Write([("publish", agent_channel(agent), message)]))
-
-    async def wait_suggestions(self, timeout: float) -> None:
-        """For tests and shutdown: wait for the suggestion tasks in flight."""
-        if self._suggest_tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.gather(*self._suggest_tasks, return_exceptions=True), timeout)

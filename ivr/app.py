@@ -31,6 +31,7 @@ from dialog.lifecycle.store import CatalogStore
 from dialog.prompts import fixed_prompts
 from handoff.callback import callback_policy
 from handoff.embeddings import intent_embedder
+from handoff.live import LiveTranscripts
 from handoff.service import HandoffService
 from ivr.agi.server import AgiServer
 from ivr.ami import AmiClient
@@ -59,6 +60,7 @@ from ivr.config import Settings
 from ivr.journal import CallJournal
 from ivr.listener import Listener
 from ivr.media.external import MediaTap
+from ivr.queue_exit import QUEUE_ANNOUNCE_NAME, QUEUE_ANNOUNCE_TEXT
 from ivr.storage.calls import CallRepository
 from ivr.storage.db import create_engine, session_factory
 from ivr.storage.migrate import upgrade
@@ -165,6 +167,9 @@ def build_app(
         cache = PromptCache(synth, settings.tts)
         essential, rest = fixed_prompts(app[CATALOG])
         await cache.prerender(essential)
+        # the queues' periodic announcement (queues.conf): offered only with callbacks on
+        await cache.publish(QUEUE_ANNOUNCE_NAME, QUEUE_ANNOUNCE_TEXT if
+                            settings.handoff.callback_offer else None, "queue_callback_announce")
         app[PROMPT_CACHE] = cache
         say(
             f"TTS ready in {time.monotonic() - t:.1f} s ({synth.name}, voice {synth.voice}, "
@@ -200,7 +205,9 @@ def build_app(
 
     asr_holder: list[Recognizer] = []  # the loaded recogniser, typed for ears_for
 
-    def ears_for(ari: AriClient, channel_id: str) -> Listener | None:
+    def ears_for(ari: AriClient, channel_id: str, *, live: bool = False) -> Listener | None:
+        """The caller's side of a channel (an ARI snoop) through the endpointer into the shared
+        recogniser; ``live``: for the agent call (no partials, no early ends: plain turns)."""
         if not asr_holder:
             return None
         recognizer = asr_holder[0]
@@ -209,9 +216,9 @@ def build_app(
             tap.open, tap.close, recognizer,
             EndpointSettings.from_settings(settings.asr,
                                            no_input_s=settings.dialog.no_input_timeout_s),
-            partial_interval_s=settings.asr.partial_interval_s,
+            partial_interval_s=0.0 if live else settings.asr.partial_interval_s,
             confirm_by_text=settings.asr.barge_in_confirm == "text",
-            early_end=settings.asr.early_end,
+            early_end=settings.asr.early_end and not live,
         )
 
     async def handoff_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -256,6 +263,12 @@ def build_app(
             callbacks=callback_policy(app[SESSIONS], settings.handoff),  # handoff/callback.py
         )
         app[CALLS] = manager
+        h = settings.handoff
+        if h.live_max_calls > 0:  # the caller's words during the agent call (handoff/live.py)
+            app[HANDOFF].attach_live(LiveTranscripts(
+                lambda channel_id: ears_for(ari, channel_id, live=True),
+                app[HANDOFF].add_caller_words, max_calls=h.live_max_calls,
+                max_s=h.live_max_s, idle_s=h.live_idle_s))
         agi = AgiServer(
             settings.agi,
             app[PROMPT_CACHE],
@@ -288,6 +301,10 @@ def build_app(
             await task
         await agi.stop()
         await manager.close()
+        live = app[HANDOFF].live
+        if live is not None:  # its taps need ARI: closed before the client
+            app[HANDOFF].attach_live(None)
+            await live.close()
         await journal.close()
         await callbacks.close()
         await ari.close()

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -24,6 +25,7 @@ from ivr.ari.events import (
 )
 from ivr.callstate import CallStateStore
 from ivr.media.external import is_media_channel
+from ivr.queue_exit import QueueExit
 from ivr.session import CallbackOffer, CallLog, CallSession, Dialog, Ears, HandoffSink, Prompts
 
 log = logging.getLogger("ivr.calls")
@@ -64,6 +66,7 @@ class CallManager:
         self.tasks: dict[str, asyncio.Task[object]] = {}
         self.total_calls = 0
         self.outcomes: dict[str, int] = {}
+        self.queue_exits: Counter[str] = Counter()  # callers back from a queue, by outcome
 
     @property
     def active(self) -> int:
@@ -91,7 +94,36 @@ class CallManager:
         info = event.channel
         if info.id in self.channels or is_media_channel(info.name):
             return
+        if event.args[:1] == ("queue-exit",):  # back from an agent queue (ivr/queue_exit.py)
+            self._own(info, QueueExit(self._channel(info), self.prompts, self.callbacks,
+                                      event.args[1:], call_of=self._call_of).run(),
+                      self.queue_exits)
+            return
         self._launch(info, self.dialog_factory())
+
+    def _channel(self, info: ChannelInfo) -> AriChannel:
+        channel = AriChannel(self.ari, info, self.sounds_subdir)
+        self.channels[info.id] = channel
+        return channel
+
+    def _own(self, info: ChannelInfo, coro: Coroutine[Any, Any, str],
+             outcomes: Counter[str]) -> None:
+        task: asyncio.Task[object] = asyncio.create_task(coro, name=f"call-{info.id}")
+        self.tasks[info.id] = task
+
+        def done(t: asyncio.Task[object], channel_id: str = info.id) -> None:
+            self.channels.pop(channel_id, None)
+            self.tasks.pop(channel_id, None)
+            if not t.cancelled() and t.exception() is None:
+                outcomes[str(t.result())] += 1
+
+        task.add_done_callback(done)
+
+    async def _call_of(self, handoff_id: str) -> uuid.UUID | None:
+        """The original call of a handoff (its screen pop), for a callback task's link."""
+        find = getattr(self.handoff, "find_pop", None)
+        pop = await find(handoff_id) if find is not None else None
+        return uuid.UUID(str(pop.call_id)) if pop is not None else None
 
     def _launch(self, info: ChannelInfo, dialog: Dialog, *, call_id: uuid.UUID | None = None,
                 resumed: bool = False) -> None:

@@ -229,6 +229,13 @@ class HandoffSettings(BaseModel):
     # an agent's own phone, rung first when they call a callback task's customer back from the
     # desktop ({agent}: the desktop login; the test and demo agents' phones are PJSIP/agent1..3)
     agent_endpoint: str = "PJSIP/{agent}"
+    # live assist (handoff/live.py): once an agent answers, the caller's words are recognised
+    # (an ARI snoop on the caller's channel, the IVR's endpointer and recogniser), added to the
+    # pop's transcript and used to refresh the knowledge suggestions; at most this many calls
+    # at once (0: off), each for at most live_max_s, or until live_idle_s pass without words
+    live_max_calls: int = Field(default=2, ge=0)
+    live_max_s: float = Field(default=3600.0, gt=0)
+    live_idle_s: float = Field(default=600.0, gt=0)
 
 
 class CallbackRule(BaseModel):

@@ -34,3 +34,11 @@ fi
 
 # the Debian sid root with Asterisk 22, the embedded models
 .venv/bin/ivr doctor --fix
+
+# a real small LLM behind an OpenAI-compatible API, for the handoff tests and development
+# (scripts/llm-server; needs Node.js >= 20); without it those tests skip, saying why
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  bash scripts/llm-server/install.sh || echo "» WARNING: the local LLM server could not be installed (scripts/llm-server/install.sh); its tests will skip"
+else
+  echo "» Node.js not found: the local LLM server's tests will skip"
+fi

@@ -1,5 +1,6 @@
 """The callback offer: the rules, and end to end through the real Asterisk with no agent logged
-into the queue: the caller hears the offer, presses 1, and a callback task row appears."""
+into the queue: the caller hears the offer, presses 1, and a callback task row appears; a
+caller already waiting in the queue presses 1 and gets one too; agents work the tasks."""
 
 from __future__ import annotations
 
@@ -72,6 +73,47 @@ async def test_no_agent_caller_presses_1_and_a_callback_task_is_stored(
     assert (task.caller_number, task.line, task.queue, task.reason, task.status) == (
         "13800138000", "gas", "hotline-gas", "no_agent", "pending")
     assert task.handoff_id and policy.outcomes["booked"] == 1
+
+
+@pytest.mark.asterisk
+@pytest.mark.slow
+async def test_a_caller_waiting_in_the_queue_presses_1_for_a_callback(
+        server: ServerControl, caller: SipUserAgent, pg_engine: AsyncEngine) -> None:
+    """Declines the offer before the queue, waits, then presses 1 in the queue: the dialplan's
+    [ivr-queue-keys] brings the caller back to the IVR (ivr/queue_exit.py), which books the
+    task against the original call and its handoff, confirms and hangs up."""
+    assert server.app is not None
+    manager = server.app[CALLS]
+    policy = callback_policy(server.app[SESSIONS], HandoffSettings(callback_offer=True))
+    assert policy is not None
+    manager.callbacks = policy
+    try:
+        since = time.time()
+        call = await caller.call("956100")
+        await call.wait_until_heard_seconds(1.0, 20)
+        await call.send_dtmf("2")  # the gas line
+        await asyncio.sleep(2.0)
+        await call.send_dtmf("0")  # an agent: nobody is logged into hotline-gas
+        await listen_until_quiet(call)  # the transfer notice and the offer
+        await call.send_dtmf("2")  # no thanks, I will wait
+        row = await last_call(server, since)  # the IVR's part ends as the call queues
+        assert row.outcome == "transferred" and row.queue == "hotline-gas"
+        await asyncio.sleep(1.0)
+        assert not call.ended, "the caller must be waiting in the queue"
+        await call.send_dtmf("1")  # a callback after all
+        _, voiced = await listen_until_quiet(call)
+        assert voiced >= 1.5, "the caller must hear the confirmation"
+        await call.wait_hangup(10)
+        assert call.ended_by_remote
+    finally:
+        manager.callbacks = None
+    (transfer,) = steps(row, "transfer")
+    async with session_factory(pg_engine)() as s:
+        task = (await s.execute(select(CallbackTaskRow).where(
+            CallbackTaskRow.handoff_id == transfer["detail"]["handoff"]))).scalar_one()
+    assert (task.call_id, task.line, task.queue, task.reason, task.status) == (
+        row.id, "gas", "hotline-gas", "queue_key", "pending")
+    assert manager.queue_exits["booked"] == 1 and policy.outcomes["declined"] == 1
 
 
 # -- working the tasks from the agent desktop ------------------------------------------------------

@@ -3,8 +3,9 @@
 agent1's phone (the project's SIP user agent, registered with digest auth) and agent1's
 desktop websocket are up; a caller dials 956100, presses 1 (oil line) then 0 (agent). The pop
 must be on the desktop within 100 ms of AMI AgentCalled, while the phone is still ringing;
-then the phone answers and hears the caller, and the LLM summary (from a real local
-OpenAI-compatible HTTP server) follows on the same websocket.
+then the phone answers and hears the caller, the caller's words during the agent call reach the
+desktop as live transcript lines (with the knowledge suggestions asked again), and the LLM
+summary (from a local OpenAI-compatible HTTP server) follows on the same websocket.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import numpy as np
 import pytest
 from pydantic import SecretStr
 
 from asterisk.runner import ManagedAsterisk
 from handoff.summary import LlmSummarizer
 from ivr.ami import AmiClient, QueueEvent
-from ivr.appkeys import HANDOFF
+from ivr.appkeys import HANDOFF, RECOGNIZER
 from ivr.config import LLMSettings, Settings
 from ivr.demo import listen_until_quiet
 from ivr.sipua import SipPhone, SipUserAgent, voiced_seconds
 from tests.conftest import ServerControl
 from tests.fake_llm import FakeLLM
+from tests.test_voice import spoken as rendered_speech
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
@@ -108,11 +109,6 @@ async def agent_called(events: asyncio.Queue[QueueEvent], timeout: float) -> Que
     raise TimeoutError("no AgentCalled for agent1")
 
 
-def tone(seconds: float = 1.5) -> bytes:
-    t = np.arange(int(8000 * seconds)) / 8000
-    return (np.sin(2 * np.pi * 600 * t) * 9000).astype("<i2").tobytes()
-
-
 async def test_screen_pop_reaches_the_ringing_agent_before_the_answer(
     server: ServerControl, settings: Settings, caller: SipUserAgent, agent1_phone: SipPhone,
     ami: AmiClient, fake_llm: FakeLLM,
@@ -162,10 +158,20 @@ async def test_screen_pop_reaches_the_ringing_agent_before_the_answer(
             answered_at = time.monotonic()
             await ringing.answer()
             assert pop_at < answered_at
-            await call.play(tone())  # the caller speaks; the agent must hear it
+            await desktop.wait_for(lambda m: m.get("event") == "connected", 3)
+            # the caller speaks; the agent hears it, and the words reach the desktop (live)
+            await call.play(await rendered_speech(server, "查一下我的加油卡还有多少钱。"))
+            said_at = time.monotonic()  # the end of the caller's words
             await asyncio.sleep(0.5)
             assert voiced_seconds(ringing.heard()) > 0.8, "the agent must hear the caller"
-            await desktop.wait_for(lambda m: m.get("event") == "connected", 3)
+            if RECOGNIZER in server.app:
+                seen_at, grown = await desktop.wait_for(
+                    lambda m: m.get("event") == "transcript", 15)
+                print(f"caller's words -> agent's desktop (live): {seen_at - said_at:.2f} s")
+                live = [t for t in grown["pop"]["transcript"] if t.get("live")]
+                assert len(live) == 1 and "多少钱" in live[0]["text"], live
+                await desktop.wait_for(lambda m: m.get("type") == "suggestions"
+                                       and m["version"] >= grown["pop"]["version"], 10)
             _, summarized = await desktop.wait_for(
                 lambda m: m.get("type") == "pop" and m["pop"]["llm_status"] == "ok", 5)
             assert summarized["pop"]["llm_summary"]["situation"]

@@ -109,6 +109,21 @@ class PromptCache:
                 progress(f"prompt {i}/{len(items)} {state}: {path.name} {text[:30]}")
         return done
 
+    async def publish(self, name: str, text: str | None, prompt_id: str | None = None) -> Path:
+        """A prompt under a fixed name (``<cache_dir>/<name>.wav``, ``sound:ivr/<name>``) for
+        Asterisk configuration that names its file (queues.conf periodic-announce); ``text``
+        None removes it. Replaced atomically."""
+        if not _PROMPT_ID.fullmatch(name) or ".." in name:
+            raise TTSError(f"odd fixed prompt name {name!r}")
+        target = self.cache_dir / f"{name}.wav"
+        if text is None:
+            target.unlink(missing_ok=True)
+            return target
+        source = await self.get(text, prompt_id)
+        data = await asyncio.to_thread(source.read_bytes)
+        await asyncio.to_thread(audio.write_atomic, target, data)
+        return target
+
     # -- internals -------------------------------------------------------------------------------
 
     async def _once(self, name: str, make: Callable[[], Awaitable[Path]]) -> Path:

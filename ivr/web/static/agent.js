@@ -214,7 +214,8 @@ function render(pop, event) {
   const tr = $("transcript");
   tr.replaceChildren();
   for (const line of pop.transcript || []) {
-    const div = el("div", "line");
+    const div = el("div", line.live ? "line live" : "line");
+    if (line.live) div.title = "接通后来电人所说（实时转写）";
     div.append(el("span", "t", clock(line.t)),
       el("span", line.who, line.who === "ivr" ? "IVR：" : "来电人："), line.text);
     tr.appendChild(div);
