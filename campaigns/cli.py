@@ -156,22 +156,41 @@ def dnc_remove_cmd(settings: Settings, phone: str, campaign_id: int | None) -> N
               help="Seconds between scheduling rounds (default: settings.dialer.tick_s).")
 @click.option("--endpoint", default=None,
               help="PJSIP endpoint or trunk the calls go out on (settings.dialer.endpoint).")
+@click.option("--keys-only", is_flag=True,
+              help="No speech recognition: customers answer by keys (saves the ASR's memory).")
 @click.pass_obj
-def run_cmd(settings: Settings, tick_s: float | None, endpoint: str | None) -> None:
+def run_cmd(settings: Settings, tick_s: float | None, endpoint: str | None,
+            keys_only: bool) -> None:
     """Run the dialer as its own process (beside or instead of the one in `ivr up`).
 
     Several dialers may run on one database: contacts are claimed with FOR UPDATE SKIP LOCKED.
-    Answers by keys here; spoken answers need the server's listener (the dialer in `ivr up`).
+    Customers answer by keys or by voice (the configured ASR, loaded once for this process).
     """
+    from asr.base import ASRError, Recognizer
+    from asr.factory import build_recognizer
     from campaigns.ariorigin import AriOriginator
     from campaigns.dialer import Dialer
     from campaigns.service import survey_followups
+    from ivr.ari.client import AriClient
+    from ivr.ears import tap_listener
     from ivr.journal import CallJournal
+    from ivr.listener import Listener
     from ivr.storage.calls import CallRepository
     from tts.cache import PromptCache
     from tts.factory import build_synthesizer
 
     async def go() -> None:
+        recognizer: Recognizer | None = None
+        if not keys_only:
+            try:
+                recognizer = await asyncio.to_thread(build_recognizer, settings.asr)
+            except ASRError as exc:
+                click.echo(f"speech recognition unavailable ({exc}): answers by keys only",
+                           err=True)
+
+        def ears(ari: AriClient, channel_id: str) -> Listener | None:
+            return tap_listener(ari, channel_id, recognizer, settings) if recognizer else None
+
         async with db_sessions(settings) as sessions:
             synth = await asyncio.to_thread(build_synthesizer, settings.tts, settings.llm)
             journal = CallJournal(CallRepository(sessions))
@@ -179,20 +198,22 @@ def run_cmd(settings: Settings, tick_s: float | None, endpoint: str | None) -> N
             originator = AriOriginator(
                 settings.asterisk, sessions, PromptCache(synth, settings.tts), journal,
                 endpoint=endpoint or settings.dialer.endpoint,
-                ring_timeout_s=settings.dialer.ring_timeout_s,
+                ring_timeout_s=settings.dialer.ring_timeout_s, ears_factory=ears,
                 no_input_timeout_s=settings.dialog.no_input_timeout_s,
                 interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
                 on_survey_end=survey_followups(sessions, settings))
             try:
                 await originator.start()
-                click.echo(f"dialer running (ARI app {originator.ari.app}); Ctrl-C stops it",
-                           err=True)
+                click.echo(f"dialer running (ARI app {originator.ari.app}; answers by keys"
+                           f"{' and voice' if recognizer else ''}); Ctrl-C stops it", err=True)
                 await Dialer(sessions, originator, tick_s=tick_s or settings.dialer.tick_s,
                              name="dialer").run()
             finally:
                 await originator.close()
                 await journal.close()
                 await synth.close()
+                if recognizer is not None:
+                    await recognizer.close()
 
     try:
         _run(go())

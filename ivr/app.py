@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from asr.base import ASRError, Recognizer
-from asr.endpoint import EndpointSettings
 from asr.factory import build_recognizer
 from asterisk.runner import ManagedAsterisk
 from campaigns.callbacks import CallbackFeeder, pop_agent_lookup
@@ -57,9 +56,9 @@ from ivr.ari.client import AriClient
 from ivr.calls import CallManager
 from ivr.callstate import CallStateStore
 from ivr.config import Settings
+from ivr.ears import tap_listener
 from ivr.journal import CallJournal
 from ivr.listener import Listener
-from ivr.media.external import MediaTap
 from ivr.queue_exit import QUEUE_ANNOUNCE_NAME, QUEUE_ANNOUNCE_TEXT
 from ivr.storage.calls import CallRepository
 from ivr.storage.db import create_engine, session_factory
@@ -206,20 +205,8 @@ def build_app(
     asr_holder: list[Recognizer] = []  # the loaded recogniser, typed for ears_for
 
     def ears_for(ari: AriClient, channel_id: str, *, live: bool = False) -> Listener | None:
-        """The caller's side of a channel (an ARI snoop) through the endpointer into the shared
-        recogniser; ``live``: for the agent call (no partials, no early ends: plain turns)."""
-        if not asr_holder:
-            return None
-        recognizer = asr_holder[0]
-        tap = MediaTap(ari, channel_id)
-        return Listener(
-            tap.open, tap.close, recognizer,
-            EndpointSettings.from_settings(settings.asr,
-                                           no_input_s=settings.dialog.no_input_timeout_s),
-            partial_interval_s=0.0 if live else settings.asr.partial_interval_s,
-            confirm_by_text=settings.asr.barge_in_confirm == "text",
-            early_end=settings.asr.early_end and not live,
-        )
+        return tap_listener(ari, channel_id, asr_holder[0], settings, live=live) \
+            if asr_holder else None
 
     async def handoff_ctx(app: web.Application) -> AsyncIterator[None]:
         a = settings.asterisk
