@@ -44,7 +44,8 @@ OPEN_AFTER_S = 8
 class CampaignBench:
     contacts: int = 0
     dials: list[datetime] = field(default_factory=list)
-    spans: list[tuple[datetime, datetime]] = field(default_factory=list)  # answered..ended
+    # dialed..ended, of the answered calls
+    spans: list[tuple[datetime, datetime]] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     window_open: datetime | None = None
@@ -78,7 +79,8 @@ async def bench_campaigns(app: web.Application, settings: Settings, *, contacts:
         await speak(text)
     sim = CustomerSimulator(settings.asterisk, speak, max_calls=channels * 2)
     await sim.start()
-    opens = datetime.now(UTC) + timedelta(seconds=OPEN_AFTER_S)
+    # whole seconds: the window is stored as HH:MM:SS, so it opens at the second's start
+    opens = (datetime.now(UTC) + timedelta(seconds=OPEN_AFTER_S)).replace(microsecond=0)
     local = opens.astimezone(repo.SHANGHAI)
     windows = {str(local.weekday()): [[local.strftime("%H:%M:%S"), "23:59:59"]]}
     cid = await repo.create_campaign(
