@@ -167,8 +167,12 @@ def build_app(
         essential, rest = fixed_prompts(app[CATALOG])
         await cache.prerender(essential)
         # the queues' periodic announcement (queues.conf): offered only with callbacks on
-        await cache.publish(QUEUE_ANNOUNCE_NAME, QUEUE_ANNOUNCE_TEXT if
-                            settings.handoff.callback_offer else None, "queue_callback_announce")
+        try:
+            await cache.publish(QUEUE_ANNOUNCE_NAME, QUEUE_ANNOUNCE_TEXT if
+                                settings.handoff.callback_offer else None,
+                                "queue_callback_announce")
+        except (TTSError, OSError) as exc:  # the queues then play music only
+            log.warning("queue announcement not rendered: %s", exc)
         app[PROMPT_CACHE] = cache
         say(
             f"TTS ready in {time.monotonic() - t:.1f} s ({synth.name}, voice {synth.voice}, "
