@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from handoff.knowledge.suggest import Suggester
@@ -56,6 +57,13 @@ class AssistMixin:
 
         async def _pop(self, handoff_id: str) -> ScreenPop | None: ...
 
+    def _changed(self, pop: ScreenPop, event: str) -> None:
+        """A newer version of the pop: stored, and sent to the desktops showing it."""
+        pop.version += 1
+        self._save(pop, event=event)
+        for agent in self._showing(pop):
+            self._offer(agent, pop, event)
+
     def _showing(self, pop: ScreenPop) -> set[str]:
         """The agents whose desktop shows this pop now."""
         return {a for a in {*pop.offered_to, *([pop.agent] if pop.agent else [])}
@@ -67,9 +75,7 @@ class AssistMixin:
             pop.llm_status = "skipped"
             self.metrics.llm["skipped"] += 1
             return
-        task = asyncio.create_task(self._summarize(pop), name=f"summary-{pop.handoff_id[:8]}")
-        self._llm_tasks.add(task)
-        task.add_done_callback(self._llm_tasks.discard)
+        _owned(self._llm_tasks, self._summarize(pop), f"summary-{pop.handoff_id[:8]}")
 
     async def _summarize(self, pop: ScreenPop) -> None:
         async with self._llm_slots:
@@ -87,10 +93,7 @@ class AssistMixin:
         current.llm_status = result.status
         if result.summary is not None:
             current.llm_summary = result.summary
-        current.version += 1
-        self._save(current, event="summary")
-        for agent in self._showing(current):
-            self._offer(agent, current, "summary")
+        self._changed(current, "summary")
 
     # ---- the LLM ticket draft (handoff.tickets) ------------------------------------------------
     def _fill_ticket_later(self, pop: ScreenPop) -> None:
@@ -98,9 +101,7 @@ class AssistMixin:
             pop.ticket_status = "skipped"
             self.metrics.tickets["skipped"] += 1
             return
-        task = asyncio.create_task(self._fill_ticket(pop), name=f"ticket-{pop.handoff_id[:8]}")
-        self._llm_tasks.add(task)
-        task.add_done_callback(self._llm_tasks.discard)
+        _owned(self._llm_tasks, self._fill_ticket(pop), f"ticket-{pop.handoff_id[:8]}")
 
     async def _fill_ticket(self, pop: ScreenPop) -> None:
         async with self._llm_slots:
@@ -120,17 +121,11 @@ class AssistMixin:
         if result.status == "ok":
             current.ticket = {**current.ticket, **ticket_view(
                 result.form, llm_filled=result.filled, llm_dropped=result.dropped)}
-        current.version += 1
-        self._save(current, event="ticket")
-        for agent in self._showing(current):
-            self._offer(agent, current, "ticket")
+        self._changed(current, "ticket")
 
     async def wait_summaries(self, timeout: float) -> None:
         """For tests and shutdown: wait for the summaries in flight."""
-        if self._llm_tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.gather(*self._llm_tasks, return_exceptions=True), timeout)
+        await _settled(self._llm_tasks, timeout)
 
     # ---- knowledge suggestions ----------------------------------------------------------------
     def attach_suggester(self, suggester: Suggester | None) -> None:
@@ -152,9 +147,7 @@ class AssistMixin:
             if self.suggester is not None:
                 self.suggester.outcomes["skipped"] += 1
             return
-        task = asyncio.create_task(self._suggest(pop), name=f"suggest-{pop.handoff_id[:8]}")
-        self._suggest_tasks.add(task)
-        task.add_done_callback(self._suggest_tasks.discard)
+        _owned(self._suggest_tasks, self._suggest(pop), f"suggest-{pop.handoff_id[:8]}")
 
     async def _suggest(self, pop: ScreenPop) -> None:
         if self.suggester is None:
@@ -174,11 +167,7 @@ class AssistMixin:
 
     async def wait_suggestions(self, timeout: float) -> None:
         """For tests and shutdown: wait for the suggestion tasks in flight."""
-        if self._suggest_tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.gather(*self._suggest_tasks, return_exceptions=True), timeout)
-
+        await _settled(self._suggest_tasks, timeout)
 
     # ---- the caller's words during the agent call (handoff.live) --------------------------------
     def attach_live(self, live: LiveTranscripts | None) -> None:
@@ -196,9 +185,20 @@ class AssistMixin:
         if len(pop.transcript) > LIVE_LINES_MAX:
             first_live = next((i for i, line in enumerate(pop.transcript) if line.get("live")), 0)
             del pop.transcript[first_live]
-        pop.version += 1
-        self._save(pop, event="transcript")
-        for agent in self._showing(pop):
-            self._offer(agent, pop, "transcript")
+        self._changed(pop, "transcript")
         if self.suggester is not None:
             self._suggest_later(pop)
+
+
+def _owned(tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None], name: str) -> None:
+    """A background task kept in ``tasks`` until it ends (the service cancels them on close)."""
+    task = asyncio.create_task(coro, name=name)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _settled(tasks: set[asyncio.Task[None]], timeout: float) -> None:
+    """Wait up to ``timeout`` for the tasks in flight (tests and shutdown)."""
+    if tasks:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout)

@@ -127,7 +127,7 @@ class CallManager:
 
     def _launch(self, info: ChannelInfo, dialog: Dialog, *, call_id: uuid.UUID | None = None,
                 resumed: bool = False) -> None:
-        channel = AriChannel(self.ari, info, self.sounds_subdir)
+        channel = self._channel(info)
         session = CallSession(
             channel,
             dialog,
@@ -142,7 +142,6 @@ class CallManager:
             callbacks=self.callbacks,
             ears=self.ears_factory(self.ari, info.id) if self.ears_factory else None,
         )
-        self.channels[info.id] = channel
         task = asyncio.create_task(session.run(), name=f"call-{info.id}")
         self.tasks[info.id] = task
         self.total_calls += 1
