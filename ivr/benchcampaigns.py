@@ -1,14 +1,15 @@
 """``ivr bench campaigns``: a survey campaign against the customer simulator, real Asterisk.
 
 The stack runs in this process (as ``ivr up`` runs it, its in-server dialer included). The
-customer simulator (``campaigns/simulator.py``) registers as the ``customer`` trunk; each
+customer simulator (``campaigns/simulator.py``, in a process of its own: ``campaigns/simproc.py``,
+so the server's load does not shape the customers' RTP) registers as the ``customer`` trunk; each
 number's last digit picks its behaviour (0 answers by keys, 1 busy, 2 no answer, 3 answering
 machine, 5 hangs up mid-survey). The campaign's calling window opens a few seconds after the
 campaign is started, so the wait from the window opening to the first dial is measured.
 
 Figures: dials per second sustained (first to last dial), the most calls up at once, the share
-of contacts completed, this process's CPU (server, dialer, survey sessions and the simulated
-customers together; Asterisk separately), and window open -> first dial.
+of contacts completed, the CPU of this process (server, dialer, survey sessions), of the
+simulated customers and of Asterisk, and window open -> first dial.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import asyncio
 import shlex
 import sys
 import time
-import wave
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +30,8 @@ from sqlalchemy import select
 from campaigns import repo
 from campaigns.dialer import Dialer
 from campaigns.service import DIALER, server_originator
-from campaigns.simulator import HELLO, MACHINE_GREETING, CustomerSimulator
+from campaigns.simproc import SimulatorProcess
+from campaigns.simulator import HELLO, MACHINE_GREETING
 from campaigns.tables import Attempt, Campaign, Contact
 from ivr.appkeys import CALLS, PROMPT_CACHE, SESSIONS
 from ivr.benchvoice import asterisk_cpu_s
@@ -52,6 +53,7 @@ class CampaignBench:
     seconds: float = 0.0
     cpu_process_s: float = 0.0
     cpu_asterisk_s: float | None = None
+    cpu_simulator_s: float = 0.0
     finished: bool = False
 
 
@@ -70,14 +72,10 @@ async def bench_campaigns(app: web.Application, settings: Settings, *, contacts:
     sessions = app[SESSIONS]
     report = CampaignBench(contacts=contacts)
 
-    async def speak(text: str) -> bytes:
-        path = await app[PROMPT_CACHE].get(text)
-        with wave.open(str(path)) as w:
-            return w.readframes(w.getnframes())
-
-    for text in (HELLO, MACHINE_GREETING):
-        await speak(text)
-    sim = CustomerSimulator(settings.asterisk, speak, max_calls=channels * 2)
+    cache = app[PROMPT_CACHE]
+    voices = {text: await cache.get(text) for text in (HELLO, MACHINE_GREETING)}
+    # the customers' phones in their own process: the server's load must not shape their RTP
+    sim = SimulatorProcess(settings.asterisk, voices, max_calls=channels * 2)
     await sim.start()
     # whole seconds: the window is stored as HH:MM:SS, so it opens at the second's start
     opens = (datetime.now(UTC) + timedelta(seconds=OPEN_AFTER_S)).replace(microsecond=0)
@@ -120,7 +118,7 @@ async def bench_campaigns(app: web.Application, settings: Settings, *, contacts:
             await asyncio.gather(own[1], return_exceptions=True)
         if not report.finished:
             await repo.set_status(sessions, cid, "stop")
-        await sim.close()
+        report.cpu_simulator_s = (await sim.close()).cpu_s
     async with sessions() as s:
         for a in (await s.execute(select(Attempt).where(Attempt.campaign_id == cid))).scalars():
             report.dials.append(a.started_at)
@@ -151,9 +149,9 @@ def print_campaign_bench(r: CampaignBench, command: str,
     if r.seconds:
         ast = (f", Asterisk {r.cpu_asterisk_s:.0f} CPU s"
                if r.cpu_asterisk_s is not None else "")
-        echo(f"  CPU: this process (server, dialer, survey calls, simulated customers) "
-             f"{r.cpu_process_s:.0f} CPU s = {100 * r.cpu_process_s / r.seconds:.0f}% of one "
-             f"core{ast}")
+        echo(f"  CPU: this process (server, dialer, survey calls) {r.cpu_process_s:.0f} CPU s "
+             f"= {100 * r.cpu_process_s / r.seconds:.0f}% of one core{ast}, simulated "
+             f"customers {r.cpu_simulator_s:.0f} CPU s")
     echo(f"  command: {command}")
 
 

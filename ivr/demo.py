@@ -57,17 +57,18 @@ async def listen_until_quiet(
     Returns (seconds heard in this window, voiced seconds in it)."""
     start = len(call.heard())
     deadline = time.monotonic() + max_s
+    voiced: list[bool] = []  # per 20 ms frame since start; only new frames are judged
+    tail = int(quiet_s / 0.02)
     while time.monotonic() < deadline and not call.ended:
         await asyncio.sleep(0.1)
-        pcm = call.heard()[start:]
-        frames = [pcm[i : i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
-        voiced = [_frame_voiced(f) for f in frames]
+        pcm = call.heard(start + len(voiced) * FRAME)
+        voiced += [_frame_voiced(pcm[i : i + FRAME])
+                   for i in range(0, len(pcm) - FRAME + 1, FRAME)]
         if sum(voiced) * 0.02 < min_voiced_s:
             continue
-        tail = int(quiet_s / 0.02)
         if len(voiced) > tail and not any(voiced[-tail:]):
             break
-    pcm = call.heard()[start:]
+    pcm = call.heard(start)
     return len(pcm) / 16000, voiced_seconds(pcm)
 
 

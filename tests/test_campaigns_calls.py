@@ -6,7 +6,6 @@ at once, so the test takes about as long as the longest survey."""
 from __future__ import annotations
 
 import asyncio
-import wave
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,12 +16,14 @@ from campaigns import repo
 from campaigns.dialer import Dialer
 from campaigns.report import campaign_results, render_text
 from campaigns.service import server_originator
-from campaigns.simulator import HELLO, MACHINE_GREETING, VOICE_ANSWERS, CustomerSimulator
+from campaigns.simproc import SimulatorProcess
+from campaigns.simulator import HELLO, MACHINE_GREETING, VOICE_ANSWERS
 from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
 from dialog.backends.tables import WorkOrderRow
 from ivr.appkeys import CALLS, PROMPT_CACHE, RECOGNIZER
 from ivr.config import Settings
 from ivr.storage.db import session_factory
+from ivr.storage.models import Call
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -32,24 +33,21 @@ BASE = "1391234000"  # + behaviour digit (campaigns/simulator.py)
 
 @pytest.fixture
 async def customers(server: ServerControl, settings: Settings) -> AsyncIterator[
-        CustomerSimulator]:
+        SimulatorProcess]:
+    """The simulated customers in their own process, as real phones: a busy server must not
+    delay their RTP or their answers."""
     app = server.app
     assert app is not None
-
-    async def speak(text: str) -> bytes:
-        path = await app[PROMPT_CACHE].get(text)
-        with wave.open(str(path)) as w:
-            return w.readframes(w.getnframes())
-
-    for text in (HELLO, MACHINE_GREETING, "不要再打了。", *VOICE_ANSWERS):
-        await speak(text)  # rendered before the calls, so no customer is slow to answer
-    sim = CustomerSimulator(settings.asterisk, speak)
+    cache = app[PROMPT_CACHE]
+    voices = {text: await cache.get(text)  # rendered before the calls
+              for text in (HELLO, MACHINE_GREETING, "不要再打了。", *VOICE_ANSWERS)}
+    sim = SimulatorProcess(settings.asterisk, voices)
     await sim.start()
     yield sim
     await sim.close()
 
 
-async def test_campaign_through_asterisk(server: ServerControl, customers: CustomerSimulator,
+async def test_campaign_through_asterisk(server: ServerControl, customers: SimulatorProcess,
                                          pg_engine: AsyncEngine, settings: Settings) -> None:
     assert server.app is not None
     voice = RECOGNIZER in server.app
@@ -88,8 +86,9 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Custo
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await originator.close()
-    assert not customers.errors, customers.errors
-    print("customers:", dict(customers.calls), "hung up on:", dict(customers.hung_up_on))
+    sim = await customers.report()
+    assert not sim.errors, sim.errors
+    print("customers:", dict(sim.calls), "hung up on:", dict(sim.hung_up_on))
     async with sessions() as s:
         attempts = {p[-1]: a for p, a in (await s.execute(
             select(Contact.phone, Attempt).join(Attempt, Attempt.contact_id == Contact.id)
@@ -103,6 +102,12 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Custo
             DoNotCall.source_campaign_id == cid))).scalars())
     print({d: (a.outcome, a.amd_status, a.cause) for d, a in attempts.items()}, contacts,
           {k: (a.score, a.text) for k, a in answers.items()})
+    async with sessions() as s:  # what the server heard and said, shown when a check fails
+        for d, a in sorted(attempts.items()):
+            path = await s.scalar(select(Call.path).where(Call.channel_id == a.channel_id))
+            print(d, [(p["t"], p["step"], {k: v for k, v in p.get("detail", {}).items()
+                                           if k in ("text", "prompt", "outcome", "by", "key")})
+                      for p in path or []])
     outcomes = {d: a.outcome for d, a in attempts.items()}
     assert outcomes == {d: {"1": "busy", "2": "no_answer", "3": "machine"}.get(d, "answered")
                         for d in digits}, {d: (a.outcome, a.cause) for d, a in attempts.items()}

@@ -29,6 +29,7 @@ from ivr.config import HandoffSettings, LLMSettings, Settings
 from ivr.storage.db import session_factory
 from ivr.storage.redis_server import connect_redis
 from ivr.web import agent as agent_web
+from ivr.web import ops as ops_web
 from ivr.web import tickets as tickets_web
 from ivr.web.loginlimit import LoginLimiter
 from tests.fake_llm import FakeLLM
@@ -142,6 +143,7 @@ class TicketDesk:
         app[SESSIONS] = session_factory(engine)
         agent_web.setup(app)
         tickets_web.setup(app)
+        ops_web.setup(app)
         self.server = TestServer(app)
 
     def auth(self, agent: str) -> dict[str, str]:
@@ -237,6 +239,11 @@ async def test_login_rate_limit(desk: tuple[HandoffService, TicketDesk]) -> None
         async with http.post(d.url("/agent/login"), allow_redirects=False,  # same address
                              data={"agent": "agent2", "password": "wrong"}) as r:
             assert r.status == 429
+        # the ops page checks the same passwords: its form shares the limit
+        async with http.post(d.url("/ops/login"), allow_redirects=False,
+                             data={"agent": "agent3", "password": good}) as r:
+            assert r.status == 429 and "登录失败次数过多" in await r.text()
+            assert "/ops/login" in await r.text()  # the ops form, not the desk's
 
 
 def test_login_limiter_window() -> None:

@@ -103,8 +103,9 @@ class SipCall:
             await self.sender.queue_dtmf(digit, duration_ms)
             await asyncio.sleep(gap_ms / 1000)
 
-    def heard(self) -> bytes:
-        return self.receiver.pcm()
+    def heard(self, start: int = 0) -> bytes:
+        """The audio heard so far (8 kHz s16le), from byte ``start`` on."""
+        return self.receiver.pcm(start=start)
 
     def save_heard(self, path: str | Path) -> None:
         with wave.open(str(path), "wb") as w:

@@ -37,14 +37,18 @@ class RtpReceiver:
     Asterisk sends no RTP while a channel plays nothing, and its timestamps do not always count
     the pause; so a packet that arrives later than its timestamp says (by more than
     ``REBASE_S``) is placed at its arrival time, and ``pcm()`` pads silence up to now. Bounded:
-    beyond ``max_seconds`` the oldest audio is dropped (``dropped_samples`` counts it)."""
+    beyond ``max_seconds`` (plus a tenth of it, at most ``TRIM_S``: trimmed in one go) the oldest
+    audio is dropped (``dropped_samples`` counts it). The buffer grows by doubling, so a packet
+    costs the same at the tenth minute of a call as at the first (a simulator runs dozens)."""
 
     REBASE_S = 0.2
     JITTER_S = 0.06
+    TRIM_S = 10.0
 
     def __init__(self, max_seconds: float = 600.0) -> None:
         self.max_samples = int(max_seconds * SAMPLE_RATE)
-        self._pcm = np.zeros(0, dtype=np.int16)
+        self._buf = np.zeros(SAMPLE_RATE, dtype=np.int16)  # capacity; _len samples used
+        self._len = 0
         self._base_ts: int | None = None
         self._offset = 0  # samples dropped from the front
         self.dropped_samples = 0
@@ -76,32 +80,39 @@ class RtpReceiver:
         if float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) > LOUD_RMS:
             self.loud_arrivals.append(now)
         end = pos + len(samples)
-        if end > len(self._pcm):
-            grown = np.zeros(end, dtype=np.int16)
-            grown[: len(self._pcm)] = self._pcm
-            self._pcm = grown
-        self._pcm[pos:end] = samples
-        if len(self._pcm) > self.max_samples:
-            cut = len(self._pcm) - self.max_samples
-            self._pcm = self._pcm[cut:]
+        if end > self._buf.size:
+            grown = np.zeros(max(end, 2 * self._buf.size), dtype=np.int16)
+            grown[: self._len] = self._buf[: self._len]
+            self._buf = grown
+        if pos > self._len:  # a gap: silence (the buffer may hold trimmed audio there)
+            self._buf[self._len : pos] = 0
+        self._buf[pos:end] = samples
+        self._len = max(self._len, end)
+        if self._len > self.max_samples + min(int(self.TRIM_S * SAMPLE_RATE),
+                                              self.max_samples // 10):
+            cut = self._len - self.max_samples
+            self._buf[: self.max_samples] = self._buf[cut : self._len]
+            self._len = self.max_samples
             self._offset += cut
             self.dropped_samples += cut
         self.packets += 1
         self.changed.set()
 
-    def pcm(self, now: float | None = None) -> bytes:
-        """What was heard until now; a pause in the stream reads as silence."""
-        out = self._pcm.astype("<i2").tobytes()
+    def pcm(self, now: float | None = None, start: int = 0) -> bytes:
+        """What was heard until now (a pause in the stream reads as silence); ``start``: from
+        that byte on, the same as ``pcm()[start:]`` without copying what comes before."""
+        start = max(0, start - start % 2)
+        out = self._buf[min(start // 2, self._len) : self._len].astype("<i2").tobytes()
         if self._t0 is not None:
             now = time.monotonic() if now is None else now
-            pad = self._wall_pos(now) - int(self.JITTER_S * SAMPLE_RATE) - len(self._pcm)
+            pad = self._wall_pos(now) - int(self.JITTER_S * SAMPLE_RATE) - self._len
             if pad > 0:
-                out += bytes(2 * min(pad, self.max_samples))
+                out += bytes(max(0, 2 * min(pad, self.max_samples) - max(0, start - 2 * self._len)))
         return out
 
     @property
     def seconds(self) -> float:
-        return len(self._pcm) / SAMPLE_RATE
+        return self._len / SAMPLE_RATE
 
 
 class RtpSender:

@@ -28,19 +28,12 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from ivr.appkeys import HANDOFF, SETTINGS
-from ivr.web.agentauth import (
-    COOKIE,
-    agent_role,
-    authenticated_agent,
-    check_password,
-    make_cookie,
-)
-from ivr.web.loginlimit import LoginLimiter
+from ivr.web.agentauth import COOKIE, agent_role, authenticated_agent
+from ivr.web.loginlimit import LOGIN_LIMIT, LoginForm, form_login
 
 log = logging.getLogger("ivr.web.agent")
 
 STATIC = Path(__file__).with_name("static")
-LOGIN_LIMIT = web.AppKey("login_limit", dict)  # {"limiter": LoginLimiter}, made on first login
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -74,29 +67,12 @@ def _asset(name: str) -> web.RouteDef:
     return web.get(f"/agent/{name}", serve)
 
 
+LOGIN = LoginForm("agent desktop", lambda error, status: _login_page(error, status), COOKIE,
+                  "/agent", "/agent")
+
+
 async def login(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS].handoff
-    form = await request.post()
-    agent, password = str(form.get("agent", "")).strip(), str(form.get("password", ""))
-    limiter: LoginLimiter = request.app[LOGIN_LIMIT].setdefault("limiter", LoginLimiter(
-        settings.login_max_failures, settings.login_window_s))
-    keys = (f"agent:{agent[:64]}", f"ip:{request.remote or '-'}")
-    wait = limiter.retry_after(*keys)
-    if wait > 0:
-        log.warning("agent desktop login for %r rate limited (%d s)", agent[:32], wait)
-        response = _login_page(f"登录失败次数过多，请{max(1, (wait + 59) // 60)}分钟后再试。",
-                               status=429)
-        response.headers["Retry-After"] = str(wait)
-        return response
-    if not check_password(settings, agent, password):
-        limiter.failed(*keys)
-        log.info("agent desktop login refused for %r", agent[:32])
-        return _login_page("工号或密码错误，请重新输入。", status=401)
-    limiter.succeeded(keys[0])
-    response = web.HTTPSeeOther("/agent")
-    response.set_cookie(COOKIE, make_cookie(settings, agent), httponly=True, samesite="Strict",
-                        max_age=int(settings.session_hours * 3600), path="/agent")
-    raise response
+    return await form_login(request, LOGIN)
 
 
 async def logout(_request: web.Request) -> web.Response:

@@ -1,5 +1,7 @@
-"""Rate limit of the agent desktop's login: failed attempts per agent name and per client
-address in a sliding window (``handoff.login_max_failures`` in ``handoff.login_window_s``).
+"""The form logins of the agent desktop (``/agent/login``) and the operations page
+(``/ops/login``), and their rate limit: failed attempts per login name and per client address
+in a sliding window (``handoff.login_max_failures`` in ``handoff.login_window_s``). Both forms
+check the same passwords, so they share one limiter: failures on one count for the other.
 
 Once either key has reached the limit, logins for it are refused with 429 (even with the right
 password) until its oldest failure leaves the window. A successful login clears the agent's
@@ -10,10 +12,19 @@ caught by the per-address key anyway).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ivr.appkeys import SETTINGS
+from ivr.web.agentauth import check_password, make_cookie
+
+log = logging.getLogger("ivr.web.login")
 
 MAX_KEYS = 10_000
 
@@ -61,3 +72,55 @@ class LoginLimiter:
 
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)
+
+
+LOGIN_LIMIT = web.AppKey("login_limit", dict)  # {"limiter": LoginLimiter}, made on first login
+
+
+@dataclass(frozen=True)
+class LoginForm:
+    """What differs between the two forms."""
+
+    name: str  # for the log: "agent desktop", "ops"
+    page: Callable[[str, int], web.Response]  # the form again, with an error and a status
+    cookie: str
+    cookie_path: str
+    home: str  # where a successful login goes
+    allowed: Callable[[web.Request, str], bool] = lambda _request, _user: True
+    not_allowed: str = ""  # the error for a right password without the role
+
+
+def limiter_of(app: web.Application) -> LoginLimiter:
+    settings = app[SETTINGS].handoff
+    limiter: LoginLimiter = app[LOGIN_LIMIT].setdefault("limiter", LoginLimiter(
+        settings.login_max_failures, settings.login_window_s))
+    return limiter
+
+
+async def form_login(request: web.Request, form: LoginForm) -> web.Response:
+    """Check ``agent`` and ``password`` of a posted form: 429 with ``Retry-After`` while rate
+    limited, 401 for a wrong password, 403 without the role, else the signed cookie and a
+    redirect to ``form.home``."""
+    settings = request.app[SETTINGS].handoff
+    data = await request.post()
+    user, password = str(data.get("agent", "")).strip(), str(data.get("password", ""))
+    limiter = limiter_of(request.app)
+    keys = (f"agent:{user[:64]}", f"ip:{request.remote or '-'}")
+    wait = limiter.retry_after(*keys)
+    if wait > 0:
+        log.warning("%s login for %r rate limited (%d s)", form.name, user[:32], wait)
+        response = form.page(f"登录失败次数过多，请{max(1, (wait + 59) // 60)}分钟后再试。", 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    if not check_password(settings, user, password):
+        limiter.failed(*keys)
+        log.info("%s login refused for %r", form.name, user[:32])
+        return form.page("工号或密码错误，请重新输入。", 401)
+    limiter.succeeded(keys[0])
+    if not form.allowed(request, user):
+        return form.page(form.not_allowed, 403)
+    response = web.HTTPSeeOther(form.home)
+    response.set_cookie(form.cookie, make_cookie(settings, user), httponly=True,
+                        samesite="Strict", max_age=int(settings.session_hours * 3600),
+                        path=form.cookie_path)
+    raise response

@@ -25,7 +25,8 @@ from aiohttp import web
 from campaigns import opsapi
 from campaigns.report import campaign_results, csv_text, list_campaigns
 from ivr.appkeys import SESSIONS, SETTINGS
-from ivr.web.agentauth import agent_from_cookie, authenticated_agent, check_password, make_cookie
+from ivr.web.agentauth import agent_from_cookie, authenticated_agent
+from ivr.web.loginlimit import LoginForm, form_login
 
 log = logging.getLogger("ivr.web.ops")
 
@@ -86,19 +87,14 @@ async def script(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "ops.js", headers={"Cache-Control": "no-cache"})
 
 
+LOGIN = LoginForm("ops", lambda error, status: _login_page(error, status), COOKIE, "/", "/ops",
+                  allowed=lambda request, user: role_of(request, user) in OPS_ROLES,
+                  not_allowed="该工号没有运营权限。")
+
+
 async def login(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS].handoff
-    form = await request.post()
-    user, password = str(form.get("agent", "")).strip(), str(form.get("password", ""))
-    if not check_password(settings, user, password):
-        log.info("ops login refused for %r", user[:32])
-        return _login_page("工号或密码错误，请重新输入。", status=401)
-    if role_of(request, user) not in OPS_ROLES:
-        return _login_page("该工号没有运营权限。", status=403)
-    response = web.HTTPSeeOther("/ops")
-    response.set_cookie(COOKIE, make_cookie(settings, user), httponly=True, samesite="Strict",
-                        max_age=int(settings.session_hours * 3600), path="/")
-    raise response
+    """The desk's logins and passwords, with the desk's rate limit (shared with it)."""
+    return await form_login(request, LOGIN)
 
 
 async def logout(_request: web.Request) -> web.Response:
