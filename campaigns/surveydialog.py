@@ -23,9 +23,17 @@ from dialog.nlu.normalize import (
 )
 
 DNC_WORDS = ("不要再打", "别再打", "不要打了", "别打了", "不要给我打", "别给我打", "拉黑")
+# the same as said: 别再给我打电话了, 不用再打了, 以后不要再来电; 在 for 再 is a common mishearing
+DNC_RE = re.compile(r"(不要|别|不用|甭)(再|在)?(给|跟)?(我们?)?(打(?!分)|来电|联系|骚扰)|拉黑")
 CALLBACK_WORDS = ("不方便", "没空", "在忙", "正忙", "开车", "晚点打", "晚点再打", "改天", "开会")
 REPEAT_WORDS = ("重复", "再说一遍", "再说一次", "没听清", "什么意思", "再讲一遍")
 GLOBAL_WORDS = (*DNC_WORDS, *CALLBACK_WORDS, *REPEAT_WORDS)
+CONSENT_HINTS = "可以 好的 不方便 不要再打了"
+
+
+def wants_no_calls(s: str) -> bool:
+    """The customer asks not to be called again (normalised text)."""
+    return DNC_RE.search(s) is not None
 
 
 def _starts_global(s: str) -> bool:
@@ -123,14 +131,20 @@ class SurveyDialog:
         except (KeyError, ValueError, IndexError):
             return text
 
+    def hints(self) -> str:
+        """The recogniser hints of the current step (``ivr eval survey`` measures them)."""
+        if self.index < 0:
+            return CONSENT_HINTS
+        return self.spec.questions[self.index].hints
+
     def _ask(self) -> list[Action]:
         if self.index < 0:
             return [Say(self._fmt(self.spec.consent), "survey_consent"),
-                    Collect(max_digits=1, hints="可以 好的 不方便 不要再打了")]
+                    Collect(max_digits=1, hints=self.hints())]
         q = self.spec.questions[self.index]
         return [Say(self._fmt(q.prompt), f"survey_{q.id}"),
                 Collect(max_digits=2 if q.kind == "nps" else 1, timeout_s=q.timeout_s,
-                        hints=q.hints)]
+                        hints=self.hints())]
 
     def _end(self, text: str, outcome: str) -> list[Action]:
         return [Say(self._fmt(text), f"survey_{outcome}", barge_in=False), Hangup(outcome)]
@@ -142,7 +156,7 @@ class SurveyDialog:
         texts = self.spec.texts
         if isinstance(event, Utterance):
             s = _norm(event.text)
-            if any(w in s for w in DNC_WORDS):
+            if wants_no_calls(s):
                 await self.sink.do_not_call()
                 self.result.contact_status = "dnc"
                 return [Step("survey_dnc"), *self._end(texts.dnc, "dnc")]
@@ -175,7 +189,7 @@ class SurveyDialog:
         s = _norm(text)
         if not s:
             return False
-        if any(w in s for w in GLOBAL_WORDS):
+        if wants_no_calls(s) or any(w in s for w in GLOBAL_WORDS):
             return True
         if _starts_global(s):  # 不要… may be 不要再打了: wait for the rest
             return False

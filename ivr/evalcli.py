@@ -285,6 +285,62 @@ def eval_synth(settings: Settings, part: str, per_bot: int, seed: int,
     click.echo(f"text:  ivr eval intents {out / 'text.tsv'}")
 
 
+@eval_group.command("survey")
+@click.option("--survey", default="satisfaction", show_default=True,
+              help="A survey id (campaigns/surveys) or a YAML file.")
+@click.option("--file", "answers_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Answers TSV (default campaigns/evalsets/answers.tsv).")
+@click.option("--text-only", is_flag=True, help="Only the dialog's parsing of the texts.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write every verdict (text, with hints, without) here.")
+@click.pass_obj
+def eval_survey(settings: Settings, survey: str, answers_file: str | None, text_only: bool,
+                json_out: str | None) -> None:
+    """Spoken survey answers: understood as the survey would (consent, scores, yes/no, do not
+    call, call back), as text and rendered at telephone quality through the live path, with
+    each question's recogniser hints and without."""
+    from asr.endpoint import EndpointSettings
+    from campaigns.evalanswers import ANSWERS, hear_all, judge_heard, judge_texts, read_answers
+    from campaigns.survey import SurveyError, load_survey
+    from dialog.evaluate import Item
+    from ivr.evalsynth import render
+
+    try:
+        spec = load_survey(survey)
+        rows = read_answers(Path(answers_file) if answers_file else ANSWERS)
+    except (SurveyError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def go() -> dict[str, Any]:
+        text = await judge_texts(spec, rows)
+        click.echo("\n".join(text.lines(f"{len(rows)} answers as text:")))
+        out: dict[str, Any] = {"text": text.as_json()}
+        if text_only:
+            return out
+        items = [Item(f"{r.question}:{r.expected}", "answer", r.text) for r in rows]
+        _plans, paths = await render(items, settings, progress=_progress)
+        recognizer = _build(settings, None)
+        endpoint = EndpointSettings.from_settings(settings.asr)
+        try:
+            for hints in (True, False):
+                heard = await hear_all(spec, rows, paths, recognizer, endpoint,
+                                       with_hints=hints)
+                report = await judge_heard(spec, rows, heard)
+                click.echo("\n".join(report.lines(
+                    f"spoken ({_describe(settings)}), "
+                    f"{'with each question' + chr(39) + 's hints' if hints else 'no hints'}:")))
+                out["with_hints" if hints else "no_hints"] = report.as_json()
+        finally:
+            await recognizer.close()
+        return out
+
+    result = asyncio.run(go())
+    click.echo("command: " + " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]]))
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, ensure_ascii=False, indent=1),
+                                  encoding="utf-8")
+
+
 # ---- ivr bench speech -----------------------------------------------------------------------
 @click.group("bench")
 def bench_group() -> None:
