@@ -29,7 +29,8 @@ from aiohttp import WSMsgType, web
 
 from ivr.appkeys import HANDOFF, SETTINGS
 from ivr.web.agentauth import COOKIE, agent_role, authenticated_agent
-from ivr.web.loginlimit import LOGIN_LIMIT, LoginForm, form_login
+from ivr.web.loginlimit import LoginForm, form_login
+from ivr.web.loginlimit import install as login_state
 
 log = logging.getLogger("ivr.web.agent")
 
@@ -135,7 +136,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app[LOGIN_LIMIT] = {}
+    login_state(app)
     app.router.add_get("/agent", page)
     app.router.add_get("/agent/review", review_page)
     app.router.add_routes([_asset(n) for n in ("common.js", "agent.js", "agent.css", "review.js",

@@ -90,6 +90,12 @@ class LoginForm:
     not_allowed: str = ""  # the error for a right password without the role
 
 
+def install(app: web.Application) -> None:
+    """Called by each page's ``setup`` that has a login form: the first makes the state."""
+    if LOGIN_LIMIT not in app:
+        app[LOGIN_LIMIT] = {}
+
+
 def limiter_of(app: web.Application) -> LoginLimiter:
     settings = app[SETTINGS].handoff
     limiter: LoginLimiter = app[LOGIN_LIMIT].setdefault("limiter", LoginLimiter(

@@ -27,6 +27,7 @@ from campaigns.report import campaign_results, csv_text, list_campaigns
 from ivr.appkeys import SESSIONS, SETTINGS
 from ivr.web.agentauth import agent_from_cookie, authenticated_agent
 from ivr.web.loginlimit import LoginForm, form_login
+from ivr.web.loginlimit import install as login_state
 
 log = logging.getLogger("ivr.web.ops")
 
@@ -195,6 +196,7 @@ async def answers_csv(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    login_state(app)
     app.router.add_get("/ops", page)
     app.router.add_get("/ops/ops.js", script)
     app.router.add_post("/ops/login", login)
