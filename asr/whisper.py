@@ -12,8 +12,10 @@ queues in front of another call's final), and always decode the whole utterance 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,7 @@ ECHO_JUNK = " ,.?!、，。？！：；"
 ECHO_MIN_CHARS = 6
 PROMPT_TOKENS = 220  # faster-whisper keeps the last 223 tokens of a prompt
 # whole-output hallucinations of Whisper on noise (subtitle credits), in Simplified
+LOOP_REPEATS = 3  # the same phrase this many times in a row: a decoding loop (is_loop)
 HALLUCINATIONS = ("字幕", "订阅", "点赞", "打赏", "谢谢观看", "Amara", "YoYo", "中文字幕")
 
 
@@ -73,6 +76,20 @@ def strip_prompt_echo(text: str, prompt: str) -> str:
         i += 1
     kept = "".join(out)
     return kept if kept.strip(ECHO_JUNK) else ""
+
+
+def is_loop(text: str, repeats: int = LOOP_REPEATS) -> bool:
+    """Whisper stuck in a loop: the same phrase ``repeats`` times in a row between punctuation
+    ("三分,三分,三分,三分…", seen on noisy answers with a question's hint words in the prompt).
+    People do not answer so; a looped text would be taken for an answer (a wrong score), so it
+    is dropped and the caller is asked again."""
+    parts = [p for p in re.split(f"[{re.escape(ECHO_JUNK)}]+", text) if p]
+    run = 1
+    for a, b in itertools.pairwise(parts):
+        run = run + 1 if a == b else 1
+        if run >= repeats:
+            return True
+    return False
 
 
 def window_frames(samples_16k: int, shortest_s: float) -> int | None:
@@ -206,7 +223,7 @@ class WhisperRecognizer:
         text = to_simplified(raw).strip()
         if prompt:
             text = strip_prompt_echo(text, prompt)
-        if any(h in text for h in HALLUCINATIONS):
+        if any(h in text for h in HALLUCINATIONS) or is_loop(text):
             log.debug("dropped a Whisper hallucination (%d characters)", len(text))
             text, conf = "", 0.0
         return Transcript(text, conf, audio_s, time.monotonic() - t, raw, final)

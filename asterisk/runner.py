@@ -54,6 +54,7 @@ def render_configs(settings: Settings) -> dict[str, str]:
         "AMI_USER": a.ami_user,
         "AMI_SECRET": a.ami_secret.get_secret_value(),
         "CALLER_PASSWORD": a.caller_password.get_secret_value(),
+        "CARRIER_PORT": str(a.carrier_port),
         "AGENT_PASSWORD": a.agent_password.get_secret_value(),
         "AGI_HOST": settings.agi.host,
         "AGI_PORT": str(settings.agi.port),

@@ -9,8 +9,9 @@ hands it its settings on stdin, and asks it for its counts; the child owns the S
 The line protocol (one JSON object per line, the child's stdout):
 
 * parent -> child, first line: ``{"host", "port", "username", "password", "max_calls",
-  "voices": {text: path of an 8 kHz mono 16-bit WAV}}`` (on stdin: no secret on a command line);
-* child -> parent: ``{"ready": true}`` once the phone is registered;
+  "register", "local_port", "voices": {text: path of an 8 kHz mono 16-bit WAV}}`` (on stdin:
+  no secret on a command line);
+* child -> parent: ``{"ready": true}`` once the phone is registered (or listening);
 * parent -> child: ``report`` -> ``{"calls", "hung_up_on", "errors", "cpu_s"}``;
 * parent -> child: ``quit`` (or end of stdin) -> the last report, then the child exits.
 
@@ -59,10 +60,12 @@ class SimulatorProcess:
     """``CustomerSimulator`` in a child process; ``report()`` fetches its counts."""
 
     def __init__(self, asterisk: AsteriskSettings, voices: dict[str, Path], *,
-                 username: str = "customer", max_calls: int = 64) -> None:
+                 username: str = "customer", max_calls: int = 64, register: bool = True,
+                 local_port: int = 0) -> None:
         self.config = {
             "host": asterisk.bind_host, "port": asterisk.sip_port, "username": username,
             "password": asterisk.caller_password.get_secret_value(), "max_calls": max_calls,
+            "register": register, "local_port": local_port,
             "voices": {text: str(path) for text, path in voices.items()},
         }
         self.last = SimReport()
@@ -170,7 +173,9 @@ async def _child() -> int:
     asterisk = AsteriskSettings(bind_host=config["host"], sip_port=config["port"],
                                 caller_password=config["password"])
     sim = CustomerSimulator(asterisk, speak, username=config["username"],
-                            max_calls=config["max_calls"])
+                            max_calls=config["max_calls"],
+                            register=config.get("register", True),
+                            local_port=config.get("local_port", 0))
     await sim.start()
     print(json.dumps({"ready": True}), flush=True)
     try:

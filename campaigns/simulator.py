@@ -1,6 +1,7 @@
 """Customer simulator for outbound campaigns: the project's SIP phone (ivr/sipua) registered as
-the PJSIP endpoint ``customer``, answering every number Asterisk dials there over real SIP/RTP,
-behaving by the number's last digit:
+the PJSIP endpoint ``customer`` (or, unregistered on a fixed port, the far end of the static
+trunk ``carrier``), answering every number Asterisk dials there over real SIP/RTP, behaving by
+the number's last digit:
 
 ====  ==========================================================================
 0     answers, says 喂, answers the survey by keys (consent 1, CSAT 4, NPS 9#, resolved 1)
@@ -48,11 +49,15 @@ def behaviour_of(number: str) -> str:
 
 class CustomerSimulator:
     def __init__(self, asterisk: AsteriskSettings, speak: Speak, *,
-                 username: str = "customer", max_calls: int = 64) -> None:
+                 username: str = "customer", max_calls: int = 64, register: bool = True,
+                 local_port: int = 0) -> None:
+        """``register`` False with a fixed ``local_port``: the far end of a static trunk (a
+        carrier's: no registration, Asterisk sends to a configured address)."""
         self.phone = SipPhone(server_host=asterisk.bind_host, server_port=asterisk.sip_port,
                               username=username,
                               password=asterisk.caller_password.get_secret_value(),
-                              max_ringing=max_calls)
+                              max_ringing=max_calls, local_port=local_port)
+        self.register = register
         self.speak = speak
         self.calls: Counter[str] = Counter()  # behaviour -> calls received
         self.errors: list[str] = []
@@ -62,7 +67,8 @@ class CustomerSimulator:
 
     async def start(self) -> None:
         await self.phone.start()
-        await self.phone.register()
+        if self.register:
+            await self.phone.register()
         self._loop = asyncio.create_task(self._accept(), name="customer-sim")
 
     async def close(self) -> None:

@@ -59,16 +59,18 @@ def _norm(text: str) -> str:
 
 
 def spoken_score(text: str, lo: int, hi: int) -> int | None:
-    """``四分`` -> 4, ``给十分吧`` -> 10, ``8`` -> 8; None when no number in range."""
+    """``四分`` -> 4, ``给十分吧`` -> 10, ``8`` -> 8; None when no number in range, or when
+    two different ones are (``三分,五分``: misheard or undecided; asking again beats guessing)."""
     s = _norm(text)
+    found: set[int] = set()
     for m in _NUMERAL.finditer(s):
         try:
             n = chinese_number_to_int(m.group())
         except ValueError:
             continue
         if lo <= n <= hi:
-            return n
-    return None
+            found.add(n)
+    return found.pop() if len(found) == 1 else None
 
 
 def parse_answer(q: Question, event: DialogEvent) -> tuple[int | None, str | None] | None:

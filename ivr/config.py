@@ -48,6 +48,9 @@ class AsteriskSettings(BaseModel):
     # where Asterisk reads our rendered prompts: sound:ivr/<name>
     sounds_subdir: str = "ivr"
     caller_password: SecretStr = SecretStr("caller-dev-secret")
+    # development: where the static trunk ``carrier`` (pjsip.conf) sends calls; the customer
+    # simulator listens there unregistered, as a carrier's SIP trunk would
+    carrier_port: int = 5070
     agent_password: SecretStr = SecretStr("agent-dev-secret")
     start_timeout_s: float = 60.0
     debian_mirror: str = "http://deb.debian.org/debian"

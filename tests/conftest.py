@@ -42,6 +42,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "rtp_start": 21000,
             "rtp_end": 21499,
             "sounds_subdir": "ivr-test",
+            "carrier_port": 15070,
         },
         # prompts persist between runs so a test run renders them once
         tts={"cache_dir": CACHE / "test-prompts", "model_dir": CACHE / "models"},

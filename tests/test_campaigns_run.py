@@ -1,7 +1,9 @@
 """``ivr campaigns run`` as operators start it: the dialer in its own process (its own ARI
-app connection, Whisper and Kokoro), against the test Asterisk and database, calling the
-simulated customers (their own process too). One customer answers by voice, one says
-不要再打了, one answers by keys."""
+app connection, Whisper and Kokoro), against the test Asterisk and database, calling out
+through the static trunk ``carrier`` (no registration, a fixed address: how carriers' trunks
+are set up) to the simulated customers listening there (their own process too). One customer
+answers by voice, one says 不要再打了, one answers by keys. The registered ``customer`` trunk is
+tests/test_campaigns_calls.py's."""
 
 from __future__ import annotations
 
@@ -74,14 +76,15 @@ async def test_campaigns_run_process_with_voice(server: ServerControl, settings:
     data.pop("database_url", None)
     data.pop("redis_url", None)
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    sim = SimulatorProcess(settings.asterisk, voices)
+    sim = SimulatorProcess(settings.asterisk, voices, username="carrier", register=False,
+                           local_port=settings.asterisk.carrier_port)
     await sim.start()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("IVR_CONFIG", None)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ivr.cli", "--config", str(config), "campaigns", "run",
-        "--tick", "0.3", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=env)
+        "--tick", "0.3", "--endpoint", "carrier", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=env)
     out = b""
     try:
         async with asyncio.timeout(180):

@@ -247,3 +247,13 @@ def test_synth_plan_and_degradation_are_reproducible() -> None:
         noise = x[: lead - 400]  # band-limited noise alone, before the speech
         snr = 10 * np.log10(np.mean(speech**2) / np.mean(noise**2))
         assert abs(snr - p.snr_db) < 4.0  # μ-law and the band edge move it a little
+
+
+def test_whisper_loops_are_dropped() -> None:
+    """A decoding loop (the same phrase again and again) is no answer: a looped 三分 taken as a
+    CSAT of 3 was the commonest wrong survey answer (ivr eval survey)."""
+    from asr.whisper import is_loop
+
+    assert is_loop("三分,三分,三分,三分,") and is_loop("好的。好的。好的。")
+    assert not is_loop("三分,五分。") and not is_loop("喂喂喂") and not is_loop("好的，好的。")
+    assert not is_loop("对对对，解决了")

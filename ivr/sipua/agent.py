@@ -155,13 +155,14 @@ class SipUserAgent:
         password: str,
         local_host: str = "127.0.0.1",
         display_name: str | None = None,
+        local_port: int = 0,
     ) -> None:
         self.server = (server_host, server_port)
         self.username = username
         self.password = password
         self.local_host = local_host
         self.display_name = display_name or username
-        self.local_port = 0
+        self.local_port = local_port  # 0: any free port (a fixed one for a static trunk)
         self._udp: _Udp | None = None
         self._pending: dict[str, asyncio.Queue[SipMessage]] = {}  # branch -> responses
         self.calls: dict[str, SipCall] = {}
@@ -169,7 +170,7 @@ class SipUserAgent:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         _, proto = await loop.create_datagram_endpoint(
-            lambda: _Udp(self._on_datagram), local_addr=(self.local_host, 0)
+            lambda: _Udp(self._on_datagram), local_addr=(self.local_host, self.local_port)
         )
         self._udp = proto
         assert proto.transport is not None

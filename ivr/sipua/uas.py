@@ -136,9 +136,10 @@ class SipPhone(SipUserAgent):
 
     def __init__(self, *, server_host: str, server_port: int, username: str, password: str,
                  local_host: str = "127.0.0.1", display_name: str | None = None,
-                 max_ringing: int = 4) -> None:
+                 max_ringing: int = 4, local_port: int = 0) -> None:
         super().__init__(server_host=server_host, server_port=server_port, username=username,
-                         password=password, local_host=local_host, display_name=display_name)
+                         password=password, local_host=local_host, display_name=display_name,
+                         local_port=local_port)
         self.incoming: asyncio.Queue[IncomingCall] = asyncio.Queue(max_ringing)
         self.registered = False
         self.expires = 0  # what the registrar granted
