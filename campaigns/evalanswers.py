@@ -157,10 +157,7 @@ class AnswerReport:
 
 
 async def judge_texts(spec: SurveySpec, rows: Sequence[AnswerRow]) -> AnswerReport:
-    report = AnswerReport()
-    for row in rows:
-        report.verdicts.append(Verdict(row, row.text, await judge(spec, row.question, row.text)))
-    return report
+    return await judge_heard(spec, rows, [row.text for row in rows])
 
 
 async def judge_heard(spec: SurveySpec, rows: Sequence[AnswerRow], heard: Sequence[str]

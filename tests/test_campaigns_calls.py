@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns import repo
@@ -18,12 +18,13 @@ from campaigns.report import campaign_results, render_text
 from campaigns.service import server_originator
 from campaigns.simproc import SimulatorProcess
 from campaigns.simulator import HELLO, MACHINE_GREETING, VOICE_ANSWERS
-from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
+from campaigns.tables import Campaign, Contact
 from dialog.backends.tables import WorkOrderRow
 from ivr.appkeys import CALLS, PROMPT_CACHE, RECOGNIZER
 from ivr.config import Settings
 from ivr.storage.db import session_factory
 from ivr.storage.models import Call
+from tests.campaign_db import fresh_numbers, read_back
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -54,13 +55,7 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Simul
     sessions = session_factory(pg_engine)
     digits = "0123456" if voice else "012356"
     phones = [BASE + d for d in digits]
-    async with sessions() as s, s.begin():  # other tests' campaigns are not for this dialer
-        await s.execute(update(Campaign).where(Campaign.status == "running")
-                        .values(status="stopped"))
-    async with sessions() as s, s.begin():  # numbers of earlier runs of this test
-        for p in phones:
-            for d in (await s.execute(select(DoNotCall).where(DoNotCall.phone == p))).scalars():
-                await s.delete(d)
+    await fresh_numbers(sessions, phones)
     cid = await repo.create_campaign(sessions, name="回访测试", survey="satisfaction",
                                      line="gas", windows=ALL_DAY, max_attempts=1,
                                      max_channels=10, calls_per_second=20.0,
@@ -89,17 +84,9 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Simul
     sim = await customers.report()
     assert not sim.errors, sim.errors
     print("customers:", dict(sim.calls), "hung up on:", dict(sim.hung_up_on))
-    async with sessions() as s:
-        attempts = {p[-1]: a for p, a in (await s.execute(
-            select(Contact.phone, Attempt).join(Attempt, Attempt.contact_id == Contact.id)
-            .where(Contact.campaign_id == cid))).all()}
-        contacts = {c.phone[-1]: c.status for c in (await s.execute(
-            select(Contact).where(Contact.campaign_id == cid))).scalars()}
-        answers = {(p[-1], a.question): a for p, a in (await s.execute(
-            select(Contact.phone, Answer).join(Answer, Answer.contact_id == Contact.id)
-            .where(Contact.campaign_id == cid))).all()}
-        dnc = set((await s.execute(select(DoNotCall.phone).where(
-            DoNotCall.source_campaign_id == cid))).scalars())
+    results = await read_back(sessions, cid)
+    attempts, contacts, answers, dnc = (results.attempts, results.contacts, results.answers,
+                                        results.dnc)
     print({d: (a.outcome, a.amd_status, a.cause) for d, a in attempts.items()}, contacts,
           {k: (a.score, a.text) for k, a in answers.items()})
     async with sessions() as s:  # what the server heard and said, shown when a check fails

@@ -17,16 +17,17 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel, SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns import repo
 from campaigns.simproc import SimulatorProcess
 from campaigns.simulator import HELLO, MACHINE_GREETING, VOICE_ANSWERS
-from campaigns.tables import Answer, Campaign, Contact, DoNotCall
+from campaigns.tables import Campaign
 from ivr.appkeys import PROMPT_CACHE
 from ivr.config import Settings
 from ivr.storage.db import session_factory
+from tests.campaign_db import fresh_numbers, read_back
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -59,12 +60,7 @@ async def test_campaigns_run_process_with_voice(server: ServerControl, settings:
     sessions = session_factory(pg_engine)
     digits = "046"
     phones = [BASE + d for d in digits]
-    async with sessions() as s, s.begin():  # other tests' campaigns are not for this dialer
-        await s.execute(update(Campaign).where(Campaign.status == "running")
-                        .values(status="stopped"))
-        for p in phones:  # numbers of earlier runs of this test
-            for d in (await s.execute(select(DoNotCall).where(DoNotCall.phone == p))).scalars():
-                await s.delete(d)
+    await fresh_numbers(sessions, phones)
     cid = await repo.create_campaign(sessions, name="独立拨号进程", survey="satisfaction",
                                      line="oil", windows=ALL_DAY, max_attempts=1,
                                      max_channels=5, calls_per_second=10.0,
@@ -107,14 +103,8 @@ async def test_campaigns_run_process_with_voice(server: ServerControl, settings:
     assert status == "finished", text[-3000:]
     assert "answers by keys and voice" in text, text[-3000:]
     assert not report.errors, report.errors
-    async with sessions() as s:
-        contacts = {c.phone[-1]: c.status for c in (await s.execute(
-            select(Contact).where(Contact.campaign_id == cid))).scalars()}
-        answers = {(p[-1], a.question): a for p, a in (await s.execute(
-            select(Contact.phone, Answer).join(Answer, Answer.contact_id == Contact.id)
-            .where(Contact.campaign_id == cid))).all()}
-        dnc = set((await s.execute(select(DoNotCall.phone).where(
-            DoNotCall.source_campaign_id == cid))).scalars())
+    results = await read_back(sessions, cid)
+    contacts, answers, dnc = results.contacts, results.answers, results.dnc
     assert contacts == {"0": "completed", "4": "completed", "6": "dnc"}, (contacts, text[-3000:])
     assert (answers["4", "csat"].score, answers["4", "csat"].via) == (5, "speech")
     assert answers["4", "resolved"].score == 1

@@ -68,8 +68,7 @@ def _asset(name: str) -> web.RouteDef:
     return web.get(f"/agent/{name}", serve)
 
 
-LOGIN = LoginForm("agent desktop", lambda error, status: _login_page(error, status), COOKIE,
-                  "/agent", "/agent")
+LOGIN = LoginForm("agent desktop", _login_page, COOKIE, "/agent", "/agent")
 
 
 async def login(request: web.Request) -> web.Response:

@@ -88,7 +88,7 @@ async def script(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "ops.js", headers={"Cache-Control": "no-cache"})
 
 
-LOGIN = LoginForm("ops", lambda error, status: _login_page(error, status), COOKIE, "/", "/ops",
+LOGIN = LoginForm("ops", _login_page, COOKIE, "/", "/ops",
                   allowed=lambda request, user: role_of(request, user) in OPS_ROLES,
                   not_allowed="该工号没有运营权限。")
 

@@ -1,0 +1,45 @@
+"""What the real-call campaign tests set up and read back in the database (by the number's
+last digit, the simulator's behaviour digit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
+from ivr.storage.db import SessionFactory
+
+
+async def fresh_numbers(sessions: SessionFactory, phones: list[str]) -> None:
+    """Other tests' campaigns stop (they are not for this test's dialer) and these numbers
+    leave the do-not-call list (earlier runs of the test put them there)."""
+    async with sessions() as s, s.begin():
+        await s.execute(update(Campaign).where(Campaign.status == "running")
+                        .values(status="stopped"))
+        for p in phones:
+            for d in (await s.execute(select(DoNotCall).where(DoNotCall.phone == p))).scalars():
+                await s.delete(d)
+
+
+@dataclass
+class Results:
+    attempts: dict[str, Attempt]
+    contacts: dict[str, str]  # last digit -> contact status
+    answers: dict[tuple[str, str], Answer]  # (last digit, question) -> answer
+    dnc: set[str]  # numbers this campaign put on the do-not-call list
+
+
+async def read_back(sessions: SessionFactory, cid: int) -> Results:
+    async with sessions() as s:
+        attempts = {p[-1]: a for p, a in (await s.execute(
+            select(Contact.phone, Attempt).join(Attempt, Attempt.contact_id == Contact.id)
+            .where(Contact.campaign_id == cid))).all()}
+        contacts = {c.phone[-1]: c.status for c in (await s.execute(
+            select(Contact).where(Contact.campaign_id == cid))).scalars()}
+        answers = {(p[-1], a.question): a for p, a in (await s.execute(
+            select(Contact.phone, Answer).join(Answer, Answer.contact_id == Contact.id)
+            .where(Contact.campaign_id == cid))).all()}
+        dnc = set((await s.execute(select(DoNotCall.phone).where(
+            DoNotCall.source_campaign_id == cid))).scalars())
+    return Results(attempts, contacts, answers, dnc)
