@@ -27,6 +27,8 @@ DNC_WORDS = ("不要再打", "别再打", "不要打了", "别打了", "不要�
 DNC_RE = re.compile(r"(不要|别|不用|甭)(再|在)?(给|跟)?(我们?)?(打(?!分)|来电|联系|骚扰)|拉黑")
 CALLBACK_WORDS = ("不方便", "没空", "在忙", "正忙", "开车", "晚点打", "晚点再打", "改天", "开会")
 REPEAT_WORDS = ("重复", "再说一遍", "再说一次", "没听清", "什么意思", "再讲一遍")
+# the same as said, with 在 for 再 (你在说一遍: heard so by Whisper base, and then read as a 1)
+REPEAT_RE = re.compile(r"重复|(再|在)(说|讲)一?(遍|次)|没听清|什么意思")
 GLOBAL_WORDS = (*DNC_WORDS, *CALLBACK_WORDS, *REPEAT_WORDS)
 CONSENT_HINTS = "可以 好的 不方便 不要再打了"
 
@@ -44,6 +46,7 @@ def _starts_global(s: str) -> bool:
 CSAT_WORDS = (("非常不满意", 1), ("很不满意", 1), ("非常满意", 5), ("很满意", 5), ("不太满意", 2),
               ("不满意", 2), ("一般", 3), ("还行", 3), ("还可以", 4), ("满意", 4))
 _NUMERAL = re.compile(r"[0-9零〇一二两三四五六七八九十]+")
+NOT_A_SCORE = "遍次下些会"  # after a numeral: 说一遍, 等一下, 一会 are no scores
 RESOLVED_WORDS = (("没解决", False), ("没有解决", False), ("未解决", False), ("解决了", True),
                   ("已经解决", True))
 
@@ -64,6 +67,8 @@ def spoken_score(text: str, lo: int, hi: int) -> int | None:
     s = _norm(text)
     found: set[int] = set()
     for m in _NUMERAL.finditer(s):
+        if s[m.end():m.end() + 1] and s[m.end()] in NOT_A_SCORE:
+            continue
         try:
             n = chinese_number_to_int(m.group())
         except ValueError:
@@ -166,7 +171,7 @@ class SurveyDialog:
                 self.result.contact_status = "pending"
                 self.result.retry_after = timedelta(seconds=self.spec.callback_delay_s)
                 return [Step("survey_callback"), *self._end(texts.callback, "callback")]
-            if any(w in s for w in REPEAT_WORDS):
+            if REPEAT_RE.search(s):
                 return [Step("survey_repeat"), *self._ask()]
         if isinstance(event, Dtmf) and event.digits.startswith("*"):
             return [Step("survey_repeat"), *self._ask()]

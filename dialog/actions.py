@@ -36,7 +36,7 @@ class Say:
 
 @dataclass(frozen=True, slots=True)
 class Collect:
-    """Wait for the caller's input (DTMF now; speech once the voice path is in)."""
+    """Wait for the caller's input: keys, or speech where the call has a recogniser."""
 
     max_digits: int = 1
     timeout_s: float | None = None  # None: the settings' no-input timeout

@@ -128,7 +128,11 @@ def run_file(settings: Settings, path: Path, *, backend: str | None = None,
     replaces the first question's recogniser hints (an experiment: "" for none, "bots" or
     "questions" for ``dialog.nlu.vocabulary``'s two forms, or the words themselves)."""
     say = progress or (lambda _m: None)
-    catalog = catalog or Catalog.load()
+    if catalog is None:  # as the server builds it, with the optional embedding layer
+        from handoff.embeddings import intent_embedder
+
+        catalog = Catalog.load(embedder=intent_embedder(settings),
+                               embedding_floor=settings.nlu.embedding_floor)
     rows, problems = load_rows(path, catalog)
     if holdout:
         catalog = holdout_catalog(catalog, [t for r in rows for t in (r.said,) if t])
@@ -172,6 +176,7 @@ def run_file(settings: Settings, path: Path, *, backend: str | None = None,
                               if k not in ("per_bot", "confusions")}
     report |= {
         "file": str(path), "holdout": holdout, "wall_s": round(time.monotonic() - t, 1),
+        "embedder": settings.nlu.embedder,
         "asr": {"backend": settings.asr.backend if recognizer else None,
                 "initial_prompt": settings.asr.initial_prompt, "hints": hints,
                 "beam_size": settings.asr.beam_size},
@@ -203,6 +208,8 @@ def print_report(r: dict[str, Any], echo: Callable[[str], object]) -> None:
         echo(f"held out (the set's sentences removed from the bots): right {_pct(h['accuracy'])}"
              f"  wrong bot {_pct(h['wrong_rate'])}  clarify {_pct(h['clarify_rate'])}  "
              f"no match {_pct(h['no_match_rate'])}")
+    if r.get("embedder", "none") != "none":
+        echo(f"matcher: with the embedding layer ({r['embedder']})")
     if r["asr_mean_s"] is not None:
         echo(f"ASR: mean {r['asr_mean_s']:.2f} s per utterance over {r['asr_utterances']} "
              f"(prompt {r['asr']['initial_prompt']!r}, hints {r['asr']['hints']!r})")

@@ -37,6 +37,9 @@ async def test_verdicts_and_hints() -> None:
     assert await judge(spec, "consent", "嗯，行吧") == "yes"
     assert await judge(spec, "csat", "我也说不好") == "none"  # asked again, not guessed
     assert await judge(spec, "resolved", "没有") == "no"
+    # 在 for 再, as Whisper base writes it: asked again, never read as a score of 1
+    assert await judge(spec, "csat", "你在说一遍") == "repeat"
+    assert await judge(spec, "nps", "等一下，八分吧") == "8"
     assert hints_for(spec, "consent") and "满意" in (hints_for(spec, "csat") or "")
     with pytest.raises(ValueError, match="no question"):
         await judge(spec, "nosuch", "可以")
