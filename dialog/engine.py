@@ -16,6 +16,7 @@ from typing import Any
 from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step
 from dialog.actions import Transfer as TransferAction
 from dialog.catalog import Catalog
+from dialog.nlu.lines import named_line
 from dialog.prompts import P, line_menu_text
 from dialog.scenario import BotSpec, SlotSpec
 from dialog.scenario import Step as BotStep
@@ -133,6 +134,8 @@ class DialogEngine:
             return current is not None and parse_slot(current[1], text, dtmf=False)[0] is not None
         if st.mode not in ("route", "line_menu", "clarify"):
             return False
+        if st.mode != "clarify" and named_line(text) is not None:
+            return True
         only = st.clarify if st.mode == "clarify" else None
         if self.catalog.embedder is None:
             result = self.catalog.matcher.match(text, only=only)
@@ -294,16 +297,24 @@ class DialogEngine:
                 return await self._enter(bot.id, via="dtmf")
             return self._failure("invalid_key", self._line_menu(st.line), key=key)
         if key in ("1", "2"):
-            st.mode, st.line = "line_menu", "oil" if key == "1" else "gas"
-            confirm = "confirm_oil" if key == "1" else "confirm_gas"
-            return [Step("menu", {"key": key, "choice": st.line}), Say(P[confirm], confirm),
-                    *self._prompt(self._line_menu(st.line))]
+            return self._choose_line("oil" if key == "1" else "gas", {"key": key})
         return self._failure("invalid_key", self._route_prompt(), key=key)
+
+    def _choose_line(self, line: str, how: dict[str, Any]) -> list[Action]:
+        """The menu of one business line (its key pressed, or the line named alone)."""
+        st = self.state
+        st.mode, st.line = "line_menu", line
+        confirm = f"confirm_{line}"
+        return [Step("menu", {**how, "choice": line}), Say(P[confirm], confirm),
+                *self._prompt(self._line_menu(line))]
 
     async def _on_text(self, text: str) -> list[Action]:
         st = self.state
         if st.mode == "bot":
             return await self._answer(text, dtmf=False)
+        line = named_line(text) if st.mode in ("route", "line_menu") else None
+        if line is not None:
+            return self._choose_line(line, {"text": text})
         only = st.clarify if st.mode == "clarify" else None
         if self.catalog.embedder is None:
             result = self.catalog.matcher.match(text, only=only)

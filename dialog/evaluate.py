@@ -17,10 +17,12 @@ paraphrase; ``voice``, ``snr_db``, ...) is carried into the per-row report. A ma
 reported with its line number and skipped.
 
 Routing mirrors ``DialogEngine`` in its first state: the safety global (gas smell, leak) goes to
-``gas_leak``; the agent global (转人工) is a fall-back to an agent; otherwise the catalog's
+``gas_leak``; the agent global (转人工) is a fall-back to an agent; a business line named
+alone (燃气, 加油卡业务: ``dialog.nlu.lines``) gets that line's menu; otherwise the catalog's
 ``IntentMatcher`` decides match / clarify / no_match. Each row ends in one verdict:
 ``right`` (matched the expected bot), ``wrong`` (matched another bot), ``clarify`` (the caller
-is asked "A or B?"; ``clarify_ok`` counts those whose two options include the expected bot) or
+is asked "A or B?", or hears a line's menu; ``clarify_ok`` counts the questions whose two
+options include the expected bot) or
 ``no_match`` (re-prompt, then the DTMF menu; also no speech found and the agent global).
 """
 
@@ -37,13 +39,14 @@ from typing import Any, Literal
 
 from dialog.catalog import Catalog
 from dialog.engine import GLOBALS
+from dialog.nlu.lines import named_line
 from dialog.nlu.text import normalize_for_match
 
 EVALSETS_DIR = Path(__file__).with_name("evalsets")
 REQUIRED = ("kind", "input", "expected")
 SPLIT_SEED = 956100
 
-Decision = Literal["match", "clarify", "no_match", "safety", "agent", "no_speech"]
+Decision = Literal["match", "clarify", "line", "no_match", "safety", "agent", "no_speech"]
 Verdict = Literal["right", "wrong", "clarify", "no_match"]
 
 
@@ -139,6 +142,9 @@ def route(catalog: Catalog, text: str) -> Routed:
             if name == "safety":
                 return Routed("safety", "gas_leak", 1.0, "global", "safety global")
             return Routed("agent", None, 0.0, "global", "agent global")
+    line = named_line(text)
+    if line is not None:  # the line's menu (dialog.nlu.lines): a question, like clarify
+        return Routed("line", None, 0.0, "line", f"names the {line} line: its menu")
     result = catalog.matcher.match(text)
     best = result.best
     options = tuple(c.intent for c in result.candidates[:2]) if result.decision == "clarify" \
@@ -153,7 +159,7 @@ def route(catalog: Catalog, text: str) -> Routed:
 def verdict(expected: str, routed: Routed) -> Verdict:
     if routed.decision in ("match", "safety"):
         return "right" if routed.bot == expected else "wrong"
-    if routed.decision == "clarify":
+    if routed.decision in ("clarify", "line"):
         return "clarify"
     return "no_match"
 

@@ -54,7 +54,8 @@ def reason_label(reason: str, bot: dict[str, Any] | None) -> str:
 def step_label(step: str, d: dict[str, Any], bot_names: dict[str, str] | None = None) -> str:
     """One step of the call's path, in a few Chinese words for the agent."""
     if step == "menu":
-        return f"按键{d.get('key', '')}：{MENU_CHOICES.get(str(d.get('choice')), d.get('choice'))}"
+        choice = MENU_CHOICES.get(str(d.get("choice")), d.get("choice"))
+        return f"按键{d['key']}：{choice}" if "key" in d else f"说出业务：{choice}"
     if step == "bot":
         bot_id = str(d.get("bot", ""))
         return f"进入业务：{(bot_names or {}).get(bot_id, bot_id)}"

@@ -166,6 +166,40 @@ async def test_line_menus_star_back_zero_to_line_queue_and_invalid_keys(catalog:
     assert isinstance(out[-1], TransferAction) and out[-1].reason == "repeated_failures"
 
 
+@pytest.mark.parametrize(("text", "line"), [
+    ("燃气业务", "gas"), ("天然气。", "gas"), ("嗯，加油卡吧", "oil"), ("我想问一下燃气的事", "gas"),
+    ("我要办加油卡", None), ("燃气费怎么交", None), ("查余额", None),
+])
+def test_a_line_named_alone(text: str, line: str | None) -> None:
+    from dialog.nlu.lines import named_line
+
+    assert named_line(text) == line
+
+
+async def test_saying_a_line_opens_its_menu(catalog: Catalog) -> None:
+    # the route menu offers 加油卡业务 and 天然气业务: said back, they are the keys 1 and 2
+    # (the matcher alone took 燃气业务 for fuel_station, whose question says 办加油卡业务)
+    from dialog.evaluate import route, verdict
+    from handoff.rules import step_label
+
+    engine = DialogEngine(catalog, {})
+    engine.start()
+    assert await engine.turn_complete("燃气业务")
+    out = await engine.on_event(Utterance("燃气业务", 1.0))
+    assert engine.state.mode == "line_menu" and engine.state.line == "gas"
+    assert "天然气" in said(out) and isinstance(out[-1], Collect)
+    step = next(a for a in out if isinstance(a, Step))
+    assert step_label(step.name, step.detail) == "说出业务：天然气业务"
+    out = await engine.on_event(Utterance("加油卡", 1.0))  # another line from the menu
+    assert engine.state.line == "oil"
+    routed = route(catalog, "燃气业务")
+    assert routed.decision == "line" and verdict("gas_balance", routed) == "clarify"
+    engine = DialogEngine(catalog, {})
+    engine.start()
+    await engine.on_event(Utterance("我要办加油卡", 1.0))
+    assert engine.state.bot == "fuel_card_apply"
+
+
 async def test_snapshot_round_trip_drops_secrets_and_resumes(catalog: Catalog) -> None:
     import json
 
