@@ -167,8 +167,8 @@ async def test_line_menus_star_back_zero_to_line_queue_and_invalid_keys(catalog:
 
 
 @pytest.mark.parametrize(("text", "line"), [
-    ("燃气业务", "gas"), ("天然气。", "gas"), ("嗯，加油卡吧", "oil"), ("我想问一下燃气的事", "gas"),
-    ("我要办加油卡", None), ("燃气费怎么交", None), ("查余额", None),
+    ("燃气业务", "gas"), ("天然气。", "gas"), ("嗯，加油卡吧", "oil"),
+    ("我想问一下燃气的事", "gas"), ("我要办加油卡", None), ("燃气费怎么交", None), ("查余额", None),
 ])
 def test_a_line_named_alone(text: str, line: str | None) -> None:
     from dialog.nlu.lines import named_line
