@@ -168,7 +168,6 @@ async def judge_heard(spec: SurveySpec, rows: Sequence[AnswerRow], heard: Sequen
     return report
 
 
-
 async def hear_all(spec: SurveySpec, rows: Sequence[AnswerRow], paths: Sequence[Path],
                    recognizer: Recognizer, endpoint: EndpointSettings, *,
                    with_hints: bool) -> list[str]:

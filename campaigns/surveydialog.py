@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from campaigns.survey import Question, SurveySpec
 from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step, Utterance
@@ -29,6 +29,7 @@ CALLBACK_WORDS = ("不方便", "没空", "在忙", "正忙", "开车", "晚点�
 REPEAT_WORDS = ("重复", "再说一遍", "再说一次", "没听清", "什么意思", "再讲一遍")
 # the same as said, with 在 for 再 (你在说一遍: heard so by Whisper base, and then read as a 1)
 REPEAT_RE = re.compile(r"重复|(再|在)(说|讲)一?(遍|次)|没听清|什么意思")
+# the literal global answers: their first characters said before a pause (_starts_global)
 GLOBAL_WORDS = (*DNC_WORDS, *CALLBACK_WORDS, *REPEAT_WORDS)
 CONSENT_HINTS = "可以 好的 不方便 不要再打了"
 
@@ -36,6 +37,16 @@ CONSENT_HINTS = "可以 好的 不方便 不要再打了"
 def wants_no_calls(s: str) -> bool:
     """The customer asks not to be called again (normalised text)."""
     return DNC_RE.search(s) is not None
+
+
+def global_answer(s: str) -> Literal["dnc", "callback", "repeat"] | None:
+    """An answer that holds at any step (normalised text): do not call, call back later, or
+    say that again; None for anything else."""
+    if wants_no_calls(s):
+        return "dnc"
+    if any(w in s for w in CALLBACK_WORDS):
+        return "callback"
+    return "repeat" if REPEAT_RE.search(s) else None
 
 
 def _starts_global(s: str) -> bool:
@@ -67,7 +78,7 @@ def spoken_score(text: str, lo: int, hi: int) -> int | None:
     s = _norm(text)
     found: set[int] = set()
     for m in _NUMERAL.finditer(s):
-        if s[m.end():m.end() + 1] and s[m.end()] in NOT_A_SCORE:
+        if m.end() < len(s) and s[m.end()] in NOT_A_SCORE:
             continue
         try:
             n = chinese_number_to_int(m.group())
@@ -161,18 +172,17 @@ class SurveyDialog:
 
     async def on_event(self, event: DialogEvent) -> list[Action]:
         texts = self.spec.texts
-        if isinstance(event, Utterance):
-            s = _norm(event.text)
-            if wants_no_calls(s):
-                await self.sink.do_not_call()
-                self.result.contact_status = "dnc"
-                return [Step("survey_dnc"), *self._end(texts.dnc, "dnc")]
-            if any(w in s for w in CALLBACK_WORDS):
-                self.result.contact_status = "pending"
-                self.result.retry_after = timedelta(seconds=self.spec.callback_delay_s)
-                return [Step("survey_callback"), *self._end(texts.callback, "callback")]
-            if REPEAT_RE.search(s):
-                return [Step("survey_repeat"), *self._ask()]
+        said = global_answer(_norm(event.text)) if isinstance(event, Utterance) else None
+        if said == "dnc":
+            await self.sink.do_not_call()
+            self.result.contact_status = "dnc"
+            return [Step("survey_dnc"), *self._end(texts.dnc, "dnc")]
+        if said == "callback":
+            self.result.contact_status = "pending"
+            self.result.retry_after = timedelta(seconds=self.spec.callback_delay_s)
+            return [Step("survey_callback"), *self._end(texts.callback, "callback")]
+        if said == "repeat":
+            return [Step("survey_repeat"), *self._ask()]
         if isinstance(event, Dtmf) and event.digits.startswith("*"):
             return [Step("survey_repeat"), *self._ask()]
         if self.index < 0:
@@ -196,7 +206,7 @@ class SurveyDialog:
         s = _norm(text)
         if not s:
             return False
-        if wants_no_calls(s) or any(w in s for w in GLOBAL_WORDS):
+        if global_answer(s) is not None:
             return True
         if _starts_global(s):  # 不要… may be 不要再打了: wait for the rest
             return False

@@ -134,7 +134,7 @@ class DialogEngine:
             return current is not None and parse_slot(current[1], text, dtmf=False)[0] is not None
         if st.mode not in ("route", "line_menu", "clarify"):
             return False
-        if st.mode != "clarify" and named_line(text) is not None:
+        if self._named_line(text) is not None:
             return True
         only = st.clarify if st.mode == "clarify" else None
         if self.catalog.embedder is None:
@@ -300,6 +300,11 @@ class DialogEngine:
             return self._choose_line("oil" if key == "1" else "gas", {"key": key})
         return self._failure("invalid_key", self._route_prompt(), key=key)
 
+    def _named_line(self, text: str) -> str | None:
+        """The business line ``text`` names alone, where a menu is being chosen (the route or
+        a line's menu; never an either/or question, whose options are bots)."""
+        return named_line(text) if self.state.mode in ("route", "line_menu") else None
+
     def _choose_line(self, line: str, how: dict[str, Any]) -> list[Action]:
         """The menu of one business line (its key pressed, or the line named alone)."""
         st = self.state
@@ -312,7 +317,7 @@ class DialogEngine:
         st = self.state
         if st.mode == "bot":
             return await self._answer(text, dtmf=False)
-        line = named_line(text) if st.mode in ("route", "line_menu") else None
+        line = self._named_line(text)
         if line is not None:
             return self._choose_line(line, {"text": text})
         only = st.clarify if st.mode == "clarify" else None

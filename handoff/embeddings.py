@@ -27,12 +27,15 @@ import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ivr.config import LLMSettings, Settings
+
+if TYPE_CHECKING:
+    from dialog.catalog import Catalog
 
 Kind = Literal["query", "passage"]
 Vectors = NDArray[np.float32]
@@ -171,6 +174,15 @@ def intent_embedder(settings: Settings) -> Callable[[list[str]], list[list[float
     """The intent matcher's embedding layer as ``settings.nlu.embedder`` asks (None: off)."""
     embedder = build_embedder(settings.nlu.embedder, settings.llm)
     return matcher_embedder(embedder) if embedder is not None else None
+
+
+def intent_catalog(settings: Settings) -> Catalog:
+    """The shipped bots with the matcher the server uses: ``nlu.embedder``'s optional layer
+    (``ivr chat``, ``ivr bots test`` and ``ivr eval intents`` judge with what callers get)."""
+    from dialog.catalog import Catalog
+
+    return Catalog.load(embedder=intent_embedder(settings),
+                        embedding_floor=settings.nlu.embedding_floor)
 
 
 class EmbeddingPool:

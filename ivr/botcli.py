@@ -12,7 +12,6 @@ import click
 from dialog.actions import Collect, Hangup, Say, Step
 from dialog.actions import Transfer as TransferAction
 from dialog.business import build_actions
-from dialog.catalog import Catalog
 from dialog.engine import ActionFn, DialogEngine
 from dialog.testing import event_for, run_catalog_tests
 from ivr.config import Settings
@@ -69,11 +68,9 @@ def _show(actions: list, echo: Callable[[str], object], explain: bool) -> None:
 
 async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], object],
                bot: str | None = None) -> None:
-    from handoff.embeddings import intent_embedder
+    from handoff.embeddings import intent_catalog
 
-    catalog = await asyncio.to_thread(
-        lambda: Catalog.load(embedder=intent_embedder(settings),
-                             embedding_floor=settings.nlu.embedding_floor))
+    catalog = await asyncio.to_thread(intent_catalog, settings)
     if bot is not None and bot not in catalog.bots:
         raise click.ClickException(f"no bot {bot!r}; bots: {', '.join(sorted(catalog.bots))}")
     async with demo_actions(settings) as actions:
@@ -96,11 +93,9 @@ TEST_TODAY = date(2026, 11, 16)
 
 
 async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str], object]) -> bool:
-    from handoff.embeddings import intent_embedder
+    from handoff.embeddings import intent_catalog
 
-    catalog = await asyncio.to_thread(  # nlu.embedder: the matcher's optional embedding layer
-        lambda: Catalog.load(embedder=intent_embedder(settings),
-                             embedding_floor=settings.nlu.embedding_floor))
+    catalog = await asyncio.to_thread(intent_catalog, settings)
     async with demo_actions(settings, TEST_TODAY, scratch=True) as actions:
         def progress(r: object) -> None:
             mark = click.style("PASS", fg="green") if r.ok else click.style("FAIL", fg="red")  # type: ignore[attr-defined]

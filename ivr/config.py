@@ -218,7 +218,7 @@ class HandoffSettings(BaseModel):
     # desktop roles (agent name -> role; unlisted agents are "agent"): reviewers approve or
     # reject knowledge proposals, admins may do what reviewers may
     agent_roles: dict[str, DeskRole] = Field(default_factory=_desk_roles)
-    # desktop login rate limit (ivr/web/loginlimit.py): this many failed logins per agent name
+    # desktop login rate limit (ivr/web/login.py): this many failed logins per agent name
     # or per client address within the window -> 429 until the window has passed
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: float = Field(default=300.0, gt=0)

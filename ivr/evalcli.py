@@ -326,9 +326,8 @@ def eval_survey(settings: Settings, survey: str, answers_file: str | None, text_
                 heard = await hear_all(spec, rows, paths, recognizer, endpoint,
                                        with_hints=hints)
                 report = await judge_heard(spec, rows, heard)
-                click.echo("\n".join(report.lines(
-                    f"spoken ({_describe(settings)}), "
-                    f"{'with each question' + chr(39) + 's hints' if hints else 'no hints'}:")))
+                which = "with each question's hints" if hints else "no hints"
+                click.echo("\n".join(report.lines(f"spoken ({_describe(settings)}), {which}:")))
                 out["with_hints" if hints else "no_hints"] = report.as_json()
         finally:
             await recognizer.close()
@@ -361,10 +360,12 @@ def bench_speech(settings: Settings, per_bot: int, parts: tuple[str, ...],
     text (held out: its own sentences removed from the bots) and as telephone audio through
     the live path (rendered and cached by `ivr eval synth`)."""
     from dialog.evaluate import EVALSETS_DIR, pick, read_items
+    from handoff.embeddings import intent_catalog
     from ivr.evalintents import run_file
     from ivr.evalsynth import render, write_tsvs
 
     command = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
+    catalog = intent_catalog(settings)  # once: with nlu.embedder it embeds every question
     reports: dict[str, Any] = {}
     for part in parts:
         items = pick(read_items(EVALSETS_DIR / f"{part}.tsv"), per_bot or None)
@@ -374,7 +375,8 @@ def bench_speech(settings: Settings, per_bot: int, parts: tuple[str, ...],
         for kind, holdout in (("text", True), ("audio", False)):
             _progress(f"{part} {kind}: {len(items)} rows")
             reports[f"{part}/{kind}"] = run_file(settings, out / f"{kind}.tsv",
-                                                 holdout=holdout, progress=_progress)
+                                                 holdout=holdout, progress=_progress,
+                                                 catalog=catalog)
     def kind_of(name: str) -> str:
         return name.rsplit("/", 1)[-1]
 

@@ -129,10 +129,9 @@ def run_file(settings: Settings, path: Path, *, backend: str | None = None,
     "questions" for ``dialog.nlu.vocabulary``'s two forms, or the words themselves)."""
     say = progress or (lambda _m: None)
     if catalog is None:  # as the server builds it, with the optional embedding layer
-        from handoff.embeddings import intent_embedder
+        from handoff.embeddings import intent_catalog
 
-        catalog = Catalog.load(embedder=intent_embedder(settings),
-                               embedding_floor=settings.nlu.embedding_floor)
+        catalog = intent_catalog(settings)
     rows, problems = load_rows(path, catalog)
     if holdout:
         catalog = holdout_catalog(catalog, [t for r in rows for t in (r.said,) if t])

@@ -31,7 +31,7 @@ from ivr.storage.redis_server import connect_redis
 from ivr.web import agent as agent_web
 from ivr.web import ops as ops_web
 from ivr.web import tickets as tickets_web
-from ivr.web.loginlimit import LoginLimiter
+from ivr.web.login import LoginLimiter
 from tests.fake_llm import FakeLLM
 from tests.test_handoff_service import CARD, context, queue_event
 

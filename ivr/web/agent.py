@@ -6,7 +6,7 @@
 - ``GET /agent/me`` -> ``{"agent", "role"}``
 - ``POST /agent/login`` (form ``agent``, ``password``) sets the signed cookie; a wrong password
   gets the form again with 401; too many failures for that agent or from that address
-  (``ivr.web.loginlimit``) get 429 with a Chinese message and ``Retry-After``.
+  (``ivr.web.login``) get 429 with a Chinese message and ``Retry-After``.
   ``POST /agent/logout`` clears it.
 - ``GET /agent/ws?agent=agent1``: a websocket that sends the agent's current pop on connect (a
   late or reconnecting desktop gets it), then every update for that agent: offered (the phone
@@ -29,8 +29,8 @@ from aiohttp import WSMsgType, web
 
 from ivr.appkeys import HANDOFF, SETTINGS
 from ivr.web.agentauth import COOKIE, agent_role, authenticated_agent
-from ivr.web.loginlimit import LoginForm, form_login
-from ivr.web.loginlimit import install as login_state
+from ivr.web.login import LoginForm, form_login
+from ivr.web.login import install as login_state
 
 log = logging.getLogger("ivr.web.agent")
 

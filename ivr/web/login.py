@@ -74,7 +74,7 @@ class LoginLimiter:
         self._failures.pop(key, None)
 
 
-LOGIN_LIMIT = web.AppKey("login_limit", dict)  # {"limiter": LoginLimiter}, made on first login
+LOGIN_LIMIT = web.AppKey("login_limit", LoginLimiter)  # shared by the two forms
 
 
 @dataclass(frozen=True)
@@ -91,16 +91,11 @@ class LoginForm:
 
 
 def install(app: web.Application) -> None:
-    """Called by each page's ``setup`` that has a login form: the first makes the state."""
+    """Called by each page's ``setup`` that has a login form (after ``SETTINGS`` is set): the
+    first makes the limiter both forms share."""
     if LOGIN_LIMIT not in app:
-        app[LOGIN_LIMIT] = {}
-
-
-def limiter_of(app: web.Application) -> LoginLimiter:
-    settings = app[SETTINGS].handoff
-    limiter: LoginLimiter = app[LOGIN_LIMIT].setdefault("limiter", LoginLimiter(
-        settings.login_max_failures, settings.login_window_s))
-    return limiter
+        settings = app[SETTINGS].handoff
+        app[LOGIN_LIMIT] = LoginLimiter(settings.login_max_failures, settings.login_window_s)
 
 
 async def form_login(request: web.Request, form: LoginForm) -> web.Response:
@@ -110,7 +105,7 @@ async def form_login(request: web.Request, form: LoginForm) -> web.Response:
     settings = request.app[SETTINGS].handoff
     data = await request.post()
     user, password = str(data.get("agent", "")).strip(), str(data.get("password", ""))
-    limiter = limiter_of(request.app)
+    limiter = request.app[LOGIN_LIMIT]
     keys = (f"agent:{user[:64]}", f"ip:{request.remote or '-'}")
     wait = limiter.retry_after(*keys)
     if wait > 0:
