@@ -17,8 +17,12 @@ import aiohttp
 
 from ivr.config import Settings
 from ivr.sipua import SipCall, SipError, SipUserAgent, voiced_seconds
+from ivr.sipua.rtp import RtpReceiver
 
 FRAME = 320  # 20 ms of 8 kHz s16le
+# frames this close to now may still fill in: a packet up to RtpReceiver.REBASE_S late is put
+# where its timestamp says, over what heard() padded as silence
+SETTLE_FRAMES = int((RtpReceiver.REBASE_S + RtpReceiver.JITTER_S) / 0.02) + 1
 
 
 @dataclass
@@ -57,13 +61,13 @@ async def listen_until_quiet(
     Returns (seconds heard in this window, voiced seconds in it)."""
     start = len(call.heard())
     deadline = time.monotonic() + max_s
-    voiced: list[bool] = []  # per 20 ms frame since start; only new frames are judged
+    voiced: list[bool] = []  # per 20 ms frame since start; each settled frame judged once
     tail = int(quiet_s / 0.02)
     while time.monotonic() < deadline and not call.ended:
         await asyncio.sleep(0.1)
         pcm = call.heard(start + len(voiced) * FRAME)
-        voiced += [_frame_voiced(pcm[i : i + FRAME])
-                   for i in range(0, len(pcm) - FRAME + 1, FRAME)]
+        settled = len(pcm) // FRAME - SETTLE_FRAMES
+        voiced += [_frame_voiced(pcm[i * FRAME : (i + 1) * FRAME]) for i in range(settled)]
         if sum(voiced) * 0.02 < min_voiced_s:
             continue
         if len(voiced) > tail and not any(voiced[-tail:]):
