@@ -51,8 +51,13 @@ def global_answer(s: str) -> Literal["dnc", "callback", "repeat"] | None:
 
 def _starts_global(s: str) -> bool:
     """The text ends with the first two or more characters of a global answer (``不要`` of
-    ``不要再打``): said before a pause, it may go on into that answer."""
+    ``不要再打``): said before a pause, it may go on into that answer. The recogniser's closing
+    stop (``不要。``) and its 在 for 再 (``不要在``) are read as said."""
+    s = _TRAILING.sub("", s).replace("在", "再")
     return any(s.endswith(w[:k]) for w in GLOBAL_WORDS for k in range(2, len(w)))
+
+
+_TRAILING = re.compile(r"[\W_]+$")  # punctuation and spaces after the last word
 # longest first: 非常不满意 before 不满意 before 满意
 CSAT_WORDS = (("非常不满意", 1), ("很不满意", 1), ("非常满意", 5), ("很满意", 5), ("不太满意", 2),
               ("不满意", 2), ("一般", 3), ("还行", 3), ("还可以", 4), ("满意", 4))
@@ -201,8 +206,9 @@ class SurveyDialog:
 
     async def turn_complete(self, text: str) -> bool:
         """A spoken answer that needs nothing more (the listener may end the turn at a short
-        pause): a global answer, consent given or refused, a score or a yes/no. A free
-        suggestion is never judged complete: the customer may be gathering their thoughts."""
+        pause): a global answer, consent given, a score or a yes/no. A free
+        suggestion is never judged complete: the customer may be gathering their thoughts, and
+        neither is a refusal of consent, which ends the call."""
         s = _norm(text)
         if not s:
             return False
@@ -210,8 +216,8 @@ class SurveyDialog:
             return True
         if _starts_global(s):  # 不要… may be 不要再打了: wait for the rest
             return False
-        if self.index < 0:
-            return extract_yes_no(s) is not None
+        if self.index < 0:  # a refusal ends the call: wait for all of it (不…方便 calls back)
+            return extract_yes_no(s) is True
         if self.index >= len(self.spec.questions):
             return False
         q = self.spec.questions[self.index]

@@ -46,7 +46,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         },
         # prompts persist between runs so a test run renders them once
         tts={"cache_dir": CACHE / "test-prompts", "model_dir": CACHE / "models"},
-        dialog={"no_input_timeout_s": 2.0, "dtmf_interdigit_timeout_s": 1.5},
+        # short for speed (the default is 5 s), yet with room for the simulated phones: they
+        # answer about 1.7 s after a prompt ends (1.2 s of quiet, judged 0.36 s late) and their
+        # speech reaches the endpointer later still; at 2 s a customer under load could be cut
+        dialog={"no_input_timeout_s": 3.0, "dtmf_interdigit_timeout_s": 1.5},
         web={"port": 18700},
         agi={"port": 14573},
         # calls go to the queues without the callback offer; tests/test_callback.py turns it on

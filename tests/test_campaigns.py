@@ -363,7 +363,10 @@ async def test_survey_file_and_dialog() -> None:
     assert not await d.turn_complete("这个嘛")
     # 不要 is a refusal, but said before a pause it may go on into 不要再打了 (do not call)
     assert not await d.turn_complete("不要") and not await d.turn_complete("我不要")
-    assert await d.turn_complete("不用了")
+    # as Whisper writes a cut-off 不要再: with a full stop, or 在 for 再
+    assert not await d.turn_complete("不要。") and not await d.turn_complete("不要在，")
+    # a refusal ends the call: it waits for the end of the turn (不…方便 asks for a call back)
+    assert not await d.turn_complete("不用了") and not await d.turn_complete("不")
     await d.on_event(Utterance("好的可以"))
     assert await d.turn_complete("四分") and not await d.turn_complete("我觉得")
     again = await d.on_event(Utterance("你说什么？重复一下"))

@@ -105,7 +105,9 @@ async def test_campaigns_run_process_with_voice(server: ServerControl, settings:
     assert not report.errors, report.errors
     results = await read_back(sessions, cid)
     contacts, answers, dnc = results.contacts, results.answers, results.dnc
-    assert contacts == {"0": "completed", "4": "completed", "6": "dnc"}, (contacts, text[-3000:])
+    calls = "\n".join(line for line in text.splitlines()  # each call's end, turns cut short
+                      if "survey call to" in line or "speech again" in line or "WARN" in line)
+    assert contacts == {"0": "completed", "4": "completed", "6": "dnc"}, (contacts, calls)
     assert (answers["4", "csat"].score, answers["4", "csat"].via) == (5, "speech")
     assert answers["4", "resolved"].score == 1
     assert (answers["0", "csat"].score, answers["0", "csat"].via) == (4, "dtmf")
