@@ -31,6 +31,11 @@ SILERO_FILE = "silero_vad_v6.onnx"
 SILERO_RATE = 16000
 SILERO_WINDOW = 512
 SILERO_CONTEXT = 64
+# Silero's recurrent state drifts through long silence: after 20 s of it, half the phases of a
+# window grid started 不要再打了 0.9 s late (not 0.3 s), and the preroll no longer held 不要.
+# So the state starts afresh after this much quiet (well below any speech probability).
+SILERO_QUIET_RESET_S = 1.0
+SILERO_QUIET_PROB = 0.05
 
 
 class Vad(Protocol):
@@ -82,9 +87,11 @@ class SileroVad:
         self.window = SILERO_WINDOW * sample_rate // SILERO_RATE
         self._session = _silero_session()
         self._upsample = Upsampler2x() if sample_rate != SILERO_RATE else None
+        self._reset_after = max(1, round(SILERO_QUIET_RESET_S * sample_rate / self.window))
         self.reset()
 
     def reset(self) -> None:
+        self._quiet = 0  # windows in a row below SILERO_QUIET_PROB
         self._h = np.zeros((1, 1, 128), dtype=np.float32)
         self._c = np.zeros((1, 1, 128), dtype=np.float32)
         self._context = np.zeros(SILERO_CONTEXT, dtype=np.float32)
@@ -98,7 +105,11 @@ class SileroVad:
         inp = np.concatenate([self._context, x.astype(np.float32, copy=False)])[None, :]
         out, self._h, self._c = self._session.run(None, {"input": inp, "h": self._h, "c": self._c})
         self._context = inp[0, -SILERO_CONTEXT:]
-        return float(np.asarray(out).ravel()[0])
+        prob = float(np.asarray(out).ravel()[0])
+        self._quiet = self._quiet + 1 if prob < SILERO_QUIET_PROB else 0
+        if self._quiet >= self._reset_after:
+            self.reset()
+        return prob
 
 
 class EnergyVad:

@@ -67,6 +67,10 @@ RESOLVED_WORDS = (("没解决", False), ("没有解决", False), ("未解决", F
                   ("已经解决", True))
 
 
+_CJK_SPACE = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])\s+(?=[\u4e00-\u9fff])")
+_ORPHAN_COMMA = re.compile(r"([。！？，、；：])[，、；]+")
+
+
 class AnswerSink(Protocol):
     async def answer(self, question: str, kind: str, score: int | None, text: str | None,
                      via: str) -> None: ...
@@ -150,9 +154,12 @@ class SurveyDialog:
 
     def _fmt(self, text: str) -> str:
         try:
-            return text.format_map(self.vars)
+            text = text.format_map(self.vars)
         except (KeyError, ValueError, IndexError):
             return text
+        # an empty variable leaves its comma behind (热线。，您最近…); YAML folding, a space
+        text = _ORPHAN_COMMA.sub(r"\1", _CJK_SPACE.sub("", text))
+        return text.lstrip("，、 ")
 
     def hints(self) -> str:
         """The recogniser hints of the current step (``ivr eval survey`` measures them)."""

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
 from ivr.storage.db import SessionFactory
+from ivr.storage.models import Call
 
 
 async def fresh_numbers(sessions: SessionFactory, phones: list[str]) -> None:
@@ -43,3 +44,16 @@ async def read_back(sessions: SessionFactory, cid: int) -> Results:
         dnc = set((await s.execute(select(DoNotCall.phone).where(
             DoNotCall.source_campaign_id == cid))).scalars())
     return Results(attempts, contacts, answers, dnc)
+
+
+async def call_paths(sessions: SessionFactory, attempts: dict[str, Attempt]) -> str:
+    """What the dialer heard and said on each answered call (shown when a check fails)."""
+    keep = ("text", "prompt", "outcome", "by", "key", "turn_end")
+    lines = []
+    async with sessions() as s:
+        for d, a in sorted(attempts.items()):
+            path = await s.scalar(select(Call.path).where(Call.channel_id == a.channel_id))
+            if path:
+                lines.append(f"{d} " + repr([(p["t"], p["step"], {
+                    k: v for k, v in p.get("detail", {}).items() if k in keep}) for p in path]))
+    return "\n".join(lines)

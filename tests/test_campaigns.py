@@ -358,6 +358,9 @@ async def test_survey_file_and_dialog() -> None:
     sink = ListSink()
     d = SurveyDialog(spec, sink, {"name": "张先生"})
     assert "张先生" in d.start()[0].text  # type: ignore[union-attr]
+    # no name: no comma left standing alone, no space from the YAML folding
+    nameless = SurveyDialog(spec, ListSink(), {}).start()[0].text  # type: ignore[union-attr]
+    assert "热线。您最近联系过我们的客服，我们想" in nameless, nameless
     # what may end a customer's turn at a short pause (the listener's early end)
     assert await d.turn_complete("好的") and await d.turn_complete("别再打了")
     assert not await d.turn_complete("这个嘛")

@@ -23,8 +23,7 @@ from dialog.backends.tables import WorkOrderRow
 from ivr.appkeys import CALLS, PROMPT_CACHE, RECOGNIZER
 from ivr.config import Settings
 from ivr.storage.db import session_factory
-from ivr.storage.models import Call
-from tests.campaign_db import fresh_numbers, read_back
+from tests.campaign_db import call_paths, fresh_numbers, read_back
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -89,12 +88,7 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Simul
                                         results.dnc)
     print({d: (a.outcome, a.amd_status, a.cause) for d, a in attempts.items()}, contacts,
           {k: (a.score, a.text) for k, a in answers.items()})
-    async with sessions() as s:  # what the server heard and said, shown when a check fails
-        for d, a in sorted(attempts.items()):
-            path = await s.scalar(select(Call.path).where(Call.channel_id == a.channel_id))
-            print(d, [(p["t"], p["step"], {k: v for k, v in p.get("detail", {}).items()
-                                           if k in ("text", "prompt", "outcome", "by", "key")})
-                      for p in path or []])
+    print(await call_paths(sessions, attempts))  # what the server heard and said
     outcomes = {d: a.outcome for d, a in attempts.items()}
     assert outcomes == {d: {"1": "busy", "2": "no_answer", "3": "machine"}.get(d, "answered")
                         for d in digits}, {d: (a.outcome, a.cause) for d, a in attempts.items()}

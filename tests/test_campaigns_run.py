@@ -27,7 +27,7 @@ from campaigns.tables import Campaign
 from ivr.appkeys import PROMPT_CACHE
 from ivr.config import Settings
 from ivr.storage.db import session_factory
-from tests.campaign_db import fresh_numbers, read_back
+from tests.campaign_db import call_paths, fresh_numbers, read_back
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -107,7 +107,8 @@ async def test_campaigns_run_process_with_voice(server: ServerControl, settings:
     contacts, answers, dnc = results.contacts, results.answers, results.dnc
     calls = "\n".join(line for line in text.splitlines()  # each call's end, turns cut short
                       if "survey call to" in line or "speech again" in line or "WARN" in line)
-    assert contacts == {"0": "completed", "4": "completed", "6": "dnc"}, (contacts, calls)
+    print(calls, await call_paths(sessions, results.attempts), sep="\n")  # shown on failure
+    assert contacts == {"0": "completed", "4": "completed", "6": "dnc"}, contacts
     assert (answers["4", "csat"].score, answers["4", "csat"].via) == (5, "speech")
     assert answers["4", "resolved"].score == 1
     assert (answers["0", "csat"].score, answers["0", "csat"].via) == (4, "dtmf")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from asr.endpoint import (
     SpeechStarted,
 )
 from asr.vad import EnergyVad, SileroVad, make_vad
+from ivr.config import Settings
+from tts.cache import PromptCache
+from tts.factory import build_synthesizer
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "speech" / "zh"
 RATE = 8000
@@ -104,6 +108,29 @@ def test_silence_gives_no_input_once(kind: str) -> None:
     assert 5.0 <= events[0].at_s <= 5.1
     ep.reset()  # listening again re-arms it
     assert [type(e) for e in feed(ep, line_noise(5.2, 2))] == [NoInput]
+
+
+async def test_speech_starts_on_time_after_long_silence(settings: Settings) -> None:
+    """A customer answering after 20 s of digital silence (a survey call: prompts play on the
+    other direction): Silero's state had drifted, and for half the window phases 不要再打了
+    started 0.9 s late, so the preroll held only 再打了 and the do-not-call was missed. Its
+    state now starts afresh in long quiet (asr.vad.SILERO_QUIET_RESET_S)."""
+    silero_or_skip()
+    synth = await asyncio.to_thread(build_synthesizer, settings.tts)
+    try:
+        pcm, rate = read_wav(await PromptCache(synth, settings.tts).get("不要再打了。"))
+    finally:
+        await synth.close()
+    assert rate == RATE
+    late = []
+    for k in range(8):  # every phase of the 32 ms windows against 20 ms frames
+        lead = 20 * RATE + 160 * k
+        ep = Endpointer(EndpointSettings(vad="silero", no_input_s=60.0))
+        events = feed(ep, bytes(2 * lead) + pcm + bytes(RATE))
+        starts = [e.at_s - lead / RATE for e in events if isinstance(e, SpeechStarted)]
+        assert len(starts) == 1, events
+        late.append(round(starts[0], 2))
+    assert max(late) < 0.45, late  # 0.28-0.30 s: within the 0.3 s preroll of the onset
 
 
 def test_short_sounds_do_not_start_speech() -> None:
