@@ -57,7 +57,6 @@ def _starts_global(s: str) -> bool:
     return any(s.endswith(w[:k]) for w in GLOBAL_WORDS for k in range(2, len(w)))
 
 
-_TRAILING = re.compile(r"[\W_]+$")  # punctuation and spaces after the last word
 # longest first: 非常不满意 before 不满意 before 满意
 CSAT_WORDS = (("非常不满意", 1), ("很不满意", 1), ("非常满意", 5), ("很满意", 5), ("不太满意", 2),
               ("不满意", 2), ("一般", 3), ("还行", 3), ("还可以", 4), ("满意", 4))
@@ -67,6 +66,8 @@ RESOLVED_WORDS = (("没解决", False), ("没有解决", False), ("未解决", F
                   ("已经解决", True))
 
 
+_TRAILING = re.compile(r"[\W_]+$")  # punctuation and spaces after the last word
+# prompt tidying after the variables are filled in (SurveyDialog._fmt)
 _CJK_SPACE = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])\s+(?=[\u4e00-\u9fff])")
 _ORPHAN_COMMA = re.compile(r"([。！？，、；：])[，、；]+")
 
