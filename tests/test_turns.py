@@ -88,7 +88,8 @@ async def whisper() -> AsyncIterator[Any]:
 async def _turns(rec: Any, pcm: bytes, complete: Any, n: int = 1, *, pause_ms: int = 200,
                  end_ms: int = END_MS,
                  cut_s: float = CUT_S) -> tuple[list[Heard], Listener, list[float]]:
-    # then silence as long as the end, so that an utterance not ended early ends
+    # Recording adds only 1.5 s of silence: add the end's length, so that an utterance not
+    # ended early still reaches its end
     source = Recording(pcm + bytes(int(end_ms / 1000 * RATE) * 2), RATE, pace=True)
 
     async def open_audio() -> Recording:
