@@ -21,7 +21,7 @@ from asr.audio import check_pcm, check_rate
 from asr.base import ASRError, AudioError, DecodePool, PartialCallback, Transcript
 
 if TYPE_CHECKING:
-    from ivr.config import ASRSettings
+    from ivr.core.config import ASRSettings
 
 log = logging.getLogger("asr.buffered")
 

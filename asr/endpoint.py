@@ -33,7 +33,7 @@ from asr.audio import check_pcm, check_rate
 from asr.vad import Vad, make_vad
 
 if TYPE_CHECKING:
-    from ivr.config import ASRSettings
+    from ivr.core.config import ASRSettings
 
 HYSTERESIS = 0.15  # once speaking, a window is silence only below threshold - HYSTERESIS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from asr.base import ASRUnavailable, Progress, Recognizer
 from asr.endpoint import EndpointSettings
-from ivr.config import ASRSettings
+from ivr.core.config import ASRSettings
 
 BACKENDS = ("whisper", "funasr", "funasr_ws", "paddlespeech", "none")
 

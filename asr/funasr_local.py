@@ -49,7 +49,7 @@ from asr.buffered import BufferedStream
 from asr.text import hint_words, to_simplified
 
 if TYPE_CHECKING:
-    from ivr.config import ASRSettings
+    from ivr.core.config import ASRSettings
 
 log = logging.getLogger("asr.funasr_local")
 
@@ -156,7 +156,7 @@ class FunAsrLocalRecognizer:
         path = check_model_dir(settings.funasr_model_path)
         kind = settings.funasr_model_kind
         self.kind = detect_kind(path) if kind == "auto" else kind
-        self.final_from_stream = self.kind == "paraformer_streaming"  # see ivr/listener.py
+        self.final_from_stream = self.kind == "paraformer_streaming"  # see ivr/calls/listener.py
         try:
             from funasr import AutoModel
         except ImportError as exc:

@@ -38,7 +38,7 @@ from asr.base import ASRError, ASRUnavailable, AudioError, PartialCallback, Tran
 from asr.text import hint_words, to_simplified
 
 if TYPE_CHECKING:
-    from ivr.config import ASRSettings
+    from ivr.core.config import ASRSettings
 
 log = logging.getLogger("asr.funasr_ws")
 

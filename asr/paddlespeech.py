@@ -31,7 +31,7 @@ from asr.buffered import BufferedStream
 from asr.text import to_simplified
 
 if TYPE_CHECKING:
-    from ivr.config import ASRSettings
+    from ivr.core.config import ASRSettings
 
 log = logging.getLogger("asr.paddlespeech")
 

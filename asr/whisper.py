@@ -34,7 +34,7 @@ from asr.models import ensure_whisper_base
 from asr.text import hint_words, to_simplified
 
 if TYPE_CHECKING:
-    from ivr.config import ASRSettings
+    from ivr.core.config import ASRSettings
 
 log = logging.getLogger("asr.whisper")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from ivr.config import Settings
+from ivr.core.config import Settings
 
 log = logging.getLogger("ivr.asterisk")
 
@@ -59,7 +59,7 @@ def render_configs(settings: Settings) -> dict[str, str]:
         "AGI_HOST": settings.agi.host,
         "AGI_PORT": str(settings.agi.port),
         "QUEUE_MAX_WAIT": str(settings.handoff.queue_max_wait_s),
-        # ivr/queue_exit.py: the periodic "press 1 for a callback", rendered by the prompt cache
+        # ivr/calls/queue_exit.py: the periodic "press 1 for a callback" (rendered by our TTS)
         "QUEUE_ANNOUNCE": f"{a.sounds_subdir}/queue-callback",
         "DIAL_ENDPOINT": settings.dialer.endpoint,
         "INSTANCE": a.instance,

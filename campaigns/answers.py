@@ -7,7 +7,7 @@ import uuid
 
 from campaigns.repo import dnc_add
 from campaigns.tables import Answer
-from ivr.storage.db import SessionFactory
+from ivr.core.storage.db import SessionFactory
 
 
 class DbAnswerSink:

@@ -31,9 +31,12 @@ from campaigns.repo import Claim, mark_answered
 from campaigns.survey import SurveySpec, load_survey
 from campaigns.surveydialog import SurveyDialog
 from campaigns.tables import Campaign, Contact
-from ivr.ari.channel import AriChannel
-from ivr.ari.client import AriClient, AriError
-from ivr.ari.events import (
+from ivr.calls.ari_channel import AriChannel
+from ivr.calls.session import CallLog, CallSession, Ears, Prompts
+from ivr.core.config import AsteriskSettings
+from ivr.core.storage.db import SessionFactory
+from ivr.telephony.ari.client import AriClient, AriError
+from ivr.telephony.ari.events import (
     AriEvent,
     ChannelDtmf,
     ChannelHangup,
@@ -42,9 +45,6 @@ from ivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from ivr.config import AsteriskSettings
-from ivr.session import CallLog, CallSession, Ears, Prompts
-from ivr.storage.db import SessionFactory
 
 log = logging.getLogger("campaigns.ari")
 

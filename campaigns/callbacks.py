@@ -34,10 +34,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns.opsapi import normalise_phone
 from campaigns.tables import Campaign, Contact, DoNotCall
-from ivr.config import CallbackRule, OpsSettings
-from ivr.storage.calls import CallRepository
-from ivr.storage.db import SessionFactory
-from ivr.storage.errors import StorageError
+from ivr.core.config import CallbackRule, OpsSettings
+from ivr.core.storage.calls import CallRepository
+from ivr.core.storage.db import SessionFactory
+from ivr.core.storage.errors import StorageError
 
 log = logging.getLogger("campaigns.callbacks")
 

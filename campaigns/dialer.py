@@ -27,7 +27,7 @@ from campaigns import repo
 from campaigns.phones import masked
 from campaigns.repo import Claim
 from campaigns.tables import Campaign
-from ivr.storage.db import SessionFactory
+from ivr.core.storage.db import SessionFactory
 
 log = logging.getLogger("campaigns.dialer")
 

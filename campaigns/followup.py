@@ -29,10 +29,11 @@ from typing import Any
 from campaigns.report import load_answers
 from campaigns.stats import AnswerRow
 from campaigns.tables import Campaign
-from dialog.backends.base import LINES, BackendError, WorkOrder, WorkOrders
-from ivr.config import OpsSettings
-from ivr.storage.db import SessionFactory
-from ivr.storage.errors import StorageError
+from dialog.backends.base import BackendError, WorkOrder, WorkOrders
+from ivr.core.config import OpsSettings
+from ivr.core.lines import LINES
+from ivr.core.storage.db import SessionFactory
+from ivr.core.storage.errors import StorageError
 
 log = logging.getLogger("campaigns.followup")
 

@@ -15,8 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns import repo
 from campaigns.phones import normalise as normalise_phone
-from ivr.storage.db import SessionFactory
-from ivr.storage.errors import StorageError
+from ivr.core.storage.db import SessionFactory
+from ivr.core.storage.errors import StorageError
 
 __all__ = ["Created", "control", "create_from_csv", "normalise_phone"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ivr.privacy import mask_number
+from ivr.core.privacy import mask_number
 
 _SEPARATORS = re.compile(r"[\s\-()（）.－—]")
 _MOBILE = re.compile(r"1[3-9]\d{9}")

@@ -33,7 +33,7 @@ from campaigns.tables import (
     Contact,
     DoNotCall,
 )
-from ivr.storage.db import SessionFactory
+from ivr.core.storage.db import SessionFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PHONE_HEADERS = ("phone", "电话", "手机", "号码", "手机号", "mobile", "tel")

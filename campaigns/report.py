@@ -1,7 +1,7 @@
 """Campaign results: progress counts, CSAT/NPS results, text report and CSV export.
 
-``ivr campaigns report ID [--csv FILE] [--unmasked --as USER]`` (campaigns/reportcli.py) and the
-operations page (ivr/web/ops.py) both read through this module.
+``ivr campaigns report ID [--csv FILE] [--unmasked --as USER]`` (ivr/tools/campaignsreport.py)
+and the operations page (ivr/web/ops.py) both read through this module.
 
 Progress, per contact (a contact counts once, by its latest state):
 contacts; dialed (at least one attempt); answered (an attempt was answered by a person);
@@ -26,9 +26,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from campaigns import stats
 from campaigns.stats import AnswerRow, Scores
 from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
-from ivr.privacy import mask_number
-from ivr.storage.db import SessionFactory
-from ivr.storage.errors import StorageError
+from ivr.core.privacy import mask_number
+from ivr.core.storage.db import SessionFactory
+from ivr.core.storage.errors import StorageError
 
 _DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 FINAL_CONTACT_STATES = ("completed", "refused", "dnc", "failed", "exhausted", "skipped")

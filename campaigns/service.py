@@ -1,6 +1,6 @@
 """The campaign dialer inside the server (``ivr up``): one cleanup context, registered with a
-one-line hook in ivr/app.py after the calls context (it reuses the prompts, the call journal and
-the listener of the inbound CallManager)."""
+one-line hook in ivr/app/build.py after the calls context (it reuses the prompts, the call journal
+and the listener of the inbound CallManager)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from campaigns.ariorigin import AriOriginator
 from campaigns.dialer import Dialer
 from campaigns.followup import SurveyFollowups
 from dialog.backends.demo import demo_backends
-from ivr.calls import CallManager
-from ivr.config import Settings
-from ivr.storage.db import SessionFactory
+from ivr.calls.manager import CallManager
+from ivr.core.config import Settings
+from ivr.core.storage.db import SessionFactory
 
 log = logging.getLogger("campaigns.service")
 
@@ -43,7 +43,7 @@ def survey_followups(sessions: SessionFactory, settings: Settings) -> SurveyFoll
 
 def dialer_context(settings: Settings) -> Callable[[web.Application], Any]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from ivr.appkeys import CALLS, SESSIONS
+        from ivr.web.keys import CALLS, SESSIONS
 
         if not settings.dialer.in_server:
             yield

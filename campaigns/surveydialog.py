@@ -1,4 +1,4 @@
-"""A survey run as a dialog (ivr.session.Dialog): Say/Collect/Hangup actions out, DTMF and
+"""A survey run as a dialog (ivr.calls.session.Dialog): Say/Collect/Hangup actions out, DTMF and
 utterances in, no protocol code. Every answer goes to the :class:`AnswerSink` as it is given, so
 a hang-up mid-survey keeps what was answered.
 

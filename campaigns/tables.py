@@ -6,7 +6,7 @@ may add columns freely (with migration 0005); please keep the names used here or
 campaigns/report.py, callbacks.py and tests/ops_data.py along.
 
 Phones are stored in full, normalised (``+86`` dropped; mobiles 11 digits, landlines with their
-area code ``0xx...``): never log them, show them masked (``ivr.privacy.mask_number``).
+area code ``0xx...``): never log them, show them masked (``ivr.core.privacy.mask_number``).
 Times are UTC timestamps; calling windows are Asia/Shanghai clock times.
 """
 
@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.storage.base import Base
+from ivr.core.storage.base import Base
 
 CAMPAIGN_STATUSES = ("draft", "running", "paused", "stopped", "finished")
 # pending: waiting for its next attempt (next_at); dialing: an attempt is under way;

@@ -26,11 +26,11 @@ from dialog.backends.base import (
     TRANSACTION_KIND_ZH,
     BackendError,
     Backends,
-    Line,
     Priority,
 )
 from dialog.engine import ActionFn, ActionRefused
 from dialog.prompts import P
+from ivr.core.lines import as_line
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,6 @@ async def gas_meter(b: Backends, args: Args) -> dict[str, Any]:
 
 
 # ---- work orders ---------------------------------------------------------------------------
-_LINES: dict[str, Line] = {"oil": "oil", "gas": "gas", "general": "general"}
 _PRIORITIES: dict[str, Priority] = {"normal": "normal", "urgent": "urgent",
                                     "emergency": "emergency"}
 
@@ -265,7 +264,7 @@ async def workorder_create(b: Backends, args: Args) -> dict[str, Any]:
     slots: dict[str, Any] = args["_slots"]
     account = slots.get("gas_account")
     card = slots.get("card_number")
-    line = _LINES[str(args.get("line") or ("gas" if account else "oil" if card else "general"))]
+    line = as_line(args.get("line") or ("gas" if account else "oil" if card else "general"))
     detail = {k: v for k, v in slots.items()
               if k not in ("pin", "id_tail", "phone_tail", "card_number", "gas_account")}
     order = await b.work_orders.create(

@@ -1,7 +1,7 @@
 """Routing evaluation: which bot does a caller's first utterance reach, over a labelled set.
 
 This is the text half of ``ivr eval intents`` (the audio half, telephone line and recogniser,
-lives in ``ivr/evalintents.py``; dialog imports nothing from asr/ivr/tts).
+lives in ``ivr/tools/evalintents.py``; dialog imports nothing from asr/ivr/tts).
 
 Evaluation file (TSV, UTF-8). Lines starting with ``#`` and blank lines are skipped. The first
 other line is a header naming the columns; required: ``kind``, ``input``, ``expected``::

@@ -12,11 +12,12 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ivr.core.lines import Line
+
 SlotType = Literal[
     "digits", "card_number", "gas_account", "phone", "id_tail", "pin", "yes_no", "amount",
     "date", "choice", "text",
 ]
-Line = Literal["oil", "gas", "general"]
 
 
 class _Model(BaseModel):

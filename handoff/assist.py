@@ -22,8 +22,8 @@ from handoff.pop import ScreenPop
 from handoff.store import PopStore, Write, agent_channel
 from handoff.summary import LlmSummarizer, SummaryResult
 from handoff.tickets import FillResult, TicketFiller, draft_from_pop, ticket_view
-from ivr.config import HandoffSettings
-from ivr.privacy import mask_digits_in_text
+from ivr.core.config import HandoffSettings
+from ivr.core.privacy import mask_digits_in_text
 
 log = logging.getLogger("handoff.service")
 

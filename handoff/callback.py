@@ -1,7 +1,7 @@
 """The callback offer (回电): instead of an endless wait in an agent queue, the caller may ask to
 be called back; the request is stored as a callback task (``callback_tasks``).
 
-Business rules only; no protocol here. The session (``ivr.session``) asks the channel for the
+Business rules only; no protocol here. The session (``ivr.calls.session``) asks the channel for the
 queue's load (``CallChannel.queue_load``: over ARI the app_queue functions
 ``QUEUE_MEMBER(queue,logged)`` and ``QUEUE_WAITING_COUNT(queue)``), asks ``CallbackPolicy.reason``
 whether to offer, plays the offer, and on key 1 calls ``CallbackPolicy.book``.
@@ -20,8 +20,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from handoff.ticket_store import TicketStore
-from ivr.config import HandoffSettings
-from ivr.storage.db import SessionFactory
+from ivr.core.config import HandoffSettings
+from ivr.core.storage.db import SessionFactory
 
 log = logging.getLogger("handoff.callback")
 

@@ -23,8 +23,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from handoff.ticket_tables import CallbackTaskRow
-from ivr.storage.db import SessionFactory
-from ivr.storage.errors import StorageError
+from ivr.core.storage.db import SessionFactory
+from ivr.core.storage.errors import StorageError
 
 CLOSED = {"done": "已回电", "failed": "未能联系", "cancelled": "无需回电"}
 REASONS = {"no_agent": "无坐席在线", "wait_limit": "等待过久"}

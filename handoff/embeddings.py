@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ivr.config import LLMSettings, Settings
+from ivr.core.config import LLMSettings, Settings
 
 if TYPE_CHECKING:
     from dialog.catalog import Catalog

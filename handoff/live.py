@@ -32,7 +32,7 @@ class Heard(Protocol):
 
 
 class LiveEars(Protocol):
-    """What is used of ``ivr.listener.Listener``."""
+    """What is used of ``ivr.calls.listener.Listener``."""
 
     async def start(self) -> None: ...
 

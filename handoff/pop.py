@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from handoff.rules import (
-    LINE_LABELS,
     REASON_LABELS,
     caller_texts,
     deterministic_summary,
@@ -26,9 +25,9 @@ from handoff.rules import (
     reason_label,
     step_label,
 )
-from ivr.ari.channel import QUEUES
-from ivr.privacy import mask_digits_in_text, mask_json
-from ivr.session import HandoffContext, TraceEntry
+from ivr.core.handoff import HandoffContext, TraceEntry
+from ivr.core.lines import LINE_LABELS, queue_for
+from ivr.core.privacy import mask_digits_in_text, mask_json
 
 # trace steps that say what the IVR did on the caller's behalf (shown as "bot steps taken")
 BOT_STEPS = frozenset({
@@ -179,7 +178,7 @@ def build_pop(context: HandoffContext) -> ScreenPop:
         dialed=context.dialed,
         line=line,
         line_label=LINE_LABELS.get(line, line),
-        queue=QUEUES.get(line, QUEUES["general"]),
+        queue=queue_for(line),
         reason=context.reason,
         reason_label=REASON_LABELS.get(context.reason) or reason_label(context.reason, bot),
         started_at=context.started_at,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ivr.core.lines import LINE_LABELS
+
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("situation", "情况"), ("done", "已办理"), ("pending", "待处理"), ("mood", "情绪"),
 )
-LINE_LABELS = {"oil": "加油卡", "gas": "天然气", "general": "综合", "priority": "紧急"}
 REASON_LABELS = {
     "caller_request": "来电人要求人工服务",
     "repeated_failures": "多次未能识别来电需求",

@@ -44,9 +44,9 @@ from handoff.store import POPS_CHANNEL, PopStore, Write, agent_channel, channel_
 from handoff.store import pop_key as store_pop_key
 from handoff.summary import LlmSummarizer
 from handoff.tickets import TicketFiller
-from ivr.ami import AmiClient, QueueEvent
-from ivr.config import HandoffSettings, LLMSettings
-from ivr.session import HandoffContext
+from ivr.core.config import HandoffSettings, LLMSettings
+from ivr.core.handoff import HandoffContext
+from ivr.telephony.ami import AmiClient, QueueEvent
 
 log = logging.getLogger("handoff.service")
 

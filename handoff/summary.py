@@ -20,8 +20,8 @@ from typing import Any
 
 from handoff.pop import ScreenPop
 from handoff.rules import SECTIONS, summary_text
-from ivr.config import LLMSettings
-from ivr.privacy import mask_digits_in_text
+from ivr.core.config import LLMSettings
+from ivr.core.privacy import mask_digits_in_text
 
 log = logging.getLogger("handoff.summary")
 

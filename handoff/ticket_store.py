@@ -23,8 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from dialog.backends.base import BackendError, WorkOrders
 from handoff.ticket_tables import CallbackTaskRow, TicketRow
 from handoff.tickets import TicketForm
-from ivr.storage.db import SessionFactory
-from ivr.storage.errors import StorageError
+from ivr.core.storage.db import SessionFactory
+from ivr.core.storage.errors import StorageError
 
 log = logging.getLogger("handoff.ticket_store")
 

@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, St
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.storage.base import Base
+from ivr.core.storage.base import Base
 
 CALLBACK_STATUSES = ("pending", "done", "cancelled", "failed")
 

@@ -26,12 +26,12 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from handoff.pop import ScreenPop
 from handoff.summary import LlmChat, prompt_for
-from ivr.privacy import mask_digits_in_text
+from ivr.core.lines import LINE_LABELS, Line, as_line
+from ivr.core.privacy import mask_digits_in_text
 
-TicketLine = Literal["oil", "gas", "general"]
+TicketLine = Line
 TicketPriority = Literal["normal", "urgent", "emergency"]
 PRIORITY_LABELS = {"normal": "普通", "urgent": "紧急", "emergency": "特急"}
-LINE_LABELS = {"oil": "加油卡", "gas": "天然气", "general": "综合"}
 # ticket types per business line (value -> label); a bot's own id is accepted as well (the
 # draft's type when the caller came from a self-service bot)
 TICKET_TYPES: dict[str, dict[str, str]] = {
@@ -102,7 +102,7 @@ class TicketForm(BaseModel):
 
 def ticket_line(line: str) -> TicketLine:
     """The ticket line of a pop's line (``priority`` calls are general tickets)."""
-    return line if line in ("oil", "gas") else "general"  # type: ignore[return-value]
+    return as_line(line)
 
 
 def draft_from_pop(pop: ScreenPop) -> TicketForm:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
-from ivr.storage.db import SessionFactory
-from ivr.storage.models import Call
+from ivr.core.storage.db import SessionFactory
+from ivr.core.storage.models import Call
 
 
 async def fresh_numbers(sessions: SessionFactory, phones: list[str]) -> None:

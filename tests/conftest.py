@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 from asterisk.runner import ManagedAsterisk, root_ready
-from ivr.config import Settings, load_settings
-from ivr.sipua import SipUserAgent
+from ivr.core.config import Settings, load_settings
+from ivr.sim.sipua import SipUserAgent
 
 pytest_plugins = ["tests.fixtures_storage"]
 
@@ -79,7 +79,7 @@ class ServerControl:
         self.app: web.Application | None = None
 
     async def start(self) -> web.Application:
-        from ivr.app import build_app
+        from ivr.app.build import build_app
 
         self.app = build_app(self.settings, start_asterisk=False)
         self.runner = web.AppRunner(self.app, handle_signals=False)

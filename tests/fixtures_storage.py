@@ -22,12 +22,12 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.config import DatabaseSettings, RedisSettings
-from ivr.storage.calls import CallRepository
-from ivr.storage.db import create_engine, session_factory
-from ivr.storage.migrate import upgrade
-from ivr.storage.postgres import EmbeddedPostgres
-from ivr.storage.redis_server import EmbeddedRedis
+from ivr.core.config import DatabaseSettings, RedisSettings
+from ivr.core.storage.calls import CallRepository
+from ivr.core.storage.db import create_engine, session_factory
+from ivr.core.storage.migrate import upgrade
+from ivr.core.storage.postgres import EmbeddedPostgres
+from ivr.core.storage.redis_server import EmbeddedRedis
 
 # start times of this session's servers, for reports (seconds)
 TIMINGS: dict[str, float] = {}

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.paths import REPO
+
 SERVER = REPO / "scripts" / "llm-server" / "server.mjs"
 PACKAGE = REPO / "scripts" / "llm-server" / "node_modules" / "node-llama-cpp"
 MODEL = Path.home() / ".cache" / "ivr" / "llm" / "gemma-3-270m-q4_k_m.gguf"

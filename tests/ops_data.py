@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from campaigns.tables import Answer, Attempt, Contact
-from ivr.storage.db import SessionFactory
+from ivr.core.storage.db import SessionFactory
 
 # per contact (in id order): answers (question, kind, score, text)
 ANSWERS: list[list[tuple[str, str, int | None, str | None]]] = [

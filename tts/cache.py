@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.config import TTSSettings
+from ivr.core.config import TTSSettings
 from tts import audio
 from tts.base import Progress, Synthesizer, TTSError
 

@@ -17,7 +17,7 @@ import subprocess
 
 import numpy as np
 
-from ivr.config import TTSSettings
+from ivr.core.config import TTSSettings
 from tts import audio
 from tts.base import ChunkedSynthesizer, LoopLocal, TTSError, TTSUnavailable
 

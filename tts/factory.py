@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ivr.config import LLMSettings, TTSSettings
+from ivr.core.config import LLMSettings, TTSSettings
 from tts.base import Progress, Synthesizer, TTSUnavailable
 
 log = logging.getLogger("ivr.tts")

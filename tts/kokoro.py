@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ivr.config import TTSSettings
+from ivr.core.config import TTSSettings
 from tts import audio
 from tts.base import ChunkedSynthesizer, Progress, TTSError, TTSUnavailable
 from tts.kokoro_model import PIP_HINT, KokoroModelError, locate

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ivr.config import LLMSettings, TTSSettings
+from ivr.core.config import LLMSettings, TTSSettings
 from tts import audio
 from tts.base import ChunkedSynthesizer, LoopLocal, TTSError, TTSUnavailable
 

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialog.backends.base import BackendError, BackendUnavailable
 from dialog.backends.hashing import check_secret
-from ivr.privacy import mask_digits_in_text
-from ivr.storage.db import SessionFactory
+from ivr.core.privacy import mask_digits_in_text
+from ivr.core.storage.db import SessionFactory
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 Clock = Callable[[], datetime]

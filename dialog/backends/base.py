@@ -21,15 +21,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from ivr.core.lines import Line
+
 CardStatus = Literal["normal", "lost", "frozen", "cancelled"]
 TransactionKind = Literal["fuel", "load", "recharge"]
-Line = Literal["oil", "gas", "general"]
 Priority = Literal["normal", "urgent", "emergency"]
 MeterKind = Literal["ic_card", "smart", "mechanical"]
 
 CARD_STATUSES: tuple[str, ...] = ("normal", "lost", "frozen", "cancelled")
 TRANSACTION_KINDS: tuple[str, ...] = ("fuel", "load", "recharge")
-LINES: tuple[str, ...] = ("oil", "gas", "general")
 PRIORITIES: tuple[str, ...] = ("normal", "urgent", "emergency")
 METER_KINDS: tuple[str, ...] = ("ic_card", "smart", "mechanical")
 INVOICE_STATUSES: tuple[str, ...] = ("issued", "sent")

@@ -56,7 +56,7 @@ from dialog.backends.tables import (
     FuelTransactionRow,
     InvoiceRow,
 )
-from ivr.storage.db import SessionFactory
+from ivr.core.storage.db import SessionFactory
 
 CARD_NOT_FOUND_ZH = "没有查到这张加油卡，请核对卡号后重新输入。"
 ZERO = Decimal("0.00")

@@ -14,7 +14,6 @@ from sqlalchemy.dialects.postgresql import insert
 
 from dialog.backends._pg import PgAdapter, clamp_limit, matches, require_key
 from dialog.backends.base import (
-    LINES,
     PRIORITIES,
     GasAccount,
     Line,
@@ -33,6 +32,7 @@ from dialog.backends.tables import (
     GasRechargeRow,
     WorkOrderRow,
 )
+from ivr.core.lines import LINES
 
 ACCOUNT_NOT_FOUND_ZH = "没有查到这个燃气户号，请核对后重新输入。"
 

@@ -59,7 +59,7 @@ from dialog.backends.tables import (
     GasRechargeRow,
     InvoiceRow,
 )
-from ivr.storage.db import SessionFactory
+from ivr.core.storage.db import SessionFactory
 
 MAIN = "9001010000012345678"
 D = Decimal

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.storage.base import Base
+from ivr.core.storage.base import Base
 
 # numbers of refs and work orders: yyyymmdd + the sequence's last digits
 REF_SEQ = Sequence("business_ref_seq", metadata=Base.metadata)

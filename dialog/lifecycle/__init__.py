@@ -5,5 +5,5 @@
 - ``checks``: run a version's ``tests:`` conversations before it may be published.
 - ``store``: ``CatalogStore``, the server's current published catalog, reloaded in place.
 
-Kept import-light on purpose: ``ivr.storage.base.MODEL_MODULES`` imports ``tables`` for Alembic.
+Kept import-light on purpose: ``ivr.app.tables.MODEL_MODULES`` imports ``tables`` for Alembic.
 """

@@ -3,8 +3,8 @@
 The version's own ``tests:`` conversations run in a catalog made of the other published bots
 plus this version (conversations start at the main menu, so routing to the bot is tested with
 the neighbours it will have in service). A version without tests, or whose menu key clashes,
-fails. The caller supplies the business actions: ``ivr.lifecyclecli`` uses the demo back end on
-a scratch database (``ivr.botcli.demo_actions(settings, TEST_TODAY, scratch=True)``).
+fails. The caller supplies the business actions: ``ivr.tools.lifecyclecli`` uses the demo back
+end on a scratch database (``ivr.tools.botcli.demo_actions(settings, TEST_TODAY, scratch=True)``).
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ from dialog.lifecycle.tables import (
     BotVersionRow,
 )
 from dialog.scenario import BotSpec, ScenarioError, parse_bot
-from ivr.storage.db import SessionFactory
-from ivr.storage.errors import StorageError
+from ivr.core.storage.db import SessionFactory
+from ivr.core.storage.errors import StorageError
 
 log = logging.getLogger("dialog.lifecycle")
 

@@ -25,7 +25,7 @@ from dialog.lifecycle.repository import BotVersions, sha256_text, spec_of
 from dialog.lifecycle.tables import BotVersionRow
 from dialog.nlu.matching import Embedder
 from dialog.scenario import BotSpec, ScenarioError, parse_bot
-from ivr.storage.errors import StorageError
+from ivr.core.storage.errors import StorageError
 
 log = logging.getLogger("dialog.lifecycle")
 

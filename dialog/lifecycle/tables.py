@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.storage.base import Base
+from ivr.core.storage.base import Base
 
 DRAFT, TESTED, PUBLISHED, RETIRED = "draft", "tested", "published", "retired"
 STATES = (DRAFT, TESTED, PUBLISHED, RETIRED)

@@ -39,14 +39,14 @@ from handoff.knowledge.search import (
     hybrid_search,
     vector_candidates,
 )
-from ivr.storage.db import create_engine, scratch_database, session_factory
-from ivr.storage.migrate import upgrade
+from ivr.core.lines import LINES
+from ivr.core.storage.db import create_engine, scratch_database, session_factory
+from ivr.core.storage.migrate import upgrade
 
 CLUSTERS = 200
 NOISE = 0.9  # per-dimension noise relative to a centre's per-dimension scale
 WORDS_PER_CLUSTER = 12
 BATCH = 10_000
-LINES = ("oil", "gas", "general")
 VOCAB = ("加油卡 挂失 补卡 解挂 冻结 解冻 密码 锁卡 灰卡 圈存 充值 到账 余额 发票 红冲 抬头 积分 "
          "副卡 主卡 单位卡 销户 退款 油价 油品 投诉 加油站 电子卡 绑定 燃气 户号 欠费 停气 阶梯 "
          "气价 燃气表 写卡 插卡 电池 关阀 复位 泄漏 报警器 一氧化碳 灶具 点火 熄火 热水器 软管 "

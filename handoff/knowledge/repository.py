@@ -30,7 +30,6 @@ from handoff.embeddings import EmbeddingPool
 from handoff.knowledge.search import Hit, TokenStats, hybrid_search
 from handoff.knowledge.tables import (
     APPROVED,
-    LINES,
     PROPOSED,
     REJECTED,
     RETIRED,
@@ -40,8 +39,9 @@ from handoff.knowledge.tables import (
     KbPassageRow,
 )
 from handoff.knowledge.text import chunks, embed_text, tokens
-from ivr.privacy import mask_digits_in_text
-from ivr.storage.db import SessionFactory
+from ivr.core.lines import LINES
+from ivr.core.privacy import mask_digits_in_text
+from ivr.core.storage.db import SessionFactory
 
 IMPORTER = "importer"
 _ENTRY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

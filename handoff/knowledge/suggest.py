@@ -28,7 +28,7 @@ from handoff.embeddings import EmbeddingError
 from handoff.knowledge.repository import KnowledgeBase
 from handoff.pop import ScreenPop
 from handoff.rules import caller_texts
-from ivr.storage.errors import StorageError
+from ivr.core.storage.errors import StorageError
 
 log = logging.getLogger("handoff.knowledge")
 

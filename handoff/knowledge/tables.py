@@ -33,10 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.storage.base import Base
+from ivr.core.storage.base import Base
 
 EMBEDDING_DIM = 384
-LINES = ("oil", "gas", "general")
 DRAFT, PROPOSED, APPROVED, REJECTED, RETIRED = (
     "draft", "proposed", "approved", "rejected", "retired")
 STATUSES = (DRAFT, PROPOSED, APPROVED, REJECTED, RETIRED)

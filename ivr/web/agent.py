@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from ivr.appkeys import HANDOFF, SETTINGS
 from ivr.web.agentauth import COOKIE, agent_role, authenticated_agent
+from ivr.web.keys import HANDOFF, SETTINGS
 from ivr.web.login import LoginForm, form_login
 from ivr.web.login import install as login_state
 

@@ -16,7 +16,7 @@ import time
 
 from aiohttp import web
 
-from ivr.config import HandoffSettings
+from ivr.core.config import HandoffSettings
 
 COOKIE = "ivr_agent"
 

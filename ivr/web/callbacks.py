@@ -29,14 +29,14 @@ from handoff.callback_desk import (
     CallbackNotFound,
     CallbackTask,
 )
-from ivr.appkeys import ARI, SESSIONS, SETTINGS
-from ivr.ari.client import AriError
-from ivr.privacy import mask_number
-from ivr.storage.errors import StorageError
+from ivr.core.privacy import mask_number
+from ivr.core.storage.errors import StorageError
+from ivr.telephony.ari.client import AriError
 from ivr.web.agentauth import authenticated_agent
 from ivr.web.jsonapi import BadBody, read_object
 from ivr.web.jsonapi import json_error as _error
 from ivr.web.jsonapi import json_ok as _json
+from ivr.web.keys import ARI, SESSIONS, SETTINGS
 
 log = logging.getLogger("ivr.web.callbacks")
 

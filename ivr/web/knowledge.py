@@ -63,11 +63,11 @@ from handoff.knowledge.repository import (
 from handoff.knowledge.suggest import Suggester
 from handoff.knowledge.tables import EMBEDDING_DIM
 from handoff.knowledge.text import warm_up
-from ivr.appkeys import HANDOFF, SESSIONS, SETTINGS
 from ivr.web.agentauth import agent_role, authenticated_agent
 from ivr.web.jsonapi import HEADERS, BadBody, read_object
 from ivr.web.jsonapi import json_error as _error
 from ivr.web.jsonapi import json_ok as _json
+from ivr.web.keys import HANDOFF, SESSIONS, SETTINGS
 
 log = logging.getLogger("ivr.web.knowledge")
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ivr.appkeys import SETTINGS
 from ivr.web.agentauth import check_password, make_cookie
+from ivr.web.keys import SETTINGS
 
 log = logging.getLogger("ivr.web.login")
 

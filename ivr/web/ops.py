@@ -24,8 +24,8 @@ from aiohttp import web
 
 from campaigns import opsapi
 from campaigns.report import campaign_results, csv_text, list_campaigns
-from ivr.appkeys import SESSIONS, SETTINGS
 from ivr.web.agentauth import agent_from_cookie, authenticated_agent
+from ivr.web.keys import SESSIONS, SETTINGS
 from ivr.web.login import LoginForm, form_login
 from ivr.web.login import install as login_state
 

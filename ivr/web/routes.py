@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.appkeys import ARI, CALLS, HANDOFF, REPO
-from ivr.privacy import mask_json, mask_number
+from ivr.core.privacy import mask_json, mask_number
 from ivr.web import agent, callbacks, knowledge, ops, tickets
+from ivr.web.keys import ARI, CALLS, HANDOFF, REPO
 
 
 async def healthz(request: web.Request) -> web.Response:

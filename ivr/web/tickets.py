@@ -28,12 +28,12 @@ from dialog.backends.demo_gas import DemoWorkOrders
 from handoff.pop import ScreenPop
 from handoff.ticket_store import TicketStore
 from handoff.tickets import PRIORITY_LABELS, TICKET_TYPES, TicketForm
-from ivr.appkeys import HANDOFF, SESSIONS, SETTINGS
-from ivr.storage.errors import StorageError
+from ivr.core.storage.errors import StorageError
 from ivr.web.agentauth import authenticated_agent
 from ivr.web.jsonapi import BadBody, read_object
 from ivr.web.jsonapi import json_error as _error
 from ivr.web.jsonapi import json_ok as _json
+from ivr.web.keys import HANDOFF, SESSIONS, SETTINGS
 
 log = logging.getLogger("ivr.web.tickets")
 

@@ -1,1 +1,0 @@
-"""FastAGI: the same sessions and bots for dialplan-centric sites (``AGI(agi://host:port/hotline)``)."""

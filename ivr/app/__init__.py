@@ -1,0 +1,1 @@
+"""The composition root: start-up parts and ``ivr up``."""

@@ -1,0 +1,1 @@
+"""A call's life: session, call manager, listener, journal, channel adapters."""

@@ -1,0 +1,148 @@
+"""A call's channel over FastAGI: the session's ``CallChannel`` as AGI commands.
+
+Framing (one command line out, one ``200 result=...`` line back) is panoramisk's ``Request``;
+this module maps the session's needs onto AGI: ANSWER, STREAM FILE with escape digits (barge-in
+by DTMF), WAIT FOR DIGIT, SET VARIABLE and HANGUP. A transfer sets ``IVR_TRANSFER`` (and
+``IVR_HANDOFF_ID``) and ends the AGI; the dialplan then continues in ``[ivr-queues]``.
+
+Speech over AGI: the caller's audio is tapped through ARI (a snoop of this channel, as for
+Stasis calls; ``ivr.calls.agi_server``), so the session may wait for a key and for speech at once
+and drop the key wait when the caller speaks. AGI answers commands strictly in order, so a command
+is never abandoned half way: a cancelled command finishes in the background and the next one
+waits for it, and with ``digit_slice_s`` set the wait for a question's first key is a series
+of short WAIT FOR DIGITs (the reply to a caller who spoke waits at most one slice). Once a key
+has come, the rest of the entry (card numbers, PINs) is read with whole WAIT FOR DIGITs until the
+next prompt: a key pressed between two slices would be lost (Asterisk drops DTMF while no AGI
+command runs), and a caller keying in a number is not speaking. A prompt over AGI is interrupted by
+keys only (STREAM FILE cannot be stopped from outside); words said over it are still heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from ivr.calls.session import CallerHungUp
+from ivr.core.lines import queue_extension, queue_for
+
+log = logging.getLogger("ivr.calls")
+
+ESCAPE_DIGITS = "0123456789*#"
+
+
+class AgiError(RuntimeError):
+    """Asterisk refused an AGI command (usage error, invalid command)."""
+
+
+class AgiRequest(Protocol):
+    headers: Any
+
+    async def send_command(self, command: str) -> dict[str, Any]: ...
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _retrieve(task: asyncio.Task[int]) -> None:
+    """A command whose caller was cancelled: its outcome is not needed (CallerHungUp is seen
+    again by the next command), only retrieved so asyncio does not report it."""
+    if not task.cancelled():
+        task.exception()
+
+
+class AgiChannel:
+    transport = "agi"
+
+    def __init__(self, request: AgiRequest, sounds_subdir: str) -> None:
+        self.request = request
+        h = request.headers
+        self.channel_id = str(h.get("agi_uniqueid", ""))
+        self.caller = str(h.get("agi_callerid", "")).replace("unknown", "")
+        self.dialed = str(h.get("agi_extension", ""))
+        self.sounds_subdir = sounds_subdir
+        self.hung_up = False
+        self.transferred_to: str | None = None
+        self.digit_slice_s: float | None = None  # set when speech is heard too (see above)
+        self._keying = False  # a key came since the last prompt: whole waits
+        self._inflight: asyncio.Task[int] | None = None
+
+    async def command(self, command: str) -> int:
+        """Send one command; its numeric result. Raises CallerHungUp when the channel is gone.
+        Cancelling the caller does not cancel the command (see the module's docstring)."""
+        previous = self._inflight
+        if previous is not None and not previous.done():
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(previous)
+        if self.hung_up:
+            raise CallerHungUp()
+        task = self._inflight = asyncio.create_task(self._send(command), name="agi-command")
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    async def _send(self, command: str) -> int:
+        try:
+            reply = await self.request.send_command(command)
+        except (ConnectionError, OSError, ValueError) as exc:
+            # ValueError: panoramisk could not parse an empty line, i.e. Asterisk closed the AGI
+            self.hung_up = True
+            raise CallerHungUp() from exc
+        error = reply.get("error")
+        # 'HANGUP' line, result=-1 (hang-up or failure), 511 (dead channel): the call is gone
+        if error in ("AGIResultHangup", "AGIAppError") or reply.get("status_code") == 511:
+            self.hung_up = True
+            raise CallerHungUp()
+        if error:
+            raise AgiError(f"{command.split()[0]}: {error}: {reply.get('msg', '')}".strip())
+        result = reply.get("result") or ("0", "")
+        try:
+            return int(result[0] if isinstance(result, tuple) else result)
+        except ValueError:
+            return 0
+
+    async def answer(self) -> None:
+        await self.command("ANSWER")
+
+    async def play(self, prompt: Path, *, interruptible: bool,
+                   stop: asyncio.Event | None = None) -> str | None:
+        """``stop`` is ignored: STREAM FILE stops for keys only (see the module's docstring)."""
+        self._keying = False
+        escape = ESCAPE_DIGITS if interruptible else ""
+        result = await self.command(
+            f"STREAM FILE {self.sounds_subdir}/{prompt.stem} {_quote(escape)}"
+        )
+        self._keying = result > 0  # a key cut the prompt: the rest of the entry follows
+        return chr(result) if result > 0 else None
+
+    async def next_digit(self, timeout: float) -> str | None:
+        if self.digit_slice_s is None or self._keying:
+            result = await self.command(f"WAIT FOR DIGIT {max(1, int(timeout * 1000))}")
+            return chr(result) if result > 0 else None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (left := deadline - loop.time()) > 0:
+            result = await self.command(
+                f"WAIT FOR DIGIT {max(1, int(min(left, self.digit_slice_s) * 1000))}")
+            if result > 0:
+                self._keying = True
+                return chr(result)
+        return None
+
+    async def transfer(self, line: str, handoff_id: str) -> str:
+        target = queue_extension(line)
+        await self.command(f"SET VARIABLE IVR_HANDOFF_ID {_quote(handoff_id)}")
+        await self.command(f"SET VARIABLE IVR_TRANSFER {_quote(target)}")
+        self.transferred_to = target
+        return queue_for(target)
+
+    async def hangup(self) -> None:
+        if self.hung_up:
+            return
+        try:
+            await self.command("HANGUP")
+        except CallerHungUp:
+            pass
+        self.hung_up = True

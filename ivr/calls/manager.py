@@ -1,0 +1,216 @@
+"""Routes ARI events to calls: one session task per channel, all owned and cancelled here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import aiohttp
+
+from ivr.calls.ari_channel import AriChannel
+from ivr.calls.queue_exit import QueueExit
+from ivr.calls.session import (
+    CallbackOffer,
+    CallLog,
+    CallSession,
+    Dialog,
+    Ears,
+    HandoffSink,
+    Prompts,
+)
+from ivr.calls.state import CallStateStore
+from ivr.telephony.ari.client import AriClient, AriError
+from ivr.telephony.ari.events import (
+    AriEvent,
+    ChannelDtmf,
+    ChannelHangup,
+    ChannelInfo,
+    PlaybackEvent,
+    StasisEnd,
+    StasisStart,
+)
+from ivr.telephony.media.external import is_media_channel
+
+log = logging.getLogger("ivr.calls.manager")
+
+
+class CallManager:
+    def __init__(
+        self,
+        ari: AriClient,
+        prompts: Prompts,
+        journal: CallLog,
+        dialog_factory: Callable[[], Dialog],
+        *,
+        sounds_subdir: str,
+        no_input_timeout_s: float,
+        interdigit_timeout_s: float,
+        state: CallStateStore | None = None,
+        dialog_restorer: Callable[[dict[str, Any]], Dialog] | None = None,
+        handoff: HandoffSink | None = None,
+        ears_factory: Callable[[AriClient, str], Ears | None] | None = None,
+        callbacks: CallbackOffer | None = None,
+    ) -> None:
+        self.ari = ari
+        self.handoff = handoff
+        self.callbacks = callbacks  # the callback offer before a queue (handoff/callback.py)
+        self.ears_factory = ears_factory
+        self.state = state
+        self.dialog_restorer = dialog_restorer
+        self.resumed_calls = 0
+        self._adoption: asyncio.Task[int] | None = None
+        self.prompts = prompts
+        self.journal = journal
+        self.dialog_factory = dialog_factory
+        self.sounds_subdir = sounds_subdir
+        self.no_input_timeout_s = no_input_timeout_s
+        self.interdigit_timeout_s = interdigit_timeout_s
+        self.channels: dict[str, AriChannel] = {}
+        self.tasks: dict[str, asyncio.Task[object]] = {}
+        self.total_calls = 0
+        self.outcomes: dict[str, int] = {}
+        self.queue_exits: Counter[str] = Counter()  # callers back from a queue, by outcome
+
+    @property
+    def active(self) -> int:
+        return len(self.tasks)
+
+    async def on_event(self, event: AriEvent) -> None:
+        if isinstance(event, StasisStart):
+            self._start(event)
+            return
+        channel_id = ""
+        if isinstance(event, ChannelDtmf | ChannelHangup | StasisEnd):
+            channel_id = event.channel_id
+        elif isinstance(event, PlaybackEvent):
+            channel_id = event.channel_id
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            return
+        if isinstance(event, StasisEnd):
+            # the channel left our app (transferred or hung up): nothing more to wait for
+            channel.feed(ChannelHangup(type="StasisEnd", channel_id=channel_id))
+            return
+        channel.feed(event)
+
+    def _start(self, event: StasisStart) -> None:
+        info = event.channel
+        if info.id in self.channels or is_media_channel(info.name):
+            return
+        if event.args[:1] == ("queue-exit",):  # back from an agent queue (ivr/calls/queue_exit.py)
+            self._own(info, QueueExit(self._channel(info), self.prompts, self.callbacks,
+                                      event.args[1:], call_of=self._call_of).run(),
+                      self.queue_exits)
+            return
+        self._launch(info, self.dialog_factory())
+
+    def _channel(self, info: ChannelInfo) -> AriChannel:
+        channel = AriChannel(self.ari, info, self.sounds_subdir)
+        self.channels[info.id] = channel
+        return channel
+
+    def _own(self, info: ChannelInfo, coro: Coroutine[Any, Any, str],
+             outcomes: Counter[str]) -> None:
+        task: asyncio.Task[object] = asyncio.create_task(coro, name=f"call-{info.id}")
+        self.tasks[info.id] = task
+
+        def done(t: asyncio.Task[object], channel_id: str = info.id) -> None:
+            self.channels.pop(channel_id, None)
+            self.tasks.pop(channel_id, None)
+            if not t.cancelled() and t.exception() is None:
+                outcomes[str(t.result())] += 1
+
+        task.add_done_callback(done)
+
+    async def _call_of(self, handoff_id: str) -> uuid.UUID | None:
+        """The original call of a handoff (its screen pop), for a callback task's link."""
+        find = getattr(self.handoff, "find_pop", None)
+        pop = await find(handoff_id) if find is not None else None
+        return uuid.UUID(str(pop.call_id)) if pop is not None else None
+
+    def _launch(self, info: ChannelInfo, dialog: Dialog, *, call_id: uuid.UUID | None = None,
+                resumed: bool = False) -> None:
+        channel = self._channel(info)
+        session = CallSession(
+            channel,
+            dialog,
+            self.prompts,
+            self.journal,
+            no_input_timeout_s=self.no_input_timeout_s,
+            interdigit_timeout_s=self.interdigit_timeout_s,
+            state=self.state,
+            call_id=call_id,
+            resumed=resumed,
+            handoff=self.handoff,
+            callbacks=self.callbacks,
+            ears=self.ears_factory(self.ari, info.id) if self.ears_factory else None,
+        )
+        task = asyncio.create_task(session.run(), name=f"call-{info.id}")
+        self.tasks[info.id] = task
+        self.total_calls += 1
+
+        def done(t: asyncio.Task[object], channel_id: str = info.id) -> None:
+            self.channels.pop(channel_id, None)
+            self.tasks.pop(channel_id, None)
+            if not t.cancelled() and t.exception() is None:
+                outcome = getattr(t.result(), "outcome", "unknown")
+                self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+        task.add_done_callback(done)
+
+    # ---- calls left behind by a previous server process ----------------------------------
+    async def adopt_orphans(self) -> int:
+        """Resume the calls still parked in our Stasis application that no session drives
+        (the previous server process died mid-call): from their Redis snapshot when there is
+        one, else from the main menu, always with an apology first. Returns how many."""
+        try:
+            channels = await self.ari.channels()
+        except (AriError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not list channels to resume orphaned calls: %s", exc)
+            return 0
+        adopted = 0
+        for info in channels:
+            if (info.app_name != "Stasis" or info.app_data.split(",")[0] != self.ari.app
+                    or info.id in self.channels or info.state != "Up"
+                    or is_media_channel(info.name)):
+                continue
+            saved = await self.state.load(info.id) if self.state is not None else None
+            dialog: Dialog | None = None
+            call_id: uuid.UUID | None = None
+            if saved is not None and self.dialog_restorer is not None:
+                try:
+                    dialog = self.dialog_restorer(dict(saved.get("dialog") or {}))
+                    call_id = uuid.UUID(str(saved.get("call_id")))
+                except ValueError as exc:
+                    log.warning("call state of %s unusable (%s): starting over", info.id, exc)
+                    dialog, call_id = None, None
+            log.info("resuming orphaned call on channel %s (%s)", info.id,
+                     "from its saved state" if dialog is not None else "from the main menu")
+            self._launch(info, dialog or self.dialog_factory(), call_id=call_id, resumed=True)
+            adopted += 1
+        self.resumed_calls += adopted
+        return adopted
+
+    async def on_connection(self, connected: bool) -> None:
+        if connected:
+            if self._adoption is None or self._adoption.done():
+                self._adoption = asyncio.create_task(self.adopt_orphans(), name="adopt-orphans")
+            return
+        # Asterisk went away: its channels are gone with it
+        for channel_id, channel in list(self.channels.items()):
+            channel.feed(ChannelHangup(type="AsteriskDisconnected", channel_id=channel_id))
+
+    async def close(self) -> None:
+        if self._adoption is not None:
+            self._adoption.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._adoption
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

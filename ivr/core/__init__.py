@@ -1,0 +1,1 @@
+"""The ground floor: settings, storage and migrations, masking, logs, the line vocabulary."""

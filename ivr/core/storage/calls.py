@@ -1,0 +1,159 @@
+"""The call record: one row per call in ``calls``, its path appended step by step.
+
+Every method raises ``StorageError`` (or a subclass) and nothing else for storage failures, bad
+values and unknown call ids, with the operation and call id in the message (never the caller's
+number; the engine hides bound parameters). Callers decide what to do: the call journal logs it
+and carries on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Numeric, String, cast, func, literal, literal_column, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import Executable
+
+from ivr.core.storage.db import SessionFactory
+from ivr.core.storage.errors import CallNotFoundError, InvalidCallDataError, StorageError
+from ivr.core.storage.models import DIRECTIONS, IN_PROGRESS, TRANSPORTS, Call
+
+_DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+MAX_RECENT = 1000
+
+
+class CallRepository:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    async def _rows(self, op: str, call_id: object, stmt: Executable) -> Sequence[Any]:
+        """Run one statement (a SELECT, or DML with RETURNING) in its own transaction."""
+        try:
+            async with self._sessions() as session, session.begin():
+                return (await session.execute(stmt)).all()
+        except _DB_ERRORS as exc:
+            raise StorageError(
+                f"calls.{op} failed (call {call_id}): {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _exists(self, op: str, call_id: uuid.UUID) -> bool:
+        rows = await self._rows(op, call_id, select(Call.id).where(Call.id == call_id))
+        return bool(rows)
+
+    # ---- writes ------------------------------------------------------------------------
+    async def start(
+        self,
+        *,
+        channel_id: str,
+        transport: str,
+        caller_number: str | None = None,
+        dialed_number: str | None = None,
+        direction: str = "inbound",
+        call_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Open the row of a new call (outcome ``in_progress``); return its id.
+
+        ``call_id`` defaults to a new UUID. Starting the same id again changes nothing.
+        """
+        if transport not in TRANSPORTS:
+            raise InvalidCallDataError(f"calls.start: transport must be one of {TRANSPORTS}, "
+                                       f"not {transport!r}")
+        if direction not in DIRECTIONS:
+            raise InvalidCallDataError(f"calls.start: direction must be one of {DIRECTIONS}, "
+                                       f"not {direction!r}")
+        cid = call_id or uuid.uuid4()
+        stmt = insert(Call).values(
+            id=cid, channel_id=channel_id, transport=transport, direction=direction,
+            caller_number=caller_number, dialed_number=dialed_number,
+        ).on_conflict_do_nothing(index_elements=[Call.id]).returning(Call.id)
+        await self._rows("start", cid, stmt)
+        return cid
+
+    async def answered(self, call_id: uuid.UUID) -> None:
+        """Set ``answered_at`` (the first time only)."""
+        stmt = (
+            update(Call).where(Call.id == call_id)
+            .values(answered_at=func.coalesce(Call.answered_at, func.now()))
+            .returning(Call.id)
+        )
+        if not await self._rows("answered", call_id, stmt):
+            raise CallNotFoundError(f"calls.answered: no call {call_id}")
+
+    async def add_step(self, call_id: uuid.UUID, step: str, /, **detail: Any) -> None:
+        """Append ``{"t": seconds since start, "step": step, "detail": detail}`` to the path.
+
+        ``call_id`` and ``step`` are positional-only, so ``detail`` may use those names too.
+        The append happens in one UPDATE (``path || ...``), so concurrent steps are all kept.
+        Detail values JSON lacks (datetime, UUID, ...) are stored as strings.
+        """
+        if not step:
+            raise InvalidCallDataError("calls.add_step: step name is empty")
+        seconds = func.round(
+            cast(func.extract("epoch", func.clock_timestamp() - Call.started_at), Numeric), 3
+        )
+        entry = func.jsonb_build_object(
+            literal_column("'t'"), seconds,
+            literal_column("'step'"), literal(step, String()),
+            literal_column("'detail'"), literal(detail, JSONB()),
+        )
+        stmt = (
+            update(Call).where(Call.id == call_id)
+            .values(path=func.coalesce(Call.path, cast(literal_column("'[]'"), JSONB))
+                    .op("||")(func.jsonb_build_array(entry)))
+            .returning(Call.id)
+        )
+        if not await self._rows("add_step", call_id, stmt):
+            raise CallNotFoundError(f"calls.add_step({step!r}): no call {call_id}")
+
+    async def finish(
+        self,
+        call_id: uuid.UUID,
+        outcome: str,
+        *,
+        queue: str | None = None,
+        hangup_cause: str | None = None,
+    ) -> bool:
+        """Close the call: outcome, ``ended_at`` and optionally queue and hangup cause.
+
+        Only a call still ``in_progress`` is changed, so a second finish keeps the first outcome.
+        Returns True when this call closed it, False when it was already closed.
+        """
+        if not outcome or outcome == IN_PROGRESS:
+            raise InvalidCallDataError(f"calls.finish: {outcome!r} is not a final outcome")
+        values: dict[str, Any] = {"outcome": outcome, "ended_at": func.now()}
+        if queue is not None:
+            values["queue"] = queue
+        if hangup_cause is not None:
+            values["hangup_cause"] = hangup_cause
+        stmt = (
+            update(Call).where(Call.id == call_id, Call.outcome == IN_PROGRESS)
+            .values(**values).returning(Call.id)
+        )
+        if await self._rows("finish", call_id, stmt):
+            return True
+        if not await self._exists("finish", call_id):
+            raise CallNotFoundError(f"calls.finish: no call {call_id}")
+        return False
+
+    # ---- reads -------------------------------------------------------------------------
+    async def get(self, call_id: uuid.UUID) -> Call | None:
+        rows = await self._rows("get", call_id, select(Call).where(Call.id == call_id))
+        return rows[0][0] if rows else None
+
+    async def by_channel(self, channel_id: str) -> Call | None:
+        """The latest call on Asterisk channel ``channel_id``, or None."""
+        stmt = (
+            select(Call).where(Call.channel_id == channel_id)
+            .order_by(Call.started_at.desc()).limit(1)
+        )
+        rows = await self._rows("by_channel", channel_id, stmt)
+        return rows[0][0] if rows else None
+
+    async def recent(self, limit: int = 20) -> list[Call]:
+        """The latest ``limit`` calls (at most 1000), newest first."""
+        n = max(1, min(int(limit), MAX_RECENT))
+        stmt = select(Call).order_by(Call.started_at.desc(), Call.id).limit(n)
+        return [row[0] for row in await self._rows("recent", None, stmt)]

@@ -1,0 +1,1 @@
+"""Test phones, the demo caller and the customer simulator: imported by nothing in production."""

@@ -1,0 +1,152 @@
+"""Customer simulator for outbound campaigns: the project's SIP phone (ivr/sipua) registered as
+the PJSIP endpoint ``customer`` (or, unregistered on a fixed port, the far end of the static
+trunk ``carrier``), answering every number Asterisk dials there over real SIP/RTP, behaving by
+the number's last digit:
+
+====  ==========================================================================
+0     answers, says 喂, answers the survey by keys (consent 1, CSAT 4, NPS 9#, resolved 1)
+1     busy (486)
+2     no answer (rings until the dialer gives up)
+3     answering machine: a long continuous greeting
+4     answers and speaks (可以 / 非常满意 / 十分 / 解决了 / a suggestion)
+5     answers, consents, gives a CSAT by key and hangs up mid-survey
+6     answers and says 不要再打了
+7-9   as 0
+====  ==========================================================================
+
+Speech comes from ``speak(text) -> 8 kHz PCM`` (the server's TTS prompt cache in the tests and
+the benchmark). Used by tests/test_campaigns_calls.py and the campaign benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from ivr.core.config import AsteriskSettings
+from ivr.sim.demo import listen_until_quiet
+from ivr.sim.sipua import SipCall, SipError
+from ivr.sim.sipua.uas import IncomingCall, SipPhone
+
+log = logging.getLogger("ivr.sim.customers")
+
+Speak = Callable[[str], Awaitable[bytes]]
+
+HELLO = "喂，你好。"
+MACHINE_GREETING = ("您好，您拨打的用户暂时无法接听您的电话，请在提示音后留言，留言结束后请挂机，"
+                    "感谢您的来电，我们会尽快给您回复。")
+VOICE_ANSWERS = ("可以。", "非常满意。", "十分。", "解决了。", "希望加油站多建几个充电桩。")
+BEHAVIOURS = {"0": "keys", "1": "busy", "2": "no_answer", "3": "machine", "4": "voice",
+              "5": "hangup_mid", "6": "dnc"}
+
+
+def behaviour_of(number: str) -> str:
+    return BEHAVIOURS.get(number[-1:], "keys")
+
+
+class CustomerSimulator:
+    def __init__(self, asterisk: AsteriskSettings, speak: Speak, *,
+                 username: str = "customer", max_calls: int = 64, register: bool = True,
+                 local_port: int = 0) -> None:
+        """``register`` False with a fixed ``local_port``: the far end of a static trunk (a
+        carrier's: no registration, Asterisk sends to a configured address)."""
+        self.phone = SipPhone(server_host=asterisk.bind_host, server_port=asterisk.sip_port,
+                              username=username,
+                              password=asterisk.caller_password.get_secret_value(),
+                              max_ringing=max_calls, local_port=local_port)
+        self.register = register
+        self.speak = speak
+        self.calls: Counter[str] = Counter()  # behaviour -> calls received
+        self.errors: list[str] = []
+        self.hung_up_on: Counter[str] = Counter()  # behaviour -> calls the far end ended
+        self._loop: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.phone.start()
+        if self.register:
+            await self.phone.register()
+        self._loop = asyncio.create_task(self._accept(), name="customer-sim")
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._loop, *self._tasks) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.phone.close()
+
+    async def _accept(self) -> None:
+        while True:
+            try:
+                call = await self.phone.next_call(3600)
+            except TimeoutError:
+                continue
+            task = asyncio.create_task(self._handle(call), name=f"customer-{call.call_id[:8]}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, call: IncomingCall) -> None:
+        number = _dialed(call)
+        kind = behaviour_of(number)
+        self.calls[kind] += 1
+        try:
+            await self._behave(call, kind)
+        except SipError as exc:  # the dialer hung up on us (a machine, a timeout): not ours
+            self.hung_up_on[kind] += 1
+            log.info("simulated customer (%s): %s", kind, exc)
+        except (TimeoutError, OSError, RuntimeError) as exc:
+            self.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+            log.warning("simulated customer (%s) failed: %s", kind, exc)
+        finally:
+            if not call.ended:
+                with contextlib.suppress(Exception):
+                    await call.hangup()
+
+    async def _behave(self, call: IncomingCall, kind: str) -> None:
+        if kind == "busy":
+            call.reject("486 Busy Here")
+            return
+        if kind == "no_answer":
+            await call.wait_hangup(timeout=120)  # the dialer's ring timeout CANCELs
+            return
+        await call.answer()
+        if kind == "machine":
+            await call.play(await self.speak(MACHINE_GREETING))
+            await call.wait_hangup(timeout=30)
+            return
+        await call.play(await self.speak(HELLO))
+        await listen_until_quiet(call)  # opening and consent
+        if kind == "dnc":  # says it again when asked again, as an annoyed customer would
+            for _ in range(2):
+                await call.play(await self.speak("不要再打了。"))
+                await listen_until_quiet(call, max_s=15.0)
+                if call.ended:
+                    return
+        elif kind == "voice":
+            for text in VOICE_ANSWERS:
+                await call.play(await self.speak(text))
+                await listen_until_quiet(call)
+        else:
+            for keys in ("1", "4", "9#", "1"):
+                await _press(call, keys)
+                if kind == "hangup_mid" and keys == "4":
+                    await asyncio.sleep(0.5)
+                    await call.hangup()
+                    return
+        await call.wait_hangup(timeout=60)
+
+
+async def _press(call: SipCall, keys: str) -> None:
+    await call.send_dtmf(keys)
+    await listen_until_quiet(call)
+
+
+def _dialed(call: IncomingCall) -> str:
+    """The number dialed: the user part of the INVITE's request URI."""
+    parts = call.invite.start.split()
+    uri = parts[1] if len(parts) > 1 else ""
+    user = uri.split(":", 1)[-1].split("@", 1)[0]
+    return user.split(";", 1)[0]

@@ -1,0 +1,1 @@
+"""Wire protocols to Asterisk (ARI, AMI, RTP media): framing and transport, no decisions."""

@@ -1,0 +1,1 @@
+"""Command line, evaluation, benchmarks and drills: imported by nothing in production."""

@@ -1,0 +1,185 @@
+"""``ivr bench campaigns``: a survey campaign against the customer simulator, real Asterisk.
+
+The stack runs in this process (as ``ivr up`` runs it, its in-server dialer included). The
+customer simulator (``ivr/sim/customers.py``, in a process of its own: ``ivr/sim/customerproc.py``,
+so the server's load does not shape the customers' RTP) registers as the ``customer`` trunk; each
+number's last digit picks its behaviour (0 answers by keys, 1 busy, 2 no answer, 3 answering
+machine, 5 hangs up mid-survey). The campaign's calling window opens a few seconds after the
+campaign is started, so the wait from the window opening to the first dial is measured.
+
+Figures: dials per second sustained (first to last dial), the most calls up at once, the share
+of contacts completed, the CPU of this process (server, dialer, survey sessions), of the
+simulated customers and of Asterisk, and window open -> first dial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import click
+from aiohttp import web
+from sqlalchemy import select
+
+from campaigns import repo
+from campaigns.dialer import Dialer
+from campaigns.service import DIALER, server_originator
+from campaigns.tables import Attempt, Campaign, Contact
+from ivr.core.config import Settings
+from ivr.sim.customerproc import SimulatorProcess
+from ivr.sim.customers import HELLO, MACHINE_GREETING
+from ivr.tools.benchvoice import asterisk_cpu_s
+from ivr.web.keys import CALLS, PROMPT_CACHE, SESSIONS
+
+MIXES = {"keys": "0", "mixed": "00001235"}  # last digits, cycled over the contacts
+OPEN_AFTER_S = 8
+
+
+@dataclass
+class CampaignBench:
+    contacts: int = 0
+    dials: list[datetime] = field(default_factory=list)
+    # dialed..ended, of the answered calls
+    spans: list[tuple[datetime, datetime]] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    window_open: datetime | None = None
+    seconds: float = 0.0
+    cpu_process_s: float = 0.0
+    cpu_asterisk_s: float | None = None
+    cpu_simulator_s: float = 0.0
+    finished: bool = False
+
+
+def _max_overlap(spans: list[tuple[datetime, datetime]]) -> int:
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    up = best = 0
+    for _, d in edges:
+        up += d
+        best = max(best, up)
+    return best
+
+
+async def bench_campaigns(app: web.Application, settings: Settings, *, contacts: int,
+                          channels: int, cps: float, mix: str, timeout_s: float,
+                          echo: Callable[[str], object] = print) -> CampaignBench:
+    sessions = app[SESSIONS]
+    report = CampaignBench(contacts=contacts)
+
+    cache = app[PROMPT_CACHE]
+    voices = {text: await cache.get(text) for text in (HELLO, MACHINE_GREETING)}
+    # the customers' phones in their own process: the server's load must not shape their RTP
+    sim = SimulatorProcess(settings.asterisk, voices, max_calls=channels * 2)
+    await sim.start()
+    # whole seconds: the window is stored as HH:MM:SS, so it opens at the second's start
+    opens = (datetime.now(UTC) + timedelta(seconds=OPEN_AFTER_S)).replace(microsecond=0)
+    local = opens.astimezone(repo.SHANGHAI)
+    windows = {str(local.weekday()): [[local.strftime("%H:%M:%S"), "23:59:59"]]}
+    cid = await repo.create_campaign(
+        sessions, name=f"压测 {datetime.now(UTC):%H%M%S}", survey="satisfaction", line="gas",
+        windows=windows, max_attempts=1, max_channels=channels, calls_per_second=cps,
+        settings={"ring_timeout_s": 5})
+    digits = MIXES[mix]
+    rows = "".join(f"139{cid % 1000:03d}{i % 10000:04d}{digits[i % len(digits)]}\n"
+                   for i in range(contacts))
+    loaded = await repo.import_contacts(sessions, cid, "phone\n" + rows)
+    echo(f"campaign {cid}: {loaded.loaded} contacts, window opens at {local:%H:%M:%S}")
+    await repo.set_status(sessions, cid, "start")
+    own: tuple[Dialer, asyncio.Task[None]] | None = None
+    if DIALER not in app:  # dialer.in_server off: run one here, as `ivr up` would
+        originator = server_originator(app[CALLS], sessions, settings)
+        await originator.start()
+        dialer = Dialer(sessions, originator, tick_s=settings.dialer.tick_s, name="bench")
+        own = (dialer, asyncio.create_task(dialer.run()))
+    report.window_open = opens
+    cpu0, ast0, t0 = time.process_time(), asterisk_cpu_s(app), time.monotonic()
+    try:
+        deadline = t0 + timeout_s
+        while time.monotonic() < deadline:
+            async with sessions() as s:
+                status = await s.scalar(select(Campaign.status).where(Campaign.id == cid))
+            if status == "finished":
+                report.finished = True
+                break
+            await asyncio.sleep(1.0)
+    finally:
+        report.seconds = time.monotonic() - t0
+        report.cpu_process_s = time.process_time() - cpu0
+        ast1 = asterisk_cpu_s(app)
+        report.cpu_asterisk_s = None if ast0 is None or ast1 is None else ast1 - ast0
+        if own is not None:
+            own[1].cancel()
+            await asyncio.gather(own[1], return_exceptions=True)
+        if not report.finished:
+            await repo.set_status(sessions, cid, "stop")
+        report.cpu_simulator_s = (await sim.close()).cpu_s
+    async with sessions() as s:
+        for a in (await s.execute(select(Attempt).where(Attempt.campaign_id == cid))).scalars():
+            report.dials.append(a.started_at)
+            report.outcomes[a.outcome] += 1
+            if a.answered_at and a.ended_at:
+                report.spans.append((a.started_at, a.ended_at))
+        report.statuses.update((await s.execute(
+            select(Contact.status).where(Contact.campaign_id == cid))).scalars())
+    return report
+
+
+def print_campaign_bench(r: CampaignBench, command: str,
+                         echo: Callable[[str], object] = print) -> None:
+    echo(f"campaign bench: {r.contacts} contacts, {len(r.dials)} dials in {r.seconds:.0f} s"
+         + ("" if r.finished else " (stopped at the time limit)"))
+    if r.dials:
+        first, last = min(r.dials), max(r.dials)
+        span = (last - first).total_seconds()
+        if span > 0:
+            echo(f"  dials per second sustained (first to last dial): "
+                 f"{(len(r.dials) - 1) / span:.2f}")
+        if r.window_open is not None:
+            echo(f"  window open -> first dial: {(first - r.window_open).total_seconds():.2f} s")
+    echo(f"  most calls up at once: {_max_overlap(r.spans)}")
+    done = r.statuses.get("completed", 0)
+    echo(f"  contacts completed: {done}/{r.contacts} ({100 * done / max(1, r.contacts):.1f}%); "
+         f"statuses {dict(r.statuses)}; attempts {dict(r.outcomes)}")
+    if r.seconds:
+        ast = (f", Asterisk {r.cpu_asterisk_s:.0f} CPU s"
+               if r.cpu_asterisk_s is not None else "")
+        echo(f"  CPU: this process (server, dialer, survey calls) {r.cpu_process_s:.0f} CPU s "
+             f"= {100 * r.cpu_process_s / r.seconds:.0f}% of one core{ast}, simulated "
+             f"customers {r.cpu_simulator_s:.0f} CPU s")
+    echo(f"  command: {command}")
+
+
+@click.command("campaigns")
+@click.option("--contacts", type=int, default=1000, show_default=True)
+@click.option("--channels", type=int, default=30, show_default=True)
+@click.option("--cps", type=float, default=5.0, show_default=True, help="Calls per second.")
+@click.option("--mix", type=click.Choice(sorted(MIXES)), default="mixed", show_default=True,
+              help="keys: every customer answers the survey by keys; mixed: also busy, no "
+                   "answer, answering machine and hang-up mid-survey.")
+@click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True)
+@click.pass_obj
+def campaigns_cmd(settings: Settings, contacts: int, channels: int, cps: float, mix: str,
+                  timeout_s: float) -> None:
+    """A campaign against the simulated customers through the real Asterisk: dials per
+    second, completion, CPU, window open -> first dial. Starts the whole stack in this process
+    (stop `ivr up` first: they share the ports)."""
+    from ivr.app.server import serve
+
+    command = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
+
+    async def run(app: web.Application) -> int:
+        report = await bench_campaigns(app, settings, contacts=contacts, channels=channels,
+                                       cps=cps, mix=mix, timeout_s=timeout_s, echo=click.echo)
+        print_campaign_bench(report, command, click.echo)
+        return 0 if report.dials else 1
+
+    def progress(msg: str) -> None:
+        click.echo(msg, err=True)
+
+    sys.exit(asyncio.run(serve(settings, progress=progress, then=run)))

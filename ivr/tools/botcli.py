@@ -1,0 +1,114 @@
+"""``ivr chat`` and ``ivr bots test|lint``: the bots in a terminal, against the demo back end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+
+import click
+
+from dialog.actions import Collect, Hangup, Say, Step
+from dialog.actions import Transfer as TransferAction
+from dialog.business import build_actions
+from dialog.engine import ActionFn, DialogEngine
+from dialog.testing import event_for, run_catalog_tests
+from ivr.core.config import Settings
+from ivr.core.storage.db import create_engine, scratch_database, session_factory
+from ivr.core.storage.migrate import upgrade
+from ivr.core.storage.postgres import EmbeddedPostgres, database_url
+
+
+@contextlib.asynccontextmanager
+async def demo_actions(settings: Settings, today: date | None = None, *, scratch: bool = False
+                       ) -> AsyncIterator[dict[str, ActionFn]]:
+    """Business actions on the demo back end (PostgreSQL, embedded when DATABASE_URL is unset).
+
+    ``scratch``: in a new database seeded afresh and dropped afterwards, so conversation tests
+    always start from the seed (a card reported lost in one run is not lost in the next).
+    """
+    from dialog.backends.demo import demo_backends
+    from dialog.backends.seed import seed_demo
+
+    pg: EmbeddedPostgres | None = None
+    url = database_url(settings)
+    if url is None:
+        pg = EmbeddedPostgres(settings.database)
+        url = await asyncio.to_thread(pg.start)
+    day = today or date.today()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if scratch:
+                url = await stack.enter_async_context(scratch_database(url, "ivr_bots_test"))
+            await upgrade(url)
+            engine = create_engine(url)
+            stack.push_async_callback(engine.dispose)
+            factory = session_factory(engine)
+            await seed_demo(factory, today=day)
+            yield build_actions(demo_backends(factory), today=lambda: day)
+    finally:
+        if pg is not None:
+            await asyncio.to_thread(pg.stop)
+
+
+def _show(actions: list, echo: Callable[[str], object], explain: bool) -> None:
+    for a in actions:
+        if isinstance(a, Say):
+            echo(click.style("IVR: ", fg="green") + a.text)
+        elif isinstance(a, TransferAction):
+            echo(click.style(f"[转人工: {a.line} 队列, 原因 {a.reason}]", fg="yellow"))
+        elif isinstance(a, Hangup):
+            echo(click.style(f"[挂机: {a.outcome}]", fg="yellow"))
+        elif isinstance(a, Collect):
+            echo(click.style(f"[等待输入: 说话，或 #按键 (最多 {a.max_digits} 位)]", dim=True))
+        elif isinstance(a, Step) and explain:
+            echo(click.style(f"  · {a.name} {a.detail}", fg="cyan"))
+
+
+async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], object],
+               bot: str | None = None) -> None:
+    from handoff.embeddings import intent_catalog
+
+    catalog = await asyncio.to_thread(intent_catalog, settings)
+    if bot is not None and bot not in catalog.bots:
+        raise click.ClickException(f"no bot {bot!r}; bots: {', '.join(sorted(catalog.bots))}")
+    async with demo_actions(settings) as actions:
+        engine = DialogEngine(catalog, actions)
+        out = engine.start() if bot is None else await engine.start_in(bot)
+        while True:
+            _show(out, echo, explain)
+            if any(isinstance(a, Hangup | TransferAction) for a in out):
+                return
+            try:
+                line = await asyncio.to_thread(input, "您: ")
+            except EOFError:
+                return
+            out = await engine.on_event(event_for(line.strip() or "(silence)"))
+
+
+# conversation tests run on a fixed day, so the seeded demo data (transactions, invoices,
+# recharges dated relative to "today") and every expected reply are the same on any run date
+TEST_TODAY = date(2026, 11, 16)
+
+
+async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str], object]) -> bool:
+    from handoff.embeddings import intent_catalog
+
+    catalog = await asyncio.to_thread(intent_catalog, settings)
+    async with demo_actions(settings, TEST_TODAY, scratch=True) as actions:
+        def progress(r: object) -> None:
+            mark = click.style("PASS", fg="green") if r.ok else click.style("FAIL", fg="red")  # type: ignore[attr-defined]
+            echo(f"{mark} {r.bot:<24} {r.name}")  # type: ignore[attr-defined]
+            for p in r.problems:  # type: ignore[attr-defined]
+                echo(f"       {p}")
+
+        report = await run_catalog_tests(catalog, actions, only=only, progress=progress)
+    total = len(report.results)
+    echo(f"bots: {len(catalog.bots)}; conversations: {report.passed}/{total} passed")
+    echo(f"intent accuracy (leave-one-out over similar questions): {report.intent_accuracy:.1%}"
+         f" (embedding layer: {settings.nlu.embedder})")
+    for text, want, got in report.confusions[:10]:
+        echo(f"  {text!r}: expected {want}, got {got}")
+    echo(f"containment (test conversations resolved without an agent): {report.containment:.1%}")
+    return report.passed == total

@@ -1,0 +1,234 @@
+"""``ivr campaigns create|import|start|pause|resume|stop|run|dnc add|remove``.
+
+The ``campaigns`` click group is shared with the OPS helper's ``report``
+(ivr/tools/campaignsreport.py):
+whichever ``register`` runs first creates the group, the other adds its commands to it. Further
+campaign commands: add them to ``register`` below (or a module with its own ``register``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ivr.core.config import Settings
+from ivr.core.lines import LINES
+from ivr.core.storage.errors import StorageError
+from ivr.tools.campaignsreport import campaigns_group, db_sessions
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("create")
+@click.option("--name", required=True)
+@click.option("--survey", default="satisfaction", show_default=True)
+@click.option("--line", type=click.Choice(LINES), default="general",
+              show_default=True)
+@click.option("--max-attempts", type=int, default=None)
+@click.option("--daily-cap", type=int, default=None)
+@click.option("--channels", "max_channels", type=int, default=None)
+@click.option("--cps", "calls_per_second", type=float, default=None)
+@click.option("--sample", "sample_rate", type=float, default=None)
+@click.option("--machine", "machine_action", type=click.Choice(["hangup", "message"]),
+              default=None)
+@click.option("--windows", default=None,
+              help='JSON {"0": [["09:00","12:00"]], ...} (0 = Monday, Asia/Shanghai)')
+@click.pass_obj
+def create_cmd(settings: Settings, name: str, survey: str, line: str, windows: str | None,
+               **options: Any) -> None:
+    """Create a campaign (status draft)."""
+    from campaigns.repo import create_campaign
+
+    if windows:
+        try:
+            options["windows"] = json.loads(windows)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"--windows: {exc}") from exc
+
+    async def go() -> int:
+        async with db_sessions(settings) as sessions:
+            return await create_campaign(sessions, name=name, survey=survey, line=line,
+                                         **options)
+
+    click.echo(f"campaign {_run(go())} created (draft)")
+
+
+@click.command("import")
+@click.argument("campaign_id", type=int)
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def import_cmd(settings: Settings, campaign_id: int, csv_file: Path) -> None:
+    """Import contacts (phone, name, custom fields) from CSV_FILE (UTF-8 or GBK)."""
+    from campaigns.repo import ImportReport, import_contacts, parse_rows
+
+    raw = csv_file.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030", errors="replace")
+    try:
+        total = len(parse_rows(text)[0])
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def go() -> ImportReport:
+        async with db_sessions(settings) as sessions:
+            err = sys.stderr
+            with click.progressbar(length=total, label="导入", file=err) as bar:
+                def step(n: int) -> None:
+                    bar.update(n)
+
+                return await import_contacts(sessions, campaign_id, text, progress=step)
+
+    report: ImportReport = _run(go())
+    for line, reason in report.problems:
+        click.echo(f"第{line}行: {reason}", err=True)
+    click.echo(f"{report.loaded} contacts loaded, {report.skipped} rows skipped")
+
+
+def _control(action: str) -> click.Command:
+    @click.command(action)
+    @click.argument("campaign_id", type=int)
+    @click.pass_obj
+    def cmd(settings: Settings, campaign_id: int) -> None:
+        from campaigns.repo import set_status
+
+        async def go() -> str:
+            async with db_sessions(settings) as sessions:
+                return await set_status(sessions, campaign_id, action)
+
+        click.echo(f"campaign {campaign_id}: {_run(go())}")
+
+    cmd.help = f"{action.capitalize()} campaign CAMPAIGN_ID."
+    return cmd
+
+
+@click.group("dnc")
+def dnc_group() -> None:
+    """Do-not-call list (global, or per campaign with --campaign)."""
+
+
+@dnc_group.command("add")
+@click.argument("phone")
+@click.option("--campaign", "campaign_id", type=int, default=None)
+@click.option("--reason", default="manual", show_default=True)
+@click.pass_obj
+def dnc_add_cmd(settings: Settings, phone: str, campaign_id: int | None, reason: str) -> None:
+    from campaigns.phones import masked, normalise
+    from campaigns.repo import dnc_add
+
+    async def go() -> bool:
+        async with db_sessions(settings) as sessions:
+            return await dnc_add(sessions, phone, campaign_id=campaign_id, reason=reason)
+
+    added = _run(go())
+    click.echo(f"{masked(normalise(phone))}: {'added' if added else 'already listed'}")
+
+
+@dnc_group.command("remove")
+@click.argument("phone")
+@click.option("--campaign", "campaign_id", type=int, default=None)
+@click.pass_obj
+def dnc_remove_cmd(settings: Settings, phone: str, campaign_id: int | None) -> None:
+    from campaigns.phones import masked, normalise
+    from campaigns.repo import dnc_remove
+
+    async def go() -> bool:
+        async with db_sessions(settings) as sessions:
+            return await dnc_remove(sessions, phone, campaign_id=campaign_id)
+
+    removed = _run(go())
+    click.echo(f"{masked(normalise(phone))}: {'removed' if removed else 'not listed'}")
+
+
+@click.command("run")
+@click.option("--tick", "tick_s", type=float, default=None,
+              help="Seconds between scheduling rounds (default: settings.dialer.tick_s).")
+@click.option("--endpoint", default=None,
+              help="PJSIP endpoint or trunk the calls go out on (settings.dialer.endpoint).")
+@click.option("--keys-only", is_flag=True,
+              help="No speech recognition: customers answer by keys (saves the ASR's memory).")
+@click.pass_obj
+def run_cmd(settings: Settings, tick_s: float | None, endpoint: str | None,
+            keys_only: bool) -> None:
+    """Run the dialer as its own process (beside or instead of the one in `ivr up`).
+
+    Several dialers may run on one database: contacts are claimed with FOR UPDATE SKIP LOCKED.
+    Customers answer by keys or by voice (the configured ASR, loaded once for this process).
+    """
+    from asr.base import ASRError, Recognizer
+    from asr.factory import build_recognizer
+    from campaigns.ariorigin import AriOriginator
+    from campaigns.dialer import Dialer
+    from campaigns.service import survey_followups
+    from ivr.calls.ears import tap_listener
+    from ivr.calls.journal import CallJournal
+    from ivr.calls.listener import Listener
+    from ivr.core.storage.calls import CallRepository
+    from ivr.telephony.ari.client import AriClient
+    from tts.cache import PromptCache
+    from tts.factory import build_synthesizer
+
+    async def go() -> None:
+        recognizer: Recognizer | None = None
+        if not keys_only:
+            try:
+                recognizer = await asyncio.to_thread(build_recognizer, settings.asr)
+            except ASRError as exc:
+                click.echo(f"speech recognition unavailable ({exc}): answers by keys only",
+                           err=True)
+
+        def ears(ari: AriClient, channel_id: str) -> Listener | None:
+            return tap_listener(ari, channel_id, recognizer, settings) if recognizer else None
+
+        async with db_sessions(settings) as sessions:
+            synth = await asyncio.to_thread(build_synthesizer, settings.tts, settings.llm)
+            journal = CallJournal(CallRepository(sessions))
+            journal.start_writer()
+            originator = AriOriginator(
+                settings.asterisk, sessions, PromptCache(synth, settings.tts), journal,
+                endpoint=endpoint or settings.dialer.endpoint,
+                ring_timeout_s=settings.dialer.ring_timeout_s, ears_factory=ears,
+                no_input_timeout_s=settings.dialog.no_input_timeout_s,
+                interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
+                on_survey_end=survey_followups(sessions, settings))
+            try:
+                await originator.start()
+                click.echo(f"dialer running (ARI app {originator.ari.app}; answers by keys"
+                           f"{' and voice' if recognizer else ''}); Ctrl-C stops it", err=True)
+                await Dialer(sessions, originator, tick_s=tick_s or settings.dialer.tick_s,
+                             name="dialer").run()
+            finally:
+                await originator.close()
+                await journal.close()
+                await synth.close()
+                if recognizer is not None:
+                    await recognizer.close()
+
+    try:
+        _run(go())
+    except KeyboardInterrupt:
+        click.echo("dialer stopped", err=True)
+
+
+def register(main: click.Group) -> None:
+    """Add the dialer's commands to the ``campaigns`` group (creating it if needed)."""
+    group = main.commands.get("campaigns")
+    if not isinstance(group, click.Group):
+        group = campaigns_group
+        main.add_command(group)
+    for cmd in (create_cmd, import_cmd, dnc_group, run_cmd,
+                *(_control(a) for a in ("start", "pause", "resume", "stop"))):
+        group.add_command(cmd)

@@ -1,0 +1,36 @@
+"""Typed aiohttp application state (set by ivr.app.build's cleanup contexts, read by the routes)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from asterisk.runner import ManagedAsterisk
+from dialog.catalog import Catalog
+from dialog.lifecycle.store import CatalogStore
+from handoff.service import HandoffService
+from ivr.calls.agi_server import AgiServer
+from ivr.calls.manager import CallManager
+from ivr.core.config import Settings
+from ivr.core.storage.calls import CallRepository
+from ivr.core.storage.db import SessionFactory
+from ivr.telephony.ami import AmiClient
+from ivr.telephony.ari.client import AriClient
+from tts.cache import PromptCache
+
+SETTINGS = web.AppKey("settings", Settings)
+ASTERISK = web.AppKey("asterisk", ManagedAsterisk)
+CALLS = web.AppKey("calls", CallManager)
+REPO = web.AppKey("repo", CallRepository)
+PROMPT_CACHE = web.AppKey("prompts", PromptCache)
+REDIS = web.AppKey("redis", aioredis.Redis)
+ARI = web.AppKey("ari", AriClient)
+DB_URL = web.AppKey("db_url", str)
+SESSIONS = web.AppKey("sessions", SessionFactory)
+CATALOG = web.AppKey("catalog", Catalog)
+BOT_STORE = web.AppKey("bot_store", CatalogStore)  # the published catalog now
+ACTIONS = web.AppKey("actions", dict)
+AGI = web.AppKey("agi", AgiServer)
+RECOGNIZER = web.AppKey("recognizer", object)
+HANDOFF = web.AppKey("handoff", HandoffService)
+AMI = web.AppKey("ami", AmiClient)

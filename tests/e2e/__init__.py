@@ -1,0 +1,1 @@
+"""End-to-end: real SIP calls through the real Asterisk; web pages in headless Chromium."""

@@ -1,0 +1,1 @@
+"""Tests against real back ends here: PostgreSQL, Redis, the recogniser, TTS, the local LLM."""

@@ -1,0 +1,1 @@
+"""Fast tests: pure Python, no services, no models."""
