@@ -1,7 +1,7 @@
 # Two commands on a fresh Debian machine (run as root: Asterisk runs in a chroot):
 #   make demo   install everything, start the IVR stack, place a demo call, keep serving
 #   make test   install everything, run the test suite
-.PHONY: bootstrap demo up test lint bench
+.PHONY: bootstrap demo up test test-fast lint bench
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -15,5 +15,9 @@ up: bootstrap
 test: bootstrap
 	.venv/bin/pytest -q -ra
 
+# the fast tier (pure Python, no services, no models): under a minute
+test-fast:
+	.venv/bin/pytest -q -ra tests/unit
+
 lint:
-	.venv/bin/ruff check . && .venv/bin/mypy ivr asr tts dialog handoff campaigns asterisk
+	.venv/bin/ruff check . && .venv/bin/mypy ivr asr tts dialog handoff campaigns asterisk && .venv/bin/lint-imports

@@ -32,7 +32,7 @@ from campaigns.survey import SurveySpec, load_survey
 from campaigns.surveydialog import SurveyDialog
 from campaigns.tables import Campaign, Contact
 from ivr.calls.ari_channel import AriChannel
-from ivr.calls.session import CallLog, CallSession, Ears, Prompts
+from ivr.calls.factory import CallFactory
 from ivr.core.config import AsteriskSettings
 from ivr.core.storage.db import SessionFactory
 from ivr.telephony.ari.client import AriClient, AriError
@@ -67,21 +67,15 @@ class _Dialing:
 
 
 class AriOriginator:
-    def __init__(self, asterisk: AsteriskSettings, sessions: SessionFactory, prompts: Prompts,
-                 journal: CallLog, *, endpoint: str = "customer",
-                 ears_factory: Callable[[AriClient, str], Ears | None] | None = None,
-                 no_input_timeout_s: float = 5.0, interdigit_timeout_s: float = 3.0,
-                 ring_timeout_s: int = RING_TIMEOUT_S,
+    def __init__(self, asterisk: AsteriskSettings, sessions: SessionFactory, calls: CallFactory,
+                 *, endpoint: str = "customer", ring_timeout_s: int = RING_TIMEOUT_S,
                  on_survey_end: SurveyEnd | None = None) -> None:
         self.ari = AriClient(asterisk.model_copy(update={"ari_app": f"{asterisk.ari_app}-survey"}))
         self.sessions = sessions
-        self.prompts = prompts
-        self.journal = journal
+        self.calls = calls  # the one call assembly (prompts, journal, ears), as inbound calls
+        self.prompts = calls.prompts
         self.endpoint = endpoint
-        self.ears_factory = ears_factory
         self.sounds_subdir = asterisk.sounds_subdir
-        self.no_input_timeout_s = no_input_timeout_s
-        self.interdigit_timeout_s = interdigit_timeout_s
         self.ring_timeout_s = ring_timeout_s
         self.on_survey_end = on_survey_end  # e.g. followup.SurveyFollowups
         self._calls: dict[str, _Dialing] = {}
@@ -213,12 +207,9 @@ class AriOriginator:
         sink = DbAnswerSink(self.sessions, campaign_id=campaign.id, contact_id=claim.contact_id,
                             call_id=call_id, phone=claim.phone)
         dialog = SurveyDialog(self._survey(campaign.survey), sink, variables)
-        session = CallSession(
-            channel, dialog, self.prompts, self.journal,
-            no_input_timeout_s=self.no_input_timeout_s,
-            interdigit_timeout_s=self.interdigit_timeout_s,
-            call_id=call_id, resumed=True,  # answered already: no ARI answer
-            ears=self.ears_factory(self.ari, channel_id) if self.ears_factory else None)
+        session = self.calls.session(channel, dialog, ari=self.ari, call_id=call_id,
+                                     resumed=True,  # answered already: no ARI answer
+                                     inbound=False)  # a survey never goes to an agent
         result = await session.run()
         log.info("survey call to %s: %s (%s, %d answers)", masked(claim.phone),
                  dialog.result.contact_status, result.outcome, dialog.result.answered)

@@ -13,22 +13,23 @@ from aiohttp import web
 from ivr.app.build import build_app
 from ivr.core.config import Settings
 
-# the demo call: self-service by keys (oil line, balance, the demo card and its PIN)
-DEMO_KEYS = ["1", "1", "9001010000012345678#", "123456#"]
+Then = Callable[[web.Application], Awaitable[int]]
 
 
 async def serve(
     settings: Settings,
     *,
     progress: Callable[[str], None],
-    demo: bool = False,
-    exit_after_demo: bool = False,
-    then: Callable[[web.Application], Awaitable[int]] | None = None,
+    then: Then | None = None,
+    keep_serving: bool = False,
+    app: web.Application | None = None,
+    listen: bool = True,
 ) -> int:
-    """Run the stack; with ``then`` (a benchmark), run it once the stack is up, then stop and
-    return its exit status."""
+    """Run the stack (``app``, else the whole server) until a signal. With ``then`` (a demo
+    call, a benchmark), run it once the stack is up and return its exit status: then stop,
+    unless ``keep_serving``. ``listen``: serve the web routes on ``settings.web``."""
     started = time.monotonic()
-    app = build_app(settings, progress=progress)
+    app = app if app is not None else build_app(settings, progress=progress)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -37,20 +38,13 @@ async def serve(
     rc = 0
     try:
         await runner.setup()  # runs the cleanup contexts: the whole stack starts here
-        site = web.TCPSite(runner, settings.web.host, settings.web.port)
-        await site.start()
+        if listen:
+            await web.TCPSite(runner, settings.web.host, settings.web.port).start()
         progress(f"stack up in {time.monotonic() - started:.1f} s; Ctrl-C (or `ivr down`) stops it")
-        if demo:
-            from ivr.sim.demo import demo_call, print_report
-
-            report = await demo_call(settings, number="956100", keys=DEMO_KEYS)
-            print_report(report, print)
-            rc = 0 if report.ok else 1
-            if exit_after_demo:
-                stop.set()
         if then is not None:
             rc = await then(app)
-            stop.set()
+            if not keep_serving:
+                stop.set()
         await stop.wait()
         progress("stopping")
     finally:

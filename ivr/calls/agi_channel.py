@@ -2,7 +2,8 @@
 
 Framing (one command line out, one ``200 result=...`` line back) is panoramisk's ``Request``;
 this module maps the session's needs onto AGI: ANSWER, STREAM FILE with escape digits (barge-in
-by DTMF), WAIT FOR DIGIT, SET VARIABLE and HANGUP. A transfer sets ``IVR_TRANSFER`` (and
+by DTMF), WAIT FOR DIGIT, SET VARIABLE, GET FULL VARIABLE (the queue's load for the callback offer)
+and HANGUP. A transfer sets ``IVR_TRANSFER`` (and
 ``IVR_HANDOFF_ID``) and ends the AGI; the dialplan then continues in ``[ivr-queues]``.
 
 Speech over AGI: the caller's audio is tapped through ARI (a snoop of this channel, as for
@@ -47,7 +48,7 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _retrieve(task: asyncio.Task[int]) -> None:
+def _retrieve(task: asyncio.Task[tuple[str, str]]) -> None:
     """A command whose caller was cancelled: its outcome is not needed (CallerHungUp is seen
     again by the next command), only retrieved so asyncio does not report it."""
     if not task.cancelled():
@@ -68,11 +69,23 @@ class AgiChannel:
         self.transferred_to: str | None = None
         self.digit_slice_s: float | None = None  # set when speech is heard too (see above)
         self._keying = False  # a key came since the last prompt: whole waits
-        self._inflight: asyncio.Task[int] | None = None
+        self._inflight: asyncio.Task[tuple[str, str]] | None = None
 
     async def command(self, command: str) -> int:
         """Send one command; its numeric result. Raises CallerHungUp when the channel is gone.
         Cancelling the caller does not cancel the command (see the module's docstring)."""
+        value, _ = await self._command(command)
+        try:
+            return int(value)
+        except ValueError:
+            return 0
+
+    async def variable(self, expression: str) -> str:
+        """The value of a dialplan expression (``GET FULL VARIABLE``); empty when unset."""
+        _, data = await self._command(f"GET FULL VARIABLE {_quote(expression)}")
+        return data
+
+    async def _command(self, command: str) -> tuple[str, str]:
         previous = self._inflight
         if previous is not None and not previous.done():
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -83,7 +96,7 @@ class AgiChannel:
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
 
-    async def _send(self, command: str) -> int:
+    async def _send(self, command: str) -> tuple[str, str]:
         try:
             reply = await self.request.send_command(command)
         except (ConnectionError, OSError, ValueError) as exc:
@@ -98,10 +111,9 @@ class AgiChannel:
         if error:
             raise AgiError(f"{command.split()[0]}: {error}: {reply.get('msg', '')}".strip())
         result = reply.get("result") or ("0", "")
-        try:
-            return int(result[0] if isinstance(result, tuple) else result)
-        except ValueError:
-            return 0
+        if isinstance(result, tuple):
+            return str(result[0]), str(result[1] or "")
+        return str(result), ""
 
     async def answer(self) -> None:
         await self.command("ANSWER")
@@ -130,6 +142,14 @@ class AgiChannel:
                 self._keying = True
                 return chr(result)
         return None
+
+    async def queue_load(self, line: str) -> tuple[str, int, int]:
+        """(queue, agents logged in, callers waiting) of the queue for ``line``, read through
+        app_queue's dialplan functions (as ``AriChannel.queue_load``): the callback offer."""
+        queue = queue_for(line)
+        logged = await self.variable(f"${{QUEUE_MEMBER({queue},logged)}}")
+        waiting = await self.variable(f"${{QUEUE_WAITING_COUNT({queue})}}")
+        return queue, int(logged or 0), int(waiting or 0)
 
     async def transfer(self, line: str, handoff_id: str) -> str:
         target = queue_extension(line)

@@ -1,115 +1,68 @@
-"""The FastAGI server: ``AGI(agi://host:port/hotline)`` runs the same call session as Stasis.
+"""Calls over FastAGI: ``AGI(agi://host:port/hotline)`` runs the same call session as Stasis.
 
-We read the AGI environment ourselves (panoramisk's reader loops for ever on a peer that
-closes early) and use panoramisk's ``Request`` for the command framing; each request becomes an
-``AgiChannel`` driven by a ``CallSession``. Sessions are owned here and cancelled on
-stop (a cancelled AGI session sends the caller to the general queue, as over ARI). With an
-``ears_factory`` (``ivr up`` passes the ARI listener's) callers may speak over AGI too: their
-audio is tapped through ARI by the channel's unique id.
+Each request for the ``hotline`` route becomes an ``AgiChannel`` driven by a session from the
+one call assembly (``ivr.calls.factory``), so FastAGI calls get what ARI calls get: the screen
+pop, the callback offer, speech (the caller's audio tapped through ARI by the channel's unique
+id) and **crash resume**. A session that ends normally leaves the channel transferred
+(``IVR_TRANSFER``) or hung up; when the server dies mid-call the AGI ends with neither, and the
+dialplan (``asterisk/conf/extensions.conf``, 956101) runs the AGI again a few times: the
+server that answers finds the call's last snapshot in Redis by its unique id and resumes it at
+its question, without answering or greeting again. The listener itself
+(``ivr.telephony.agi``) only frames; a cancelled session sends the caller to the general queue.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from panoramisk.fast_agi import Application, Request
-
 from ivr.calls.agi_channel import AgiChannel
-from ivr.calls.session import CallLog, CallSession, Dialog, Ears, HandoffSink, Prompts
+from ivr.calls.factory import CallFactory
 from ivr.core.config import AGISettings
+from ivr.telephony.agi import FastAgiServer
+from ivr.telephony.ari.client import AriClient
 
-log = logging.getLogger("ivr.calls")
+log = logging.getLogger("ivr.calls.agi")
 
 ROUTE = "hotline"
-HEADER_TIMEOUT_S = 5.0
 DIGIT_SLICE_S = 0.2  # key waits while speech is heard too (ivr.calls.agi_channel)
 
 
 class AgiServer:
-    def __init__(
-        self,
-        settings: AGISettings,
-        prompts: Prompts,
-        journal: CallLog,
-        dialog_factory: Callable[[], Dialog],
-        *,
-        sounds_subdir: str,
-        no_input_timeout_s: float,
-        interdigit_timeout_s: float,
-        handoff: HandoffSink | None = None,
-        ears_factory: Callable[[str], Ears | None] | None = None,
-    ) -> None:
+    def __init__(self, settings: AGISettings, calls: CallFactory, *, sounds_subdir: str,
+                 ari: AriClient | None = None) -> None:
         self.settings = settings
-        self.prompts = prompts
-        self.journal = journal
-        self.dialog_factory = dialog_factory
+        self.calls = calls
         self.sounds_subdir = sounds_subdir
-        self.no_input_timeout_s = no_input_timeout_s
-        self.interdigit_timeout_s = interdigit_timeout_s
-        self.handoff = handoff
-        self.ears_factory = ears_factory  # the caller's speech, by the channel's unique id
-        self.app = Application(loop=asyncio.get_running_loop())  # holds encoding for Request
-        self.sessions: set[asyncio.Task[Any]] = set()
+        self.ari = ari  # taps the caller's audio for speech (None: keys only)
+        self.listener: FastAgiServer | None = None
         self.total_calls = 0
-        self._server: asyncio.Server | None = None
+        self.resumed_calls = 0
+
+    @property
+    def sessions(self) -> set[Any]:
+        return self.listener.sessions if self.listener is not None else set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.settings.host,
-                                                  self.settings.port)
-        log.info("FastAGI listening on %s:%d (route /%s)", self.settings.host,
-                 self.settings.port, ROUTE)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Read the AGI environment (up to the blank line; a peer that stalls or closes first is
-        dropped), then drive the call with panoramisk's ``Request`` framing."""
-        task = asyncio.current_task()
-        assert task is not None
-        self.sessions.add(task)
-        try:
-            raw = await asyncio.wait_for(reader.readuntil(b"\n\n"), HEADER_TIMEOUT_S)
-            headers = dict(
-                line.split(": ", 1) for line in raw.decode("utf-8", "replace").splitlines()
-                if ": " in line
-            )
-            script = headers.get("agi_network_script", "")
-            if script != ROUTE:
-                log.error("FastAGI request for unknown script %r (route is %r)", script, ROUTE)
-                return
-            await self._hotline(Request(self.app, headers, reader, writer))
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError) as exc:
-            log.warning("FastAGI connection dropped before its environment: %r", exc)
-        finally:
-            self.sessions.discard(task)
-            writer.close()
+        self.listener = FastAgiServer(self.settings.host, self.settings.port, ROUTE,
+                                      self._hotline)
+        await self.listener.start()
 
     async def _hotline(self, request: Any) -> None:
         channel = AgiChannel(request, self.sounds_subdir)
         self.total_calls += 1
-        ears = self.ears_factory(channel.channel_id) if self.ears_factory and \
-            channel.channel_id else None
-        if ears is not None:
+        saved = await self.calls.restore(channel.channel_id)
+        if saved is not None:
+            self.resumed_calls += 1
+            log.info("resuming FastAGI call %s from its saved state", channel.channel_id)
+        session = self.calls.session(
+            channel, saved.dialog if saved is not None else self.calls.new_dialog(),
+            ari=self.ari, call_id=saved.call_id if saved is not None else None,
+            resumed=saved is not None)
+        if session.ears is not None:
             channel.digit_slice_s = DIGIT_SLICE_S
-        session = CallSession(
-            channel,
-            self.dialog_factory(),
-            self.prompts,
-            self.journal,
-            no_input_timeout_s=self.no_input_timeout_s,
-            interdigit_timeout_s=self.interdigit_timeout_s,
-            handoff=self.handoff,
-            ears=ears,
-        )
         await session.run()
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self.sessions):
-            task.cancel()
-        await asyncio.gather(*self.sessions, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
+        if self.listener is not None:
+            await self.listener.stop()

@@ -7,23 +7,20 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
 
 from ivr.calls.ari_channel import AriChannel
+from ivr.calls.factory import CallFactory
 from ivr.calls.queue_exit import QueueExit
 from ivr.calls.session import (
-    CallbackOffer,
     CallLog,
-    CallSession,
     Dialog,
-    Ears,
     HandoffSink,
     Prompts,
 )
-from ivr.calls.state import CallStateStore
 from ivr.telephony.ari.client import AriClient, AriError
 from ivr.telephony.ari.events import (
     AriEvent,
@@ -40,41 +37,32 @@ log = logging.getLogger("ivr.calls.manager")
 
 
 class CallManager:
-    def __init__(
-        self,
-        ari: AriClient,
-        prompts: Prompts,
-        journal: CallLog,
-        dialog_factory: Callable[[], Dialog],
-        *,
-        sounds_subdir: str,
-        no_input_timeout_s: float,
-        interdigit_timeout_s: float,
-        state: CallStateStore | None = None,
-        dialog_restorer: Callable[[dict[str, Any]], Dialog] | None = None,
-        handoff: HandoffSink | None = None,
-        ears_factory: Callable[[AriClient, str], Ears | None] | None = None,
-        callbacks: CallbackOffer | None = None,
-    ) -> None:
+    """Inbound calls over ARI: one session per channel, built by the call factory."""
+
+    def __init__(self, ari: AriClient, calls: CallFactory, *, sounds_subdir: str) -> None:
         self.ari = ari
-        self.handoff = handoff
-        self.callbacks = callbacks  # the callback offer before a queue (handoff/callback.py)
-        self.ears_factory = ears_factory
-        self.state = state
-        self.dialog_restorer = dialog_restorer
+        self.calls = calls
+        self.sounds_subdir = sounds_subdir
         self.resumed_calls = 0
         self._adoption: asyncio.Task[int] | None = None
-        self.prompts = prompts
-        self.journal = journal
-        self.dialog_factory = dialog_factory
-        self.sounds_subdir = sounds_subdir
-        self.no_input_timeout_s = no_input_timeout_s
-        self.interdigit_timeout_s = interdigit_timeout_s
         self.channels: dict[str, AriChannel] = {}
         self.tasks: dict[str, asyncio.Task[object]] = {}
         self.total_calls = 0
         self.outcomes: dict[str, int] = {}
         self.queue_exits: Counter[str] = Counter()  # callers back from a queue, by outcome
+
+    # the parts other modules read (the survey dialer shares them)
+    @property
+    def prompts(self) -> Prompts:
+        return self.calls.prompts
+
+    @property
+    def journal(self) -> CallLog:
+        return self.calls.journal
+
+    @property
+    def handoff(self) -> HandoffSink | None:
+        return self.calls.handoff
 
     @property
     def active(self) -> int:
@@ -103,11 +91,11 @@ class CallManager:
         if info.id in self.channels or is_media_channel(info.name):
             return
         if event.args[:1] == ("queue-exit",):  # back from an agent queue (ivr/calls/queue_exit.py)
-            self._own(info, QueueExit(self._channel(info), self.prompts, self.callbacks,
+            self._own(info, QueueExit(self._channel(info), self.prompts, self.calls.callbacks,
                                       event.args[1:], call_of=self._call_of).run(),
                       self.queue_exits)
             return
-        self._launch(info, self.dialog_factory())
+        self._launch(info, self.calls.new_dialog())
 
     def _channel(self, info: ChannelInfo) -> AriChannel:
         channel = AriChannel(self.ari, info, self.sounds_subdir)
@@ -136,20 +124,8 @@ class CallManager:
     def _launch(self, info: ChannelInfo, dialog: Dialog, *, call_id: uuid.UUID | None = None,
                 resumed: bool = False) -> None:
         channel = self._channel(info)
-        session = CallSession(
-            channel,
-            dialog,
-            self.prompts,
-            self.journal,
-            no_input_timeout_s=self.no_input_timeout_s,
-            interdigit_timeout_s=self.interdigit_timeout_s,
-            state=self.state,
-            call_id=call_id,
-            resumed=resumed,
-            handoff=self.handoff,
-            callbacks=self.callbacks,
-            ears=self.ears_factory(self.ari, info.id) if self.ears_factory else None,
-        )
+        session = self.calls.session(channel, dialog, ari=self.ari, call_id=call_id,
+                                     resumed=resumed)
         task = asyncio.create_task(session.run(), name=f"call-{info.id}")
         self.tasks[info.id] = task
         self.total_calls += 1
@@ -179,19 +155,13 @@ class CallManager:
                     or info.id in self.channels or info.state != "Up"
                     or is_media_channel(info.name)):
                 continue
-            saved = await self.state.load(info.id) if self.state is not None else None
-            dialog: Dialog | None = None
-            call_id: uuid.UUID | None = None
-            if saved is not None and self.dialog_restorer is not None:
-                try:
-                    dialog = self.dialog_restorer(dict(saved.get("dialog") or {}))
-                    call_id = uuid.UUID(str(saved.get("call_id")))
-                except ValueError as exc:
-                    log.warning("call state of %s unusable (%s): starting over", info.id, exc)
-                    dialog, call_id = None, None
+            saved = await self.calls.restore(info.id)
             log.info("resuming orphaned call on channel %s (%s)", info.id,
-                     "from its saved state" if dialog is not None else "from the main menu")
-            self._launch(info, dialog or self.dialog_factory(), call_id=call_id, resumed=True)
+                     "from its saved state" if saved is not None else "from the main menu")
+            if saved is not None:
+                self._launch(info, saved.dialog, call_id=saved.call_id, resumed=True)
+            else:
+                self._launch(info, self.calls.new_dialog(), resumed=True)
             adopted += 1
         self.resumed_calls += adopted
         return adopted

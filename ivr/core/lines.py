@@ -29,7 +29,7 @@ _QUEUE_LINES = {queue: line for line, queue in QUEUES.items()}
 
 def as_line(value: object) -> Line:
     """``value`` when it names a line, else the general line."""
-    return value if value in LINES else DEFAULT_LINE  # type: ignore[return-value]
+    return value if value in LINES else DEFAULT_LINE
 
 
 def queue_extension(line: str) -> str:

@@ -19,6 +19,9 @@ from ivr.core.config import Settings
 from ivr.sim.sipua import SipCall, SipError, SipUserAgent, voiced_seconds
 from ivr.sim.sipua.rtp import RtpReceiver
 
+# the demo call: self-service by keys (oil line, balance, the demo card and its PIN)
+DEMO_KEYS = ["1", "1", "9001010000012345678#", "123456#"]
+
 FRAME = 320  # 20 ms of 8 kHz s16le
 # frames this close to now may still fill in: a packet up to RtpReceiver.REBASE_S late is put
 # where its timestamp says, over what heard() padded as silence

@@ -29,13 +29,13 @@ from sqlalchemy import select
 
 from campaigns import repo
 from campaigns.dialer import Dialer
-from campaigns.service import DIALER, server_originator
+from campaigns.service import survey_originator
 from campaigns.tables import Attempt, Campaign, Contact
 from ivr.core.config import Settings
 from ivr.sim.customerproc import SimulatorProcess
 from ivr.sim.customers import HELLO, MACHINE_GREETING
 from ivr.tools.benchvoice import asterisk_cpu_s
-from ivr.web.keys import CALLS, PROMPT_CACHE, SESSIONS
+from ivr.web.keys import CALL_FACTORY, DIALER, PROMPT_CACHE, SESSIONS
 
 MIXES = {"keys": "0", "mixed": "00001235"}  # last digits, cycled over the contacts
 OPEN_AFTER_S = 8
@@ -93,7 +93,7 @@ async def bench_campaigns(app: web.Application, settings: Settings, *, contacts:
     await repo.set_status(sessions, cid, "start")
     own: tuple[Dialer, asyncio.Task[None]] | None = None
     if DIALER not in app:  # dialer.in_server off: run one here, as `ivr up` would
-        originator = server_originator(app[CALLS], sessions, settings)
+        originator = survey_originator(app[CALL_FACTORY], sessions, settings)
         await originator.start()
         dialer = Dialer(sessions, originator, tick_s=settings.dialer.tick_s, name="bench")
         own = (dialer, asyncio.create_task(dialer.run()))

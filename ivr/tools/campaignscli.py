@@ -168,59 +168,19 @@ def run_cmd(settings: Settings, tick_s: float | None, endpoint: str | None,
     Several dialers may run on one database: contacts are claimed with FOR UPDATE SKIP LOCKED.
     Customers answer by keys or by voice (the configured ASR, loaded once for this process).
     """
-    from asr.base import ASRError, Recognizer
-    from asr.factory import build_recognizer
-    from campaigns.ariorigin import AriOriginator
-    from campaigns.dialer import Dialer
-    from campaigns.service import survey_followups
-    from ivr.calls.ears import tap_listener
-    from ivr.calls.journal import CallJournal
-    from ivr.calls.listener import Listener
-    from ivr.core.storage.calls import CallRepository
-    from ivr.telephony.ari.client import AriClient
-    from tts.cache import PromptCache
-    from tts.factory import build_synthesizer
+    from ivr.app.build import dialer_parts, parts_app
+    from ivr.app.server import serve
 
-    async def go() -> None:
-        recognizer: Recognizer | None = None
-        if not keys_only:
-            try:
-                recognizer = await asyncio.to_thread(build_recognizer, settings.asr)
-            except ASRError as exc:
-                click.echo(f"speech recognition unavailable ({exc}): answers by keys only",
-                           err=True)
+    def say(msg: str) -> None:
+        click.echo(f"» {msg}", err=True)
 
-        def ears(ari: AriClient, channel_id: str) -> Listener | None:
-            return tap_listener(ari, channel_id, recognizer, settings) if recognizer else None
-
-        async with db_sessions(settings) as sessions:
-            synth = await asyncio.to_thread(build_synthesizer, settings.tts, settings.llm)
-            journal = CallJournal(CallRepository(sessions))
-            journal.start_writer()
-            originator = AriOriginator(
-                settings.asterisk, sessions, PromptCache(synth, settings.tts), journal,
-                endpoint=endpoint or settings.dialer.endpoint,
-                ring_timeout_s=settings.dialer.ring_timeout_s, ears_factory=ears,
-                no_input_timeout_s=settings.dialog.no_input_timeout_s,
-                interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
-                on_survey_end=survey_followups(sessions, settings))
-            try:
-                await originator.start()
-                click.echo(f"dialer running (ARI app {originator.ari.app}; answers by keys"
-                           f"{' and voice' if recognizer else ''}); Ctrl-C stops it", err=True)
-                await Dialer(sessions, originator, tick_s=tick_s or settings.dialer.tick_s,
-                             name="dialer").run()
-            finally:
-                await originator.close()
-                await journal.close()
-                await synth.close()
-                if recognizer is not None:
-                    await recognizer.close()
-
+    app = parts_app(settings, dialer_parts(settings, say, endpoint=endpoint, tick_s=tick_s,
+                                           keys_only=keys_only))
     try:
-        _run(go())
+        _run(serve(settings, progress=say, app=app, listen=False))
     except KeyboardInterrupt:
-        click.echo("dialer stopped", err=True)
+        pass
+    click.echo("dialer stopped", err=True)
 
 
 def register(main: click.Group) -> None:

@@ -57,15 +57,23 @@ def _pidfile(settings: Settings) -> Path:
 @click.pass_obj
 def up(settings: Settings, demo: bool, exit_after_demo: bool) -> None:
     """Start Asterisk, PostgreSQL, Redis and the IVR server in the foreground."""
+    from aiohttp import web
+
     from ivr.app.server import serve
+    from ivr.sim.demo import DEMO_KEYS, demo_call, print_report
+
+    async def demo_then(_app: web.Application) -> int:
+        report = await demo_call(settings, number="956100", keys=DEMO_KEYS)
+        print_report(report, print)
+        return 0 if report.ok else 1
 
     pidfile = _pidfile(settings)
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     pidfile.write_text(str(os.getpid()))
     try:
-        rc = asyncio.run(
-            serve(settings, progress=_progress, demo=demo, exit_after_demo=exit_after_demo)
-        )
+        rc = asyncio.run(serve(settings, progress=_progress,
+                               then=demo_then if demo else None,
+                               keep_serving=not exit_after_demo))
     except KeyboardInterrupt:
         rc = 0
     finally:

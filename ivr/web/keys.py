@@ -6,10 +6,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from asterisk.runner import ManagedAsterisk
+from campaigns.dialer import Dialer
 from dialog.catalog import Catalog
 from dialog.lifecycle.store import CatalogStore
 from handoff.service import HandoffService
 from ivr.calls.agi_server import AgiServer
+from ivr.calls.factory import CallFactory
+from ivr.calls.journal import CallJournal
 from ivr.calls.manager import CallManager
 from ivr.core.config import Settings
 from ivr.core.storage.calls import CallRepository
@@ -34,3 +37,6 @@ AGI = web.AppKey("agi", AgiServer)
 RECOGNIZER = web.AppKey("recognizer", object)
 HANDOFF = web.AppKey("handoff", HandoffService)
 AMI = web.AppKey("ami", AmiClient)
+CALL_FACTORY = web.AppKey("call_factory", CallFactory)  # the one call assembly
+JOURNAL = web.AppKey("journal", CallJournal)
+DIALER = web.AppKey("campaign_dialer", Dialer)

@@ -30,7 +30,7 @@ from ivr.web import knowledge as knowledge_web
 from ivr.web import tickets as tickets_web
 from ivr.web.keys import HANDOFF, SESSIONS, SETTINGS
 from tests.browser import browser, wait  # noqa: F401  (the fixture)
-from tests.test_handoff_service import context, queue_event
+from tests.integration.test_handoff_service import context, queue_event
 
 SHOTS = Path("/tmp/ivr-agent-screens")
 

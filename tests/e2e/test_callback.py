@@ -23,7 +23,7 @@ from ivr.sim.demo import listen_until_quiet
 from ivr.sim.sipua import SipPhone, SipUserAgent
 from ivr.web.keys import CALLS, SESSIONS
 from tests.conftest import ServerControl
-from tests.test_call_flow import last_call, steps
+from tests.e2e.test_call_flow import last_call, steps
 
 
 def test_offer_rules(pg_engine: AsyncEngine) -> None:
@@ -46,7 +46,7 @@ async def test_no_agent_caller_presses_1_and_a_callback_task_is_stored(
     manager = server.app[CALLS]
     policy = callback_policy(server.app[SESSIONS], HandoffSettings(callback_offer=True))
     assert policy is not None
-    manager.callbacks = policy  # the test server runs without the offer (tests/conftest.py)
+    manager.calls.callbacks = policy  # the test server runs without the offer (tests/conftest.py)
     try:
         since = time.time()
         call = await caller.call("956100")
@@ -62,7 +62,7 @@ async def test_no_agent_caller_presses_1_and_a_callback_task_is_stored(
         await call.wait_hangup(10)  # the IVR ends the call after the confirmation
         assert call.ended_by_remote
     finally:
-        manager.callbacks = None
+        manager.calls.callbacks = None
     row = await last_call(server, since)
     assert row.outcome == "callback" and row.queue is None
     (offer,) = steps(row, "callback_offer")
@@ -86,7 +86,7 @@ async def test_a_caller_waiting_in_the_queue_presses_1_for_a_callback(
     manager = server.app[CALLS]
     policy = callback_policy(server.app[SESSIONS], HandoffSettings(callback_offer=True))
     assert policy is not None
-    manager.callbacks = policy
+    manager.calls.callbacks = policy
     try:
         since = time.time()
         call = await caller.call("956100")
@@ -106,7 +106,7 @@ async def test_a_caller_waiting_in_the_queue_presses_1_for_a_callback(
         await call.wait_hangup(10)
         assert call.ended_by_remote
     finally:
-        manager.callbacks = None
+        manager.calls.callbacks = None
     (transfer,) = steps(row, "transfer")
     async with session_factory(pg_engine)() as s:
         task = (await s.execute(select(CallbackTaskRow).where(

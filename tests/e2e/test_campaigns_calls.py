@@ -15,14 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaigns import repo
 from campaigns.dialer import Dialer
 from campaigns.report import campaign_results, render_text
-from campaigns.service import server_originator
+from campaigns.service import survey_originator
 from campaigns.tables import Campaign, Contact
 from dialog.backends.tables import WorkOrderRow
 from ivr.core.config import Settings
 from ivr.core.storage.db import session_factory
 from ivr.sim.customerproc import SimulatorProcess
 from ivr.sim.customers import HELLO, MACHINE_GREETING, VOICE_ANSWERS
-from ivr.web.keys import CALLS, PROMPT_CACHE, RECOGNIZER
+from ivr.web.keys import CALL_FACTORY, PROMPT_CACHE, RECOGNIZER
 from tests.campaign_db import call_paths, fresh_numbers, read_back
 from tests.conftest import ServerControl
 
@@ -64,7 +64,7 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Simul
     assert report.loaded == len(phones)
     await repo.set_status(sessions, cid, "start")
     # the dialer as `ivr up` runs it, with the server's prompts, journal and listener
-    originator = server_originator(server.app[CALLS], sessions, settings)
+    originator = survey_originator(server.app[CALL_FACTORY], sessions, settings)
     await originator.start()
     dialer = Dialer(sessions, originator, tick_s=0.3, name="test-dialer")
     task = asyncio.create_task(dialer.run())

@@ -29,8 +29,8 @@ from ivr.sim.sipua import SipPhone, SipUserAgent, voiced_seconds
 from ivr.telephony.ami import AmiClient, QueueEvent
 from ivr.web.keys import HANDOFF, RECOGNIZER
 from tests.conftest import ServerControl
+from tests.e2e.test_voice import spoken as rendered_speech
 from tests.fake_llm import FakeLLM
-from tests.test_voice import spoken as rendered_speech
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 

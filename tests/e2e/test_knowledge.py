@@ -48,8 +48,8 @@ from ivr.web import knowledge as kb_web
 from ivr.web.keys import HANDOFF, SESSIONS, SETTINGS
 from tests.conftest import ServerControl
 from tests.fake_llm import FakeLLM
+from tests.integration.test_handoff_service import context, queue_event
 from tests.paths import REPO
-from tests.test_handoff_service import context, queue_event
 
 STARTER = REPO / "handoff" / "knowledge" / "data" / "starter.md"
 

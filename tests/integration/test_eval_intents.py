@@ -139,7 +139,7 @@ def test_telephone_line_and_endpointer() -> None:
 
 
 def _have_speech_stack() -> str | None:
-    from tests.test_asr import whisper_missing
+    from tests.integration.test_asr import whisper_missing
 
     if importlib.util.find_spec("misaki") is None or importlib.util.find_spec("onnxruntime") \
             is None:
@@ -188,7 +188,7 @@ def test_audio_rows_take_the_live_path(tmp_path: Path, eval_settings: Settings) 
 
 
 def test_whisper_prompt_keeps_the_lead_in_within_its_token_budget(catalog: Catalog) -> None:
-    from tests.test_asr import whisper_missing
+    from tests.integration.test_asr import whisper_missing
 
     reason = whisper_missing()
     if reason:
@@ -235,7 +235,8 @@ def test_synth_plan_and_degradation_are_reproducible() -> None:
              Item("gas_leak", "similar", "漏气了")]
     voices = ["jf_alpha", "jm_kumo"]
     a, b = plan(items, voices, seed=8), plan(items, voices, seed=8)
-    assert a == b and all(p.voice in voices and SNR_DB[0] <= p.snr_db <= SNR_DB[1] for p in a)
+    assert a == b and [p.item for p in a] == items  # one plan per item, in order
+    assert all(p.voice in voices and SNR_DB[0] <= p.snr_db <= SNR_DB[1] for p in a)
     assert "jf_tebukuro" in UNINTELLIGIBLE
     t = np.arange(8000) / 8000
     clean = 0.5 * np.sin(2 * np.pi * 800 * t)

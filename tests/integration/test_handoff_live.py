@@ -17,7 +17,7 @@ from handoff.service import HandoffService
 from handoff.store import channel_key, current_key
 from ivr.core.config import HandoffSettings, LLMSettings
 from ivr.core.storage.redis_server import connect_redis
-from tests.test_handoff_service import CARD, context, queue_event
+from tests.integration.test_handoff_service import CARD, context, queue_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -33,7 +33,7 @@ from ivr.web import tickets as tickets_web
 from ivr.web.keys import HANDOFF, SESSIONS, SETTINGS
 from ivr.web.login import LoginLimiter
 from tests.fake_llm import FakeLLM
-from tests.test_handoff_service import CARD, context, queue_event
+from tests.integration.test_handoff_service import CARD, context, queue_event
 
 session_loop = pytest.mark.asyncio(loop_scope="session")
 

@@ -18,8 +18,8 @@ from dialog.actions import Utterance
 from dialog.catalog import Catalog
 from dialog.engine import DialogEngine
 from ivr.calls.listener import CUT_S, Heard, Listener
-from tests.test_asr_backends import Recording, backend_settings, recordings
-from tests.test_vad import feed, line_noise, recording, silero_or_skip, speech_span
+from tests.integration.test_asr_backends import Recording, backend_settings, recordings
+from tests.integration.test_vad import feed, line_noise, recording, silero_or_skip, speech_span
 
 RATE = 8000
 # The end-of-speech silence in these tests: long, so that a pause decode on a loaded 2-core CI
@@ -65,6 +65,7 @@ def test_end_now_and_no_pauses_when_off() -> None:
     speech = recording("funasr_asr_example")
     ep = Endpointer(EndpointSettings())
     events: list[EndpointEvent] = feed(ep, line_noise(1.0) + speech + line_noise(2.0, 1))
+    assert [type(e) for e in events].count(SpeechEnded) == 1, events  # the speech was heard
     assert not any(isinstance(e, SpeechPaused) for e in events)
     assert ep.end_now() is None  # nothing in progress
     feed(ep, line_noise(0.5) + speech[: len(speech) // 2])
@@ -72,8 +73,10 @@ def test_end_now_and_no_pauses_when_off() -> None:
     cut = ep.end_now()
     assert cut is not None and not cut.after_pause and not ep.speaking
     # more than one pause length cannot exceed the end: a pause as long as the end is off
-    assert not any(isinstance(e, SpeechPaused) for e in feed(
-        Endpointer(EndpointSettings(pause_ms=700)), line_noise(1.0) + speech + line_noise(2.0)))
+    events = feed(Endpointer(EndpointSettings(pause_ms=700)),
+                  line_noise(1.0) + speech + line_noise(2.0))
+    assert [type(e) for e in events].count(SpeechEnded) == 1, events
+    assert not any(isinstance(e, SpeechPaused) for e in events)
 
 
 @pytest.fixture(scope="module")

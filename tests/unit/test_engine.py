@@ -73,8 +73,9 @@ async def test_dtmf_route_identity_and_balance(catalog: Catalog) -> None:
     assert "密码" in said(out)
     out = await e.on_event(Dtmf("123456#"))
     assert "1280.50" in said(out) and isinstance(out[-1], Hangup)
-    slot_steps = [a for a in out if isinstance(a, Step) and a.name == "slot"]
-    assert all(a.detail["value"] == "***" for a in slot_steps)  # the PIN never in the path
+    slot_steps = [a.detail for a in out if isinstance(a, Step) and a.name == "slot"]
+    assert [d["slot"] for d in slot_steps] == ["pin"], slot_steps  # the PIN's step is there
+    assert slot_steps[0]["value"] == "***"  # and the PIN itself never in the path
 
 
 async def test_wrong_pin_twice_goes_to_an_agent(catalog: Catalog) -> None:

@@ -59,19 +59,27 @@ def test_model_folders_and_call_options(tmp_path: Path) -> None:
     assert kw["lang"] == "zh" and kw["device"] == "cpu" and kw["am_ckpt"] == files["am_ckpt"]
 
 
-def test_factory_says_what_is_missing_and_falls_back(tmp_path: Path) -> None:
+def test_factory_says_which_model_folder_is_missing() -> None:
     with pytest.raises(TTSUnavailable, match="paddlespeech_am_path"):
         build_synthesizer(TTSSettings(backend="paddlespeech", fallback="none"))
-    if importlib.util.find_spec("paddlespeech") is None:
-        settings = TTSSettings(
-            backend="paddlespeech", fallback="none",
-            paddlespeech_am_path=_am(tmp_path / "am"), paddlespeech_voc_path=_voc(tmp_path / "v"),
-        )  # fmt: skip
-        with pytest.raises(TTSUnavailable, match=r"pip install -e '\.\[paddlespeech\]'"):
-            build_synthesizer(settings)
-    if shutil.which("espeak-ng") is not None:
-        synth = build_synthesizer(TTSSettings(backend="paddlespeech"))  # fallback: espeak
-        assert synth.name == "espeak"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("paddlespeech") is not None,
+                    reason="paddlespeech is installed: there is no missing package to name")
+def test_factory_says_how_to_install_paddlespeech(tmp_path: Path) -> None:
+    settings = TTSSettings(
+        backend="paddlespeech", fallback="none",
+        paddlespeech_am_path=_am(tmp_path / "am"), paddlespeech_voc_path=_voc(tmp_path / "v"),
+    )  # fmt: skip
+    with pytest.raises(TTSUnavailable, match=r"pip install -e '\.\[paddlespeech\]'"):
+        build_synthesizer(settings)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                    reason="no espeak-ng: nothing for the factory to fall back to")
+def test_factory_falls_back_to_espeak() -> None:
+    synth = build_synthesizer(TTSSettings(backend="paddlespeech"))  # no model folders
+    assert synth.name == "espeak"
 
 
 async def test_paddlespeech_synthesis_contract() -> None:

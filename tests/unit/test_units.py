@@ -143,14 +143,14 @@ def test_docker_compose_file_validates() -> None:
 async def test_fastagi_server_survives_peers_that_close_or_stall() -> None:
     import asyncio
 
-    from ivr.calls import server as agi_server
-    from ivr.core.config import AGISettings
+    from ivr.telephony.agi import FastAgiServer
 
-    srv = agi_server.AgiServer(AGISettings(port=0), None, None, lambda: None,  # type: ignore[arg-type]
-                               sounds_subdir="x", no_input_timeout_s=1, interdigit_timeout_s=1)
+    async def never(_request: object) -> None:
+        raise AssertionError("no request should reach the handler")
+
+    srv = FastAgiServer("127.0.0.1", 0, "hotline", never)
     await srv.start()
-    assert srv._server is not None
-    port = srv._server.sockets[0].getsockname()[1]
+    port = srv.bound_port
     # a peer that connects and closes at once
     _, w = await asyncio.open_connection("127.0.0.1", port)
     w.close()
