@@ -8,7 +8,9 @@ does the same for a whole utterance at once.
 
 Decoding never runs on the event loop: each back end owns a ``DecodePool`` (a thread pool with a
 bounded number of workers), so one call's decode never stalls another call's audio; decodes
-beyond ``workers`` wait their turn in order.
+beyond ``workers`` wait their turn in order. The whole-utterance back ends (Whisper, FunASR
+offline models, PaddleSpeech) share their streams, pool and transcripts through
+``asr.buffered.BufferedRecognizer`` and implement only its one abstract ``_decode``.
 """
 
 from __future__ import annotations

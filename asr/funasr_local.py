@@ -40,13 +40,13 @@ from asr.base import (
     ASRError,
     ASRUnavailable,
     AudioError,
-    DecodePool,
     PartialCallback,
     Progress,
+    RecognizerStream,
     Transcript,
 )
-from asr.buffered import BufferedStream
-from asr.text import hint_words, to_simplified
+from asr.buffered import BufferedRecognizer, Decoded
+from asr.text import hint_words
 
 if TYPE_CHECKING:
     from ivr.core.config import ASRSettings
@@ -58,7 +58,6 @@ CHUNK_SIZE = [0, 10, 5]  # 600 ms streaming chunks, 300 ms look-ahead (FunASR's 
 CHUNK_SAMPLES = CHUNK_SIZE[1] * 960  # 600 ms at 16 kHz
 ENCODER_LOOK_BACK = 4
 DECODER_LOOK_BACK = 1
-MIN_AUDIO_S = 0.1
 _TAG = re.compile(r"<\|[^|>]*\|>")
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 _MODEL_LINE = re.compile(r"^model:\s*['\"]?([\w.\-]+)", re.MULTILINE)
@@ -148,11 +147,13 @@ def parse_result(res: Any) -> str:
     return "".join(clean_text(t) for t in texts)
 
 
-class FunAsrLocalRecognizer:
+class FunAsrLocalRecognizer(BufferedRecognizer):
     name = "funasr"
+    label = "FunASR"
+    failures = (Exception,)  # torch/funasr raise anything: say where, as an ASRError
 
     def __init__(self, settings: ASRSettings, progress: Progress | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         path = check_model_dir(settings.funasr_model_path)
         kind = settings.funasr_model_kind
         self.kind = detect_kind(path) if kind == "auto" else kind
@@ -175,11 +176,10 @@ class FunAsrLocalRecognizer:
         except Exception as exc:  # funasr raises anything from a broken folder: say which
             raise ASRUnavailable(f"FunASR cannot load {path}: {type(exc).__name__}: {exc}") from exc
         self.load_s = time.monotonic() - t
-        self.pool = DecodePool(settings.workers, "funasr")
         self._lock = threading.Lock()  # generate() keeps per-call options on the model
         log.info("FunASR %s loaded from %s in %.1f s", self.kind, path, self.load_s)
 
-    # -- the interface -----------------------------------------------------------------------
+    # -- the interface: the streaming Paraformer decodes chunk by chunk ----------------------
 
     def open_stream(
         self,
@@ -187,59 +187,39 @@ class FunAsrLocalRecognizer:
         *,
         hints: str | None = None,
         on_partial: PartialCallback | None = None,
-    ) -> BufferedStream | FunAsrStreamingStream:
+    ) -> RecognizerStream:
         if self.kind == "paraformer_streaming":
             return FunAsrStreamingStream(self, sample_rate, on_partial)
-        hotword = hotword_string(hints)
-
-        async def decode(pcm: bytes, rate: int, final: bool) -> Transcript:
-            return await self.decode(pcm_to_float(pcm, rate), rate, hotword, final=final)
-
-        return BufferedStream.for_settings("funasr", self.pool, decode, sample_rate,
-                                           self.settings, on_partial)
+        return super().open_stream(sample_rate, hints=hints, on_partial=on_partial)
 
     async def transcribe(
         self, pcm: bytes, sample_rate: int, *, hints: str | None = None
     ) -> Transcript:
-        check_rate(sample_rate)
-        samples = pcm_to_float(pcm, sample_rate)
         if self.kind == "paraformer_streaming":  # the whole utterance as one final chunk
+            samples = pcm_to_float(pcm, sample_rate)
             return await self._chunk(samples, sample_rate, {}, is_final=True, final=True)
-        return await self.decode(samples, sample_rate, hotword_string(hints), final=True)
-
-    async def close(self) -> None:
-        self.pool.shutdown()
+        return await super().transcribe(pcm, sample_rate, hints=hints)
 
     # -- decoding ----------------------------------------------------------------------------
 
-    async def decode(
-        self, samples: FloatArray, sample_rate: int, hotword: str | None, *, final: bool
-    ) -> Transcript:
-        audio_s = samples.size / sample_rate
-        if audio_s < MIN_AUDIO_S:
-            return Transcript("", 0.0, audio_s, 0.0, "", final)
-        t = time.monotonic()
-        raw = await self._run(samples, sample_rate, {"hotword": hotword}, audio_s)
-        return self._transcript(raw, audio_s, time.monotonic() - t, final)
+    def bias(self, hints: str | None) -> str | None:
+        """The hint words as SeACo-Paraformer hot words (the other models ignore them)."""
+        return hotword_string(hints)
+
+    def _decode(self, samples: FloatArray, sample_rate: int, bias: str | None) -> Decoded:
+        """An offline model (``bias``: the hot words); no score (None)."""
+        return self._generate(samples, sample_rate, {"hotword": bias}), None
 
     async def _chunk(
         self, samples: FloatArray, sample_rate: int, cache: dict[str, Any], *, is_final: bool,
         final: bool,
     ) -> Transcript:  # fmt: skip
+        """One chunk of the streaming Paraformer (no shortest length: the cache carries on)."""
         audio_s = samples.size / sample_rate
         t = time.monotonic()
-        raw = await self._run(samples, sample_rate, {"cache": cache, "is_final": is_final}, audio_s)
-        return self._transcript(raw, audio_s, time.monotonic() - t, final)
-
-    async def _run(
-        self, samples: FloatArray, sample_rate: int, options: dict[str, Any], audio_s: float
-    ) -> str:
-        try:
-            return await self.pool.run(self._generate, samples, sample_rate, options)
-        except ASRError:
-            raise
-        except Exception as exc:  # torch/funasr raise anything: say where, as an ASRError
-            raise ASRError(f"FunASR failed on {audio_s:.1f} s of audio: {exc}") from exc
+        options = {"cache": cache, "is_final": is_final}
+        raw = await self._run(self._generate, samples, sample_rate, options, audio_s=audio_s)
+        return self._transcript(raw, None, None, audio_s, t, final)
 
     def _generate(self, samples: FloatArray, sample_rate: int, options: dict[str, Any]) -> str:
         """Runs in a pool thread (resampling included)."""
@@ -251,10 +231,6 @@ class FunAsrLocalRecognizer:
                 shared.pop("cache", None)  # another stream's cache would be merged into ours
             res = self.model.generate(**kw)
         return parse_result(res)
-
-    def _transcript(self, raw: str, audio_s: float, elapsed: float, final: bool) -> Transcript:
-        text = to_simplified(raw).strip()
-        return Transcript(text, 1.0 if text else 0.0, audio_s, elapsed, raw, final)
 
 
 class FunAsrStreamingStream:

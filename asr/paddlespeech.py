@@ -25,17 +25,15 @@ import wave
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asr.audio import WHISPER_RATE, FloatArray, check_rate, float_to_pcm, pcm_to_float, to_16k
-from asr.base import ASRError, ASRUnavailable, DecodePool, PartialCallback, Progress, Transcript
-from asr.buffered import BufferedStream
-from asr.text import to_simplified
+from asr.audio import WHISPER_RATE, FloatArray, float_to_pcm, pcm_to_float, to_16k
+from asr.base import ASRError, ASRUnavailable, Progress
+from asr.buffered import BufferedRecognizer, Decoded
 
 if TYPE_CHECKING:
     from ivr.core.config import ASRSettings
 
 log = logging.getLogger("asr.paddlespeech")
 
-MIN_AUDIO_S = 0.1
 _NOT_MODEL_CONFIGS = ("preprocess", "tuning", "decode", "augmentation", "augment")
 
 
@@ -98,11 +96,12 @@ def write_wav16k(path: Path, samples: FloatArray) -> None:
         w.writeframes(float_to_pcm(samples))
 
 
-class PaddleSpeechRecognizer:
+class PaddleSpeechRecognizer(BufferedRecognizer):
     name = "paddlespeech"
+    label = "PaddleSpeech"
 
     def __init__(self, settings: ASRSettings, progress: Progress | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.config, self.ckpt = model_files(settings.paddlespeech_model_path)
         try:
             from paddlespeech.cli.asr.infer import ASRExecutor
@@ -121,42 +120,11 @@ class PaddleSpeechRecognizer:
         except ASRError as exc:
             raise ASRUnavailable(f"PaddleSpeech cannot load {self.config}: {exc}") from exc
         self.load_s = time.monotonic() - t
-        self.pool = DecodePool(settings.workers, "paddlespeech")
         log.info("PaddleSpeech %s loaded in %.1f s", settings.paddlespeech_model, self.load_s)
 
-    def open_stream(
-        self,
-        sample_rate: int = 8000,
-        *,
-        hints: str | None = None,
-        on_partial: PartialCallback | None = None,
-    ) -> BufferedStream:
-        async def decode(pcm: bytes, rate: int, final: bool) -> Transcript:
-            return await self.decode(pcm_to_float(pcm, rate), rate, final=final)
-
-        return BufferedStream.for_settings("paddlespeech", self.pool, decode, sample_rate,
-                                           self.settings, on_partial)
-
-    async def transcribe(
-        self, pcm: bytes, sample_rate: int, *, hints: str | None = None
-    ) -> Transcript:
-        check_rate(sample_rate)
-        return await self.decode(pcm_to_float(pcm, sample_rate), sample_rate, final=True)
-
-    async def close(self) -> None:
-        self.pool.shutdown()
-
-    async def decode(self, samples: FloatArray, sample_rate: int, *, final: bool) -> Transcript:
-        audio_s = samples.size / sample_rate
-        if audio_s < MIN_AUDIO_S:
-            return Transcript("", 0.0, audio_s, 0.0, "", final)
-        t = time.monotonic()
-        raw = await self.pool.run(self._decode, samples, sample_rate)
-        text = to_simplified(raw).strip()
-        return Transcript(text, 1.0 if text else 0.0, audio_s, time.monotonic() - t, raw, final)
-
-    def _decode(self, samples: FloatArray, sample_rate: int) -> str:
-        return self._recognise(to_16k(samples, sample_rate))
+    def _decode(self, samples: FloatArray, sample_rate: int, bias: str | None) -> Decoded:
+        """Hints are not supported (``bias`` is None); no score (None)."""
+        return self._recognise(to_16k(samples, sample_rate)), None
 
     def _recognise(self, audio: FloatArray) -> str:
         """One decode (pool thread): a temporary 16 kHz WAV through the executor."""

@@ -5,9 +5,10 @@ temperature fallback; the answer is converted to Simplified (OpenCC t2s). Whispe
 "this was not speech" signal (high no-speech probability with a low log-probability) and its
 well-known subtitle-credit hallucinations give an empty text with confidence 0.
 
-Streams buffer the utterance (bounded by ``max_utterance_s``); with ``partial_interval_s`` > 0
-they re-decode the growing buffer at most that often while a worker is free (a partial never
-queues in front of another call's final), and always decode the whole utterance on ``finish``.
+Streams, partial results and the decode pool are ``asr.buffered.BufferedRecognizer``'s: the
+utterance is buffered (bounded by ``max_utterance_s``); with ``partial_interval_s`` > 0 the
+growing buffer is re-decoded at most that often while a worker is free (a partial never queues
+in front of another call's final), and the whole utterance is always decoded on ``finish``.
 """
 
 from __future__ import annotations
@@ -20,25 +21,17 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from asr.audio import FloatArray, pcm_to_float, to_16k
-from asr.base import (
-    ASRError,
-    ASRUnavailable,
-    DecodePool,
-    PartialCallback,
-    Progress,
-    Transcript,
-)
-from asr.buffered import BufferedStream
+from asr.audio import FloatArray, to_16k
+from asr.base import ASRUnavailable, Progress
+from asr.buffered import BufferedRecognizer
 from asr.models import ensure_whisper_base
-from asr.text import hint_words, to_simplified
+from asr.text import hint_words
 
 if TYPE_CHECKING:
     from ivr.core.config import ASRSettings
 
 log = logging.getLogger("asr.whisper")
 
-MIN_AUDIO_S = 0.1  # shorter than this: nothing to recognise
 MAX_TOKENS = 200  # prompt (at most 223 tokens) + output must stay under Whisper's 448
 FULL_WINDOW_S = 30.0  # Whisper's encoder window
 WINDOW_MARGIN_S = 1.0  # padding kept after the utterance when the window is shortened
@@ -124,8 +117,10 @@ def _windowed(base: type[Any]) -> type[Any]:
     return Windowed
 
 
-class WhisperRecognizer:
+class WhisperRecognizer(BufferedRecognizer):
     name = "whisper"
+    label = "Whisper"
+    failures = (RuntimeError, ValueError)
 
     def __init__(self, settings: ASRSettings, progress: Progress | None = None) -> None:
         try:
@@ -135,7 +130,7 @@ class WhisperRecognizer:
                 f"the whisper back end needs faster-whisper, which is not installed "
                 f"(pip install -e '.[whisper]'): {exc}"
             ) from exc
-        self.settings = settings
+        super().__init__(settings)
         # faster-whisper logs every decode at INFO ("Processing audio with duration ...")
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)
         t = time.monotonic()
@@ -148,41 +143,17 @@ class WhisperRecognizer:
         except (RuntimeError, ValueError, OSError) as exc:
             raise ASRUnavailable(f"faster-whisper cannot load {path}: {exc}") from exc
         self.load_s = time.monotonic() - t
-        self.pool = DecodePool(settings.workers, "whisper")
         self._prompts: dict[str, str] = {}  # hints -> initial prompt
         log.info(
             "Whisper base loaded in %.1f s (int8, %d thread(s) x %d worker(s), beam %d)",
             self.load_s, settings.threads, settings.workers, settings.beam_size,
         )  # fmt: skip
 
-    # -- the interface -----------------------------------------------------------------------
+    # -- context biasing ---------------------------------------------------------------------
 
-    def open_stream(
-        self,
-        sample_rate: int = 8000,
-        *,
-        hints: str | None = None,
-        on_partial: PartialCallback | None = None,
-    ) -> BufferedStream:
-        """One utterance: buffered, re-decoded for partials while a worker is free."""
-        prompt = self.prompt(hints)
-
-        async def decode(pcm: bytes, rate: int, final: bool) -> Transcript:
-            return await self.decode(pcm_to_float(pcm, rate), rate, prompt, final=final)
-
-        return BufferedStream.for_settings("whisper", self.pool, decode, sample_rate,
-                                           self.settings, on_partial)
-
-    async def transcribe(
-        self, pcm: bytes, sample_rate: int, *, hints: str | None = None
-    ) -> Transcript:
-        samples = pcm_to_float(pcm, sample_rate)
-        return await self.decode(samples, sample_rate, self.prompt(hints), final=True)
-
-    async def close(self) -> None:
-        self.pool.shutdown()
-
-    # -- decoding ----------------------------------------------------------------------------
+    def bias(self, hints: str | None) -> str | None:
+        """Whisper's initial prompt for these hints (see ``prompt``)."""
+        return self.prompt(hints)
 
     def prompt(self, hints: str | None) -> str | None:
         """The initial prompt: the configured lead-in, then as many of this step's hint words
@@ -209,35 +180,30 @@ class WhisperRecognizer:
             return int(len(text) * 1.3) + 1
         return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
-    async def decode(
-        self, samples: FloatArray, sample_rate: int, prompt: str | None, *, final: bool
-    ) -> Transcript:
-        audio_s = samples.size / sample_rate
-        if audio_s < MIN_AUDIO_S:
-            return Transcript("", 0.0, audio_s, 0.0, "", final)
-        t = time.monotonic()
-        try:
-            raw, conf = await self.pool.run(self._decode, samples, sample_rate, prompt)
-        except (RuntimeError, ValueError) as exc:
-            raise ASRError(f"Whisper failed on {audio_s:.1f} s of audio: {exc}") from exc
-        text = to_simplified(raw).strip()
-        if prompt:
-            text = strip_prompt_echo(text, prompt)
+    # -- decoding ----------------------------------------------------------------------------
+
+    def _clean(
+        self, text: str, confidence: float | None, bias: str | None
+    ) -> tuple[str, float | None]:
+        """Prompt echoes removed; a hallucination or a decoding loop: no text, confidence 0."""
+        if bias:
+            text = strip_prompt_echo(text, bias)
         if any(h in text for h in HALLUCINATIONS) or is_loop(text):
             log.debug("dropped a Whisper hallucination (%d characters)", len(text))
-            text, conf = "", 0.0
-        return Transcript(text, conf, audio_s, time.monotonic() - t, raw, final)
+            return "", 0.0
+        return text, confidence
 
     def _decode(
-        self, samples: FloatArray, sample_rate: int, prompt: str | None
+        self, samples: FloatArray, sample_rate: int, bias: str | None
     ) -> tuple[str, float]:
-        """Runs in a pool thread (resampling included: nothing heavy on the event loop)."""
+        """Runs in a pool thread (resampling included: nothing heavy on the event loop);
+        ``bias`` is the initial prompt."""
         s = self.settings
         audio = to_16k(samples, sample_rate)
         _WINDOW.frames = window_frames(audio.size, s.encoder_window_s)
         segments, _info = self.model.transcribe(
             audio, language=s.language, task="transcribe", beam_size=s.beam_size,
-            without_timestamps=True, condition_on_previous_text=False, initial_prompt=prompt,
+            without_timestamps=True, condition_on_previous_text=False, initial_prompt=bias,
             vad_filter=False, temperature=(0.0, 0.4), max_new_tokens=max_tokens(audio.size),
         )  # fmt: skip
         texts: list[str] = []

@@ -33,15 +33,14 @@ from campaigns.surveydialog import SurveyDialog
 from campaigns.tables import Campaign, Contact
 from ivr.calls.ari_channel import AriChannel
 from ivr.calls.factory import CallFactory
+from ivr.calls.router import ChannelRouter
 from ivr.core.config import AsteriskSettings
 from ivr.core.storage.db import SessionFactory
 from ivr.telephony.ari.client import AriClient, AriError
 from ivr.telephony.ari.events import (
     AriEvent,
-    ChannelDtmf,
     ChannelHangup,
     ChannelInfo,
-    PlaybackEvent,
     StasisEnd,
     StasisStart,
 )
@@ -78,7 +77,7 @@ class AriOriginator:
         self.sounds_subdir = asterisk.sounds_subdir
         self.ring_timeout_s = ring_timeout_s
         self.on_survey_end = on_survey_end  # e.g. followup.SurveyFollowups
-        self._calls: dict[str, _Dialing] = {}
+        self.router = ChannelRouter(stasis_end_hangs_up=False)  # the dialing calls' events
         self._surveys: dict[str, SurveySpec] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -94,23 +93,21 @@ class AriOriginator:
         await self.ari.close()
 
     async def _on_event(self, event: AriEvent) -> None:
-        channel_id = ""
-        if isinstance(event, StasisStart):
-            channel_id = event.channel.id
-        elif isinstance(event, ChannelDtmf | ChannelHangup | StasisEnd | PlaybackEvent):
-            channel_id = event.channel_id
-        else:
-            channel_id = str(getattr(getattr(event, "channel", None), "id", ""))
-        call = self._calls.get(channel_id)
-        if call is None:
-            return
-        if call.channel is not None:
-            if not isinstance(event, StasisEnd):  # StasisEnd: AMD is over, the session goes on
-                call.channel.feed(event)
-            return
-        if call.events.full():
-            call.events.get_nowait()
-        call.events.put_nowait(event)
+        self.router.route(event)
+
+    @staticmethod
+    def _sink(call: _Dialing) -> Callable[[AriEvent], None]:
+        """Until answer, a dialing call's events queue up for ``_dial``; once its session runs,
+        they go to its channel (StasisEnd there only means AMD is over: the session goes on)."""
+        def sink(event: AriEvent) -> None:
+            if call.channel is not None:
+                if not isinstance(event, StasisEnd):
+                    call.channel.feed(event)
+                return
+            if call.events.full():
+                call.events.get_nowait()
+            call.events.put_nowait(event)
+        return sink
 
     def _survey(self, name: str) -> SurveySpec:
         if name not in self._surveys:
@@ -120,11 +117,11 @@ class AriOriginator:
     async def dial(self, claim: Claim, campaign: Campaign) -> DialResult:
         channel_id = f"survey-{claim.attempt_id}-{uuid.uuid4().hex[:8]}"
         call = _Dialing(asyncio.Queue(EVENT_QUEUE))
-        self._calls[channel_id] = call
+        self.router.add(channel_id, self._sink(call))
         try:
             return await self._dial(channel_id, call, claim, campaign)
         finally:
-            self._calls.pop(channel_id, None)
+            self.router.remove(channel_id)
 
     async def _dial(self, channel_id: str, call: _Dialing, claim: Claim,
                     campaign: Campaign) -> DialResult:

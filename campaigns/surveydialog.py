@@ -21,6 +21,7 @@ from dialog.nlu.normalize import (
     to_halfwidth,
     to_simplified,
 )
+from dialog.nlu.pinyin import fuzzy_pinyin
 
 DNC_WORDS = ("不要再打", "别再打", "不要打了", "别打了", "不要给我打", "别给我打", "拉黑")
 # the same as said: 别再给我打电话了, 不用再打了, 以后不要再来电; 在 for 再 is a common mishearing
@@ -34,9 +35,17 @@ GLOBAL_WORDS = (*DNC_WORDS, *CALLBACK_WORDS, *REPEAT_WORDS)
 CONSENT_HINTS = "可以 好的 不方便 不要再打了"
 
 
+# the same by sound, for what the recogniser mishears: 不要再探了 / 不要在谈了 / 别再他了 are
+# 不要再打了 (d and t are the recogniser's most frequent confusion in this phrase); fuzzy pinyin
+# (dialog/nlu/pinyin.py) with the verb's syllable among those heard for 打
+DNC_SOUND_RE = re.compile(r"\b(bu yao|bie|bu yon|ben) (zai )?(gei (wo )?)?(da|ta|tan|dan) le\b")
+
+
 def wants_no_calls(s: str) -> bool:
-    """The customer asks not to be called again (normalised text)."""
-    return DNC_RE.search(s) is not None
+    """The customer asks not to be called again (normalised text), as written or as it sounds
+    (a do-not-call wish must be honoured when misheard)."""
+    return DNC_RE.search(s) is not None or \
+        DNC_SOUND_RE.search(" ".join(fuzzy_pinyin(s))) is not None
 
 
 def global_answer(s: str) -> Literal["dnc", "callback", "repeat"] | None:

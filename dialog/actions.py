@@ -47,6 +47,7 @@ class Collect:
 class Transfer:
     line: str  # oil | gas | general | priority
     reason: str
+    handoff_id: str | None = None  # back to a queue under the handoff it had (pop kept)
 
 
 @dataclass(frozen=True, slots=True)

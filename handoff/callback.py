@@ -4,7 +4,8 @@ be called back; the request is stored as a callback task (``callback_tasks``).
 Business rules only; no protocol here. The session (``ivr.calls.session``) asks the channel for the
 queue's load (``CallChannel.queue_load``: over ARI the app_queue functions
 ``QUEUE_MEMBER(queue,logged)`` and ``QUEUE_WAITING_COUNT(queue)``), asks ``CallbackPolicy.reason``
-whether to offer, plays the offer, and on key 1 calls ``CallbackPolicy.book``.
+whether to offer; the offer itself (its prompts, key 1 or a spoken yes) is a dialog,
+``dialog.callback``, which calls ``CallbackPolicy.book``.
 
 The offer is made when no agent is logged into the target queue (``no_agent``) or when the
 expected wait, ``(waiting + 1) * callback_avg_handle_s / logged``, passes
@@ -25,10 +26,6 @@ from ivr.core.storage.db import SessionFactory
 
 log = logging.getLogger("handoff.callback")
 
-OFFER_TEXT = "当前坐席繁忙，如需回电请按1，继续等待请按2。"
-BOOKED_TEXT = "已为您登记回电，工作人员将尽快与您联系。感谢您的来电，再见。"
-FAILED_TEXT = "抱歉，回电登记暂时无法完成，正在为您转接人工服务，请稍候。"
-
 
 @dataclass(frozen=True, slots=True)
 class QueueLoad:
@@ -48,7 +45,6 @@ class CallbackPolicy:
         self.store = store
         self.outcomes: Counter[str] = Counter()  # offered, booked, declined, failed
         self.key_timeout_s = settings.callback_key_timeout_s
-        self.texts = {"offer": OFFER_TEXT, "booked": BOOKED_TEXT, "failed": FAILED_TEXT}
 
     @property
     def enabled(self) -> bool:

@@ -159,6 +159,9 @@ def merge_llm_fields(draft: TicketForm, content: str | None) -> tuple[
         if key not in data:
             continue
         value = data[key]
+        if not isinstance(value, str | int | float | bool | None):  # lists, objects: not ours
+            dropped.append(key)
+            continue
         if isinstance(value, str):
             value = mask_digits_in_text(value.strip())
         if value == getattr(form, key) or value in ("", None):

@@ -52,9 +52,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         dialog={"no_input_timeout_s": 3.0, "dtmf_interdigit_timeout_s": 1.5},
         web={"port": 18700},
         agi={"port": 14573},
-        # calls go to the queues without the callback offer; tests/test_callback.py turns it on
+        # calls go to the queues without the callback offer; tests/e2e/test_callback.py turns it on
         handoff={"callback_offer": False},
-        # no dialer in the shared server: tests/test_campaigns_calls.py runs its own
+        # no dialer in the shared server: tests/e2e/test_campaigns_calls.py runs its own
         dialer={"in_server": False},
     )
 

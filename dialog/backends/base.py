@@ -12,6 +12,12 @@ Rules shared by every adapter:
   Chinese sentence the IVR can speak as is. ``NotFound`` is a ``BackendError`` too.
 - Writes take an ``idem_key`` (e.g. ``f"{call_id}:{step}"``): repeating a write with the same key
   returns the first result and changes nothing (a retried step never reports a card lost twice).
+- A call the bot got wrong (a blank ``idem_key``, a line or priority outside the vocabulary, an
+  empty work-order kind or subject) is a ``ValueError``: a bug to fix, not a sentence to speak.
+- ``limit`` is clamped to 1..50.
+
+``dialog.backends.contract`` checks these rules on any adapter: a production adapter runs it
+against its test accounts.
 """
 
 from __future__ import annotations
@@ -170,7 +176,8 @@ class FuelCardSystem(Protocol):
         self, card_no: str, *, pin: str | None = None, id_tail: str | None = None
     ) -> bool:
         """True when ``pin`` (or the last 6 of the holder's ID) matches; False otherwise,
-        also for an unknown card (a caller cannot probe which numbers exist)."""
+        also for an unknown card (a caller cannot probe which numbers exist). A wrong ``pin``
+        is not rescued by a right ``id_tail``."""
         ...
 
     async def card(self, card_no: str) -> FuelCard: ...
@@ -212,7 +219,10 @@ class InvoiceSystem(Protocol):
 class GasBilling(Protocol):
     async def verify(
         self, account_no: str, *, id_tail: str | None = None, phone_tail: str | None = None
-    ) -> bool: ...
+    ) -> bool:
+        """True when at least one of ``id_tail``/``phone_tail`` is given and every one given
+        matches; False otherwise, also for an unknown account."""
+        ...
 
     async def account(self, account_no: str) -> GasAccount: ...
 

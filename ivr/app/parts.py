@@ -30,6 +30,7 @@ from campaigns.service import survey_originator
 from dialog.backends.demo import demo_backends
 from dialog.backends.seed import seed_demo
 from dialog.business import build_actions
+from dialog.callback import QUEUE_ANNOUNCE
 from dialog.engine import DialogEngine
 from dialog.lifecycle.repository import BotVersions
 from dialog.lifecycle.store import CatalogStore
@@ -44,7 +45,7 @@ from ivr.calls.factory import CallFactory
 from ivr.calls.journal import CallJournal
 from ivr.calls.listener import Listener
 from ivr.calls.manager import CallManager
-from ivr.calls.queue_exit import QUEUE_ANNOUNCE_NAME, QUEUE_ANNOUNCE_TEXT
+from ivr.calls.queue_exit import QUEUE_ANNOUNCE_NAME
 from ivr.calls.state import CallStateStore
 from ivr.core.config import Settings
 from ivr.core.storage.calls import CallRepository
@@ -196,7 +197,7 @@ def prompts_part(settings: Settings, say: Progress) -> Part:
         await cache.prerender(essential)
         # the queues' periodic announcement (queues.conf): offered only with callbacks on
         try:
-            await cache.publish(QUEUE_ANNOUNCE_NAME, QUEUE_ANNOUNCE_TEXT if
+            await cache.publish(QUEUE_ANNOUNCE_NAME, QUEUE_ANNOUNCE if
                                 settings.handoff.callback_offer else None,
                                 "queue_callback_announce")
         except (TTSError, OSError) as exc:  # the queues then play music only

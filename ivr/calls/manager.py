@@ -15,6 +15,7 @@ import aiohttp
 from ivr.calls.ari_channel import AriChannel
 from ivr.calls.factory import CallFactory
 from ivr.calls.queue_exit import QueueExit
+from ivr.calls.router import ChannelRouter
 from ivr.calls.session import (
     CallLog,
     Dialog,
@@ -24,11 +25,8 @@ from ivr.calls.session import (
 from ivr.telephony.ari.client import AriClient, AriError
 from ivr.telephony.ari.events import (
     AriEvent,
-    ChannelDtmf,
     ChannelHangup,
     ChannelInfo,
-    PlaybackEvent,
-    StasisEnd,
     StasisStart,
 )
 from ivr.telephony.media.external import is_media_channel
@@ -46,6 +44,7 @@ class CallManager:
         self.resumed_calls = 0
         self._adoption: asyncio.Task[int] | None = None
         self.channels: dict[str, AriChannel] = {}
+        self.router = ChannelRouter()  # this application's events to their calls
         self.tasks: dict[str, asyncio.Task[object]] = {}
         self.total_calls = 0
         self.outcomes: dict[str, int] = {}
@@ -72,27 +71,15 @@ class CallManager:
         if isinstance(event, StasisStart):
             self._start(event)
             return
-        channel_id = ""
-        if isinstance(event, ChannelDtmf | ChannelHangup | StasisEnd):
-            channel_id = event.channel_id
-        elif isinstance(event, PlaybackEvent):
-            channel_id = event.channel_id
-        channel = self.channels.get(channel_id)
-        if channel is None:
-            return
-        if isinstance(event, StasisEnd):
-            # the channel left our app (transferred or hung up): nothing more to wait for
-            channel.feed(ChannelHangup(type="StasisEnd", channel_id=channel_id))
-            return
-        channel.feed(event)
+        self.router.route(event)
 
     def _start(self, event: StasisStart) -> None:
         info = event.channel
         if info.id in self.channels or is_media_channel(info.name):
             return
         if event.args[:1] == ("queue-exit",):  # back from an agent queue (ivr/calls/queue_exit.py)
-            self._own(info, QueueExit(self._channel(info), self.prompts, self.calls.callbacks,
-                                      event.args[1:], call_of=self._call_of).run(),
+            self._own(info, QueueExit(self._channel(info), self.calls, event.args[1:],
+                                      ari=self.ari, call_of=self._call_of).run(),
                       self.queue_exits)
             return
         self._launch(info, self.calls.new_dialog())
@@ -100,6 +87,7 @@ class CallManager:
     def _channel(self, info: ChannelInfo) -> AriChannel:
         channel = AriChannel(self.ari, info, self.sounds_subdir)
         self.channels[info.id] = channel
+        self.router.add(info.id, channel.feed)
         return channel
 
     def _own(self, info: ChannelInfo, coro: Coroutine[Any, Any, str],
@@ -109,6 +97,7 @@ class CallManager:
 
         def done(t: asyncio.Task[object], channel_id: str = info.id) -> None:
             self.channels.pop(channel_id, None)
+            self.router.remove(channel_id)
             self.tasks.pop(channel_id, None)
             if not t.cancelled() and t.exception() is None:
                 outcomes[str(t.result())] += 1
@@ -132,6 +121,7 @@ class CallManager:
 
         def done(t: asyncio.Task[object], channel_id: str = info.id) -> None:
             self.channels.pop(channel_id, None)
+            self.router.remove(channel_id)
             self.tasks.pop(channel_id, None)
             if not t.cancelled() and t.exception() is None:
                 outcome = getattr(t.result(), "outcome", "unknown")

@@ -6,15 +6,14 @@ The dialplan (``asterisk/conf/extensions.conf``) sends a caller back into our St
 - ``TIMEOUT``: the wait passed ``handoff.queue_max_wait_s``;
 - ``JOINEMPTY``, ``LEAVEEMPTY``, ``JOINUNAVAIL``, ``LEAVEUNAVAIL``, ``FULL``: the queue could not
   keep them;
-- ``KEY``: they pressed 1 while waiting (the periodic announcement, ``QUEUE_ANNOUNCE_TEXT``,
-  says they may; queues.conf ``context = ivr-queue-keys``).
+- ``KEY``: they pressed 1 while waiting (the periodic announcement,
+  ``dialog.callback.QUEUE_ANNOUNCE``, says they may; queues.conf ``context = ivr-queue-keys``).
 
-On ``KEY`` the callback task is booked at once. Otherwise the callback offer is made (1: booked;
-2 or nothing: back to the same queue with the same handoff id, so the screen pop follows the
-call). Without a callback policy (``handoff.callback_offer`` off) the caller goes back to the
-queue after an apology. A booking that cannot be stored sends the caller back to the queue too.
-Business rules are the policy's (``handoff.callback``); the channel is the session's
-``CallChannel`` (ARI here), so no protocol code lives in this module.
+What is said and decided is the callback dialog's (``dialog.callback``: booked at once on
+``KEY``, else offered; declined or failed: back to the same queue under the same handoff id, so
+the screen pop follows the call; without the offer switched on: back after an apology). This
+module only runs it: a session from the one call assembly, already answered, recorded in the
+original call's path (its call id found through the screen pop).
 """
 
 from __future__ import annotations
@@ -23,18 +22,15 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-from ivr.calls.session import SPEECH, CallbackOffer, CallChannel, CallerHungUp, Prompts
+from dialog.callback import QUEUE_REASONS, CallbackDialog, QueueReturn
+from ivr.calls.factory import CallFactory
+from ivr.calls.session import CallChannel, Dialog
 from ivr.core.lines import line_of_queue
+from ivr.telephony.ari.client import AriClient
 
 log = logging.getLogger("ivr.calls.queue_exit")
 
-QUEUE_ANNOUNCE_TEXT = "如需预约回电，请随时按1。"
 QUEUE_ANNOUNCE_NAME = "queue-callback"  # <sounds>/<subdir>/queue-callback: queues.conf
-TIMEOUT_TEXT = "抱歉让您久等了，坐席仍在忙。如需回电请按1，继续等待请按2。"
-UNAVAILABLE_TEXT = "抱歉，当前暂时没有坐席可以接听。如需回电请按1，继续等待请按2。"
-BACK_TEXT = "好的，请您继续等待，坐席将尽快为您服务。"
-SORRY_BACK_TEXT = "抱歉让您久等了，请您继续等待，坐席将尽快为您服务。"
-REASONS = {"KEY": "queue_key", "TIMEOUT": "queue_timeout"}  # others: queue_unavailable
 
 CallOf = Callable[[str], Awaitable[uuid.UUID | None]]  # handoff id -> the original call id
 
@@ -44,11 +40,11 @@ class QueueExit:
     ``run`` returns the outcome: booked, returned, failed (booking failed: back in the queue)
     or hangup."""
 
-    def __init__(self, channel: CallChannel, prompts: Prompts, callbacks: CallbackOffer | None,
-                 args: tuple[str, ...], *, call_of: CallOf | None = None) -> None:
+    def __init__(self, channel: CallChannel, calls: CallFactory, args: tuple[str, ...], *,
+                 ari: AriClient | None = None, call_of: CallOf | None = None) -> None:
         self.channel = channel
-        self.prompts = prompts
-        self.callbacks = callbacks
+        self.calls = calls
+        self.ari = ari
         self.handoff_id = args[0] if args else ""
         self.status = (args[1] if len(args) > 1 else "").upper() or "TIMEOUT"
         self.queue = args[2] if len(args) > 2 else "hotline-general"
@@ -57,45 +53,31 @@ class QueueExit:
         self.outcome = "in_progress"
 
     async def run(self) -> str:
-        try:
-            self.outcome = await self._run()
-        except CallerHungUp:
-            self.outcome = "hangup"
+        call_id = await self._call_id()
+        dialog = self._dialog(call_id)
+        session = self.calls.session(self.channel, dialog, ari=self.ari, call_id=call_id,
+                                     resumed=True, inbound=False)
+        result = await session.run()
+        self.outcome = ("hangup" if result.outcome == "caller_hangup" else
+                        "booked" if result.outcome == "callback" else
+                        "failed" if getattr(dialog, "outcome", "") == "failed" else "returned")
         log.info("caller of handoff %s back from %s (%s): %s", self.handoff_id[:8], self.queue,
                  self.status, self.outcome)
         return self.outcome
 
-    async def _run(self) -> str:
-        cb = self.callbacks
+    def _dialog(self, call_id: uuid.UUID) -> Dialog:
+        cb = self.calls.callbacks
         if cb is None:
-            return await self._back(SORRY_BACK_TEXT)
-        key: str | None = "1"
-        if self.status != "KEY":
-            cb.outcomes["offered"] += 1
-            text = TIMEOUT_TEXT if self.status == "TIMEOUT" else UNAVAILABLE_TEXT
-            key = await self._say(text, "queue_exit_offer", interruptible=True)
-            if key is None or key == SPEECH:
-                key = await self.channel.next_digit(cb.key_timeout_s)
-        if key != "1":
-            cb.outcomes["declined"] += 1
-            return await self._back(BACK_TEXT)
-        reason = REASONS.get(self.status, "queue_unavailable")
-        call_id = await self._call_id()
-        try:
-            task_id = await cb.book(call_id=call_id, handoff_id=self.handoff_id or None,
-                                    caller=self.channel.caller, line=self.line, queue=self.queue,
-                                    reason=reason)
-        except Exception as exc:  # the caller is never dropped: back to the queue
-            cb.outcomes["failed"] += 1
-            log.warning("callback task for handoff %s not stored: %s", self.handoff_id[:8],
-                        type(exc).__name__)
-            await self._say(cb.texts["failed"], "callback_failed", interruptible=False)
-            await self.channel.transfer(self.line, self.handoff_id)
-            return "failed"
-        log.info("callback task %d booked from %s (%s)", task_id, self.queue, reason)
-        await self._say(cb.texts["booked"], "callback_booked", interruptible=False)
-        await self.channel.hangup()
-        return "booked"
+            return QueueReturn(self.line, self.handoff_id)
+        return CallbackDialog.queue_exit(
+            book=lambda: cb.book(call_id=call_id, handoff_id=self.handoff_id or None,
+                                 caller=self.channel.caller, line=self.line, queue=self.queue,
+                                 reason=self._reason()),
+            outcomes=cb.outcomes, key_timeout_s=cb.key_timeout_s, status=self.status,
+            line=self.line, handoff_id=self.handoff_id)
+
+    def _reason(self) -> str:
+        return QUEUE_REASONS.get(self.status, "queue_unavailable")
 
     async def _call_id(self) -> uuid.UUID:
         if self.call_of is not None and self.handoff_id:
@@ -108,12 +90,3 @@ class QueueExit:
             if found is not None:
                 return found
         return uuid.uuid4()
-
-    async def _back(self, text: str) -> str:
-        await self._say(text, "queue_exit_back", interruptible=False)
-        await self.channel.transfer(self.line, self.handoff_id)
-        return "returned"
-
-    async def _say(self, text: str, prompt_id: str, *, interruptible: bool) -> str | None:
-        path = await self.prompts.get(text, prompt_id)
-        return await self.channel.play(path, interruptible=interruptible)

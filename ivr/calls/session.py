@@ -31,6 +31,7 @@ from dialog.actions import (
     Transfer,
     Utterance,
 )
+from dialog.callback import CallbackDialog
 from ivr.core.handoff import HandoffContext, TraceEntry
 from ivr.core.logs import call_id_var
 from ivr.core.privacy import mask_digits_in_text
@@ -61,7 +62,7 @@ class CallerHungUp(Exception):
 
 
 class Dialog(Protocol):
-    def start(self) -> list[Action]: ...
+    def start(self) -> list[Action] | Awaitable[list[Action]]: ...
     def on_event(self, event: DialogEvent) -> list[Action] | Awaitable[list[Action]]: ...
 
 
@@ -79,10 +80,10 @@ class HandoffSink(Protocol):
 
 
 class CallbackOffer(Protocol):
-    """The callback offer's business rules (``handoff.callback.CallbackPolicy``)."""
+    """The callback offer's business rules (``handoff.callback.CallbackPolicy``); its questions
+    and prompts are a dialog's (``dialog.callback``)."""
 
     key_timeout_s: float
-    texts: dict[str, str]  # offer, booked, failed
     outcomes: Any  # a Counter: offered, declined, booked, failed
 
     def reason_for(self, queue: str, logged: int, waiting: int) -> str | None: ...
@@ -197,19 +198,18 @@ class CallSession:
         try:
             if self.resumed:
                 resume = getattr(self.dialog, "resume", None)
-                actions = resume() if resume is not None else self.dialog.start()
+                actions = await _actions(resume() if resume is not None else self.dialog.start())
             else:
                 await ch.answer()
                 self.journal.answered(self.call_id)
-                actions = self.dialog.start()
+                actions = await _actions(self.dialog.start())
             await self._start_ears()
             while True:
                 await self._save_state()
                 event = await self._execute(actions)
                 if event is None:
                     break
-                result = self.dialog.on_event(event)
-                actions = await result if inspect.isawaitable(result) else result
+                actions = await _actions(self.dialog.on_event(event))
         except CallerHungUp:
             self.outcome, cause = "caller_hangup", "caller"
             self._step("caller_hangup")
@@ -274,11 +274,14 @@ class CallSession:
             elif isinstance(action, Collect):
                 return await self._collect(action, pending)
             elif isinstance(action, Transfer):
-                handoff_id = uuid.uuid4().hex
-                if self.callbacks is not None and await self._offer_callback(action, handoff_id):
+                returning = action.handoff_id is not None  # back to a queue: offer and pop made
+                handoff_id = action.handoff_id or uuid.uuid4().hex
+                if not returning and self.callbacks is not None and \
+                        await self._offer_callback(action, handoff_id):
                     return None
                 self._step("transfer", line=action.line, reason=action.reason, handoff=handoff_id)
-                await self._hand_off(handoff_id, action)
+                if not returning:
+                    await self._hand_off(handoff_id, action)
                 await self._stop_ears()  # the media tap goes before the channel leaves us
                 self.queue = await self.channel.transfer(action.line, handoff_id)
                 self.outcome = "transferred"
@@ -290,16 +293,12 @@ class CallSession:
                 return None
         return None
 
-    async def _say(self, text: str, prompt_id: str, *, interruptible: bool) -> str | None:
-        path = await self.prompts.get(text, prompt_id)
-        self._step("say", prompt=prompt_id, text=text)
-        return await self.channel.play(path, interruptible=interruptible)
-
     async def _offer_callback(self, action: Transfer, handoff_id: str) -> bool:
         """Offer a callback when the queue has no agent or a long wait (the rules are the
-        policy's); True when the caller took it (task stored, call ended)."""
+        policy's, the questions ``dialog.callback``'s); True when the caller took it (task
+        stored, call ended)."""
         cb = self.callbacks
-        load_of = getattr(self.channel, "queue_load", None)  # ARI only
+        load_of = getattr(self.channel, "queue_load", None)
         if cb is None or load_of is None:
             return False
         try:
@@ -314,30 +313,25 @@ class CallSession:
         reason = cb.reason_for(queue, logged, waiting)
         if reason is None:
             return False
-        cb.outcomes["offered"] += 1
-        self._step("callback_offer", queue=queue, logged=logged, waiting=waiting, reason=reason)
-        key = await self._say(cb.texts["offer"], "callback_offer", interruptible=True)
-        if key is None or key == SPEECH:
-            key = await self.channel.next_digit(cb.key_timeout_s)
-        if key != "1":
-            cb.outcomes["declined"] += 1
-            self._step("callback_declined", key=key or "")
-            return False
-        try:
-            task_id = await cb.book(call_id=self.call_id, handoff_id=handoff_id,
-                                    caller=self.channel.caller, line=action.line, queue=queue,
-                                    reason=reason)
-        except Exception as exc:  # the caller is never dropped: to the queue after all
-            cb.outcomes["failed"] += 1
-            log.warning("callback task for call %s not stored: %s", self.call_id,
-                        type(exc).__name__)
-            await self._say(cb.texts["failed"], "callback_failed", interruptible=False)
-            return False
-        self._step("callback", task=task_id, queue=queue, reason=reason)
-        await self._say(cb.texts["booked"], "callback_booked", interruptible=False)
-        self.outcome = "callback"
-        await self.channel.hangup()
-        return True
+
+        async def book() -> int:
+            return await cb.book(call_id=self.call_id, handoff_id=handoff_id,
+                                 caller=self.channel.caller, line=action.line, queue=queue,
+                                 reason=reason)
+
+        offer = CallbackDialog.before_queue(
+            book=book, outcomes=cb.outcomes, key_timeout_s=cb.key_timeout_s, reason=reason,
+            detail={"queue": queue, "logged": logged, "waiting": waiting})
+        await self._run(offer)
+        if offer.outcome == "failed":
+            log.warning("callback task for call %s not stored: to the queue", self.call_id)
+        return offer.outcome == "booked"
+
+    async def _run(self, dialog: Dialog) -> None:
+        """Run a dialog of the call's (the callback offer) to its end within this session."""
+        actions = await _actions(dialog.start())
+        while (event := await self._execute(actions)) is not None:
+            actions = await _actions(dialog.on_event(event))
 
     async def _hand_off(self, handoff_id: str, action: Transfer) -> None:
         """Give the screen pop its start; a failure here never keeps the caller from the queue."""
@@ -451,3 +445,8 @@ class CallSession:
             self._step("failover", queue=self.queue)
         except Exception as exc:  # the channel may be gone as well: nothing more to do
             log.warning("failover transfer for %s failed: %s", self.call_id, exc)
+
+
+async def _actions(result: list[Action] | Awaitable[list[Action]]) -> list[Action]:
+    """A dialog's answer, which it may compute asynchronously (business actions)."""
+    return await result if inspect.isawaitable(result) else result

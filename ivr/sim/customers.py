@@ -15,7 +15,7 @@ the number's last digit:
 ====  ==========================================================================
 
 Speech comes from ``speak(text) -> 8 kHz PCM`` (the server's TTS prompt cache in the tests and
-the benchmark). Used by tests/test_campaigns_calls.py and the campaign benchmark.
+the benchmark). Used by tests/e2e/test_campaigns_calls.py and the campaign benchmark.
 """
 
 from __future__ import annotations

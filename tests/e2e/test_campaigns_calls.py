@@ -104,7 +104,7 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Simul
     # 不要再打了: on the do-not-call list at once, ended politely
     assert contacts["6"] == "dnc" and BASE + "6" in dnc
     assert contacts["1"] == contacts["2"] == contacts["3"] == "exhausted"
-    if voice:
+    if voice:  # the survey by voice (contact 4 is dialled only then; skipped at the end if not)
         assert [(q, answers["4", q].score, answers["4", q].via)
                 for q in ("csat", "resolved")] == [("csat", 5, "speech"), ("resolved", 1, "speech")]
         # 十分 by a synthetic voice: Whisper base sometimes hears 九分 (seen once in ~10 runs)
@@ -125,3 +125,5 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Simul
     results = await campaign_results(sessions, cid)
     assert results is not None
     assert "回访测试" in render_text(results)
+    if not voice:  # reported, not silently passed: the keys, AMD and DNC checks above ran
+        pytest.skip("no recogniser loaded: the survey by voice (contact 4) was not run")

@@ -3,7 +3,7 @@ app connection, Whisper and Kokoro), against the test Asterisk and database, cal
 through the static trunk ``carrier`` (no registration, a fixed address: how carriers' trunks
 are set up) to the simulated customers listening there (their own process too). One customer
 answers by voice, one says 不要再打了, one answers by keys. The registered ``customer`` trunk is
-tests/test_campaigns_calls.py's."""
+tests/e2e/test_campaigns_calls.py's."""
 
 from __future__ import annotations
 

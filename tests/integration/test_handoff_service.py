@@ -228,7 +228,7 @@ async def test_llm_summary(redis: aioredis.Redis, fake_llm: FakeLLM, mode: str, 
     fake_llm.mode, fake_llm.delay_s = mode, delay_s
     service = await service_for(redis, LLMSettings(base_url=fake_llm.base_url, model="test-model",
                                                    api_key=SecretStr("sk-test"), timeout_s=0.8))
-    service.ticket_filler.enabled = False  # the LLM ticket draft: tests/test_tickets.py
+    service.ticket_filler.enabled = False  # the LLM ticket draft: tests/integration/test_tickets.py
     try:
         ctx = context()
         desktop = service.subscribe("agent1")

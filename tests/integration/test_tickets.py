@@ -84,6 +84,10 @@ def test_schema_and_merge_drop_invalid_fields() -> None:
     assert form.type == "oil_inquiry" and form.problem == draft.problem
     assert merge_llm_fields(draft, "好的，工单如下") is None
     assert merge_llm_fields(draft, "[1, 2]") is None
+    # a list or an object where a word belongs is dropped, not an error (was a TypeError)
+    odd = merge_llm_fields(draft, '{"type": ["card_loss"], "problem": {"x": 1}, '
+                                  '"priority": "urgent"}')
+    assert odd is not None and sorted(odd[2]) == ["problem", "type"] and odd[1] == ["priority"]
     with pytest.raises(ValueError):
         TicketForm(line="oil", type="card_loss", problem="x", account_tail="12345")
     with pytest.raises(ValueError):

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from ivr.calls.queue_exit import (
-    BACK_TEXT,
-    SORRY_BACK_TEXT,
-    TIMEOUT_TEXT,
-    UNAVAILABLE_TEXT,
-    QueueExit,
-)
+from dialog.callback import BOOKED, FAILED, QUEUE_BACK, QUEUE_SORRY_BACK, QUEUE_TIMEOUT
+from dialog.callback import QUEUE_UNAVAILABLE as UNAVAILABLE_TEXT
+from ivr.calls.factory import CallFactory
+from ivr.calls.queue_exit import QueueExit
 from ivr.calls.session import CallerHungUp
+
+BACK_TEXT, SORRY_BACK_TEXT, TIMEOUT_TEXT = QUEUE_BACK, QUEUE_SORRY_BACK, QUEUE_TIMEOUT
 
 
 class Channel:
@@ -58,7 +57,6 @@ class Policy:
     key_timeout_s = 0.1
 
     def __init__(self, fail: bool = False) -> None:
-        self.texts = {"offer": "offer", "booked": "booked", "failed": "failed"}
         self.outcomes: Counter[str] = Counter()
         self.booked: list[dict[str, object]] = []
         self.fail = fail
@@ -80,8 +78,24 @@ async def call_of(handoff_id: str) -> uuid.UUID | None:
     return CALL if handoff_id == "h1" else None
 
 
+class Journal:
+    """The call journal, kept in memory: the exit's steps join the original call's path."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[uuid.UUID, str]] = []
+
+    def start(self, call_id: uuid.UUID, **_: object) -> None: ...
+    def answered(self, call_id: uuid.UUID) -> None: ...
+    def finish(self, call_id: uuid.UUID, outcome: str, **_: object) -> None: ...
+
+    def step(self, call_id: uuid.UUID, name: str, detail: dict[str, object]) -> None:
+        self.steps.append((call_id, name))
+
+
 def run(channel: Channel, policy: Policy | None, *args: str) -> QueueExit:
-    return QueueExit(channel, Prompts(), policy, args, call_of=call_of)
+    calls = CallFactory(Prompts(), Journal(), no_input_timeout_s=0.1, interdigit_timeout_s=0.1,
+                        callbacks=policy)
+    return QueueExit(channel, calls, args, call_of=call_of)
 
 
 @pytest.mark.parametrize(("status", "keys", "outcome"), [
@@ -99,7 +113,7 @@ async def test_offers_and_returns(status: str, keys: list[str | None], outcome: 
         reason = {"KEY": "queue_key", "TIMEOUT": "queue_timeout"}.get(status, "queue_unavailable")
         assert booked == {"call_id": CALL, "handoff_id": "h1", "caller": "13800138000",
                           "line": "gas", "queue": "hotline-gas", "reason": reason}
-        assert channel.played[-1] == "booked" and channel.hung_up and not channel.transferred
+        assert channel.played[-1] == BOOKED and channel.hung_up and not channel.transferred
     else:
         assert channel.transferred == [("gas", "h1")] and not channel.hung_up
         assert channel.played[-1] == BACK_TEXT
@@ -114,7 +128,7 @@ async def test_without_a_policy_or_a_store_the_caller_goes_back() -> None:
 
     channel, policy = Channel(["1"]), Policy(fail=True)
     assert await run(channel, policy, "h2", "TIMEOUT", "odd-queue").run() == "failed"
-    assert channel.played[-1] == "failed" and channel.transferred == [("general", "h2")]
+    assert channel.played[-1] == FAILED and channel.transferred == [("general", "h2")]
     assert policy.outcomes["failed"] == 1
 
 

@@ -168,3 +168,12 @@ def _build(d: dict[str, Any]) -> AriEvent:
     if kind == "ChannelStateChange":
         return ChannelStateChange(**base, channel=ChannelInfo.from_json(chan))
     return OtherEvent(**base, raw=d)
+
+
+def channel_id_of(event: AriEvent) -> str:
+    """The channel an event is about ("" when it is about none: bridges, endpoints...)."""
+    if isinstance(event, StasisStart | ChannelStateChange):
+        return event.channel.id
+    if isinstance(event, StasisEnd | ChannelDtmf | ChannelHangup | PlaybackEvent):
+        return event.channel_id
+    return ""
