@@ -17,7 +17,7 @@ test: bootstrap
 
 # the fast tier (pure Python, no services, no models): under a minute
 test-fast:
-	.venv/bin/pytest -q -ra tests/unit
+	.venv/bin/pytest -q -ra tests/unit tests/security
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/mypy ivr asr tts dialog handoff campaigns asterisk && .venv/bin/lint-imports

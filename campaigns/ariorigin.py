@@ -49,7 +49,7 @@ log = logging.getLogger("campaigns.ari")
 
 RING_TIMEOUT_S = 30
 AMD_TIMEOUT_S = 10.0  # answered, waiting for AMD() to give the channel back
-MACHINE_MESSAGE = "您好，这里是中国石化956100客服热线，我们稍后会再与您联系，再见。"
+MACHINE_MESSAGE = "您好，这里是中国石油956100客服热线，我们稍后会再与您联系，再见。"
 EVENT_QUEUE = 64  # per dialing channel; overflow: the oldest event is dropped
 BUSY_CAUSES = {17}
 NO_ANSWER_CAUSES = {18, 19, 0}

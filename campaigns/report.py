@@ -12,7 +12,6 @@ do-not-call list by this campaign's calls); pending (not yet in a final state).
 
 from __future__ import annotations
 
-import csv
 import io
 import unicodedata
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from campaigns import stats
 from campaigns.stats import AnswerRow, Scores
 from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
+from ivr.core.csvsafe import safe_writer
 from ivr.core.privacy import mask_number
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.errors import StorageError
@@ -202,8 +202,9 @@ def results_of(summary: CampaignSummary, rows: Sequence[AnswerRow]) -> Results:
 
 # ---- rendering -------------------------------------------------------------------------------
 def write_csv(rows: Sequence[AnswerRow], out: io.TextIOBase | Any, *, unmasked: bool) -> int:
-    """Every answer as one CSV row; phones masked unless ``unmasked``. Returns the row count."""
-    w = csv.writer(out)
+    """Every answer as one CSV row; phones masked unless ``unmasked``. Returns the row count.
+    Cells that a spreadsheet would run as formulas are escaped (``ivr.core.csvsafe``)."""
+    w = safe_writer(out)
     w.writerow(CSV_COLUMNS)
     for r in rows:
         w.writerow([r.campaign_id, r.contact_id, r.phone if unmasked else mask_number(r.phone),

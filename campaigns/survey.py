@@ -58,8 +58,8 @@ class SurveySpec(BaseModel):
         ids = [q.id for q in self.questions]
         if len(ids) != len(set(ids)):
             raise ValueError("question ids must be unique")
-        if "956100" not in self.opening or "中国石化" not in self.opening:
-            raise ValueError("the opening must name 中国石化 and the 956100 service")
+        if "956100" not in self.opening or "中国石油" not in self.opening:
+            raise ValueError("the opening must name 中国石油 and the 956100 service")
         return self
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from handoff.ticket_store import TicketStore
 from ivr.core.config import HandoffSettings
+from ivr.core.promtext import counter_lines
 from ivr.core.storage.db import SessionFactory
 
 log = logging.getLogger("handoff.callback")
@@ -77,8 +78,8 @@ class CallbackPolicy:
 
     def metrics_lines(self) -> list[str]:
         out = ["# TYPE ivr_callback_offers_total counter"]
-        out += [f'ivr_callback_offers_total{{outcome="{k}"}} {v}'
-                for k, v in sorted(self.outcomes.items())]
+        out += counter_lines("ivr_callback_offers_total", "outcome", self.outcomes,
+                             ("offered", "booked", "declined", "failed"))
         return out
 
 

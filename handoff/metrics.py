@@ -1,10 +1,22 @@
-"""Counters and latency histograms of the handoff, in the Prometheus text format of /metrics."""
+"""Counters and latency histograms of the handoff, in the Prometheus text format of /metrics.
+
+Label values come from fixed vocabularies (``LLM_STATUSES``, ``TICKET_FIELD_LABELS``); anything
+else (e.g. an unknown key in the ticket model's JSON) is counted as ``other`` and escaped
+(``ivr.core.promtext``), so no model answer can add a series or a line to /metrics.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ivr.core.promtext import counter_lines
+
+# statuses of LLM summaries and ticket fills (handoff.summary, handoff.tickets, assist)
+LLM_STATUSES = ("ok", "timeout", "error", "invalid", "disabled", "skipped")
+# ticket fields the model got wrong or may not write (handoff.tickets); unknown keys: other
+TICKET_FIELD_LABELS = ("type", "problem", "requested_action", "priority", "line",
+                       "account_tail", "contact", "other")
 BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -67,14 +79,14 @@ class HandoffMetrics:
         ):
             out += [f"# TYPE {name} {kind}", f"{name} {value}"]
         out.append("# TYPE ivr_handoff_llm_summaries_total counter")
-        out += [f'ivr_handoff_llm_summaries_total{{status="{k}"}} {v}'
-                for k, v in sorted(self.llm.items())]
+        out += counter_lines("ivr_handoff_llm_summaries_total", "status", self.llm,
+                             LLM_STATUSES)
         out.append("# TYPE ivr_handoff_llm_tickets_total counter")
-        out += [f'ivr_handoff_llm_tickets_total{{status="{k}"}} {v}'
-                for k, v in sorted(self.tickets.items())]
+        out += counter_lines("ivr_handoff_llm_tickets_total", "status", self.tickets,
+                             LLM_STATUSES)
         out.append("# TYPE ivr_handoff_llm_ticket_fields_dropped_total counter")
-        out += [f'ivr_handoff_llm_ticket_fields_dropped_total{{field="{k}"}} {v}'
-                for k, v in sorted(self.ticket_fields_dropped.items())]
+        out += counter_lines("ivr_handoff_llm_ticket_fields_dropped_total", "field",
+                             self.ticket_fields_dropped, TICKET_FIELD_LABELS)
         out += self.build_s.lines("ivr_handoff_pop_build_seconds", "build_pop time")
         out += self.deliver_s.lines("ivr_handoff_pop_delivery_seconds",
                                     "AMI AgentCalled to the agent desktop's queue")

@@ -8,9 +8,17 @@ deterministic draft built from the bot's slots (``pop.ticket``, see ``handoff.ru
 complete the draft from the masked transcript. Its answer is never trusted: only the fields the
 model may write (``LLM_FIELDS``: type, problem, requested action, priority) are taken, each one
 validated against the schema on its own; an invalid field is dropped (and counted), the draft's
-value stays. The account tail and the contact phone never come from the model (it never sees
-them). Timeouts, errors and non-JSON answers leave the draft as it is (status ``timeout``,
-``error``, ``invalid``).
+value stays. Timeouts, errors and non-JSON answers leave the draft as it is (status
+``timeout``, ``error``, ``invalid``).
+
+What identifies and verifies the caller (``PROTECTED_FIELDS``: the business line, the account
+tail, the contact phone; and the pop's ``verified``/``account_kind``, which are not form fields at
+all) comes only from the deterministic draft, i.e. from the bot's verification steps and the
+caller id. The model never sees them, any key of its answer outside ``LLM_FIELDS`` is ignored
+(reported as a dropped field: its name when it is a form field, else ``other``, so a model
+cannot choose label values or desktop text), and ``merge_llm_fields`` puts the draft's protected
+values back whatever happened. What the caller said (``身份已验证``) is transcript text the model
+may summarise in ``problem``; it never sets a field.
 """
 
 from __future__ import annotations
@@ -46,6 +54,9 @@ TICKET_TYPES: dict[str, dict[str, str]] = {
 }
 _ALL_TYPES = frozenset(t for types in TICKET_TYPES.values() for t in types)
 LLM_FIELDS = ("type", "problem", "requested_action", "priority")
+# from the deterministic draft only (identity and verification), never from the model
+PROTECTED_FIELDS = ("line", "account_tail", "contact")
+_FORM_FIELDS = frozenset((*LLM_FIELDS, *PROTECTED_FIELDS))
 _PHONE = re.compile(r"^\+?\d{3,20}$")
 _TAIL = re.compile(r"^\d{0,4}$")
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
@@ -175,7 +186,10 @@ def merge_llm_fields(draft: TicketForm, content: str | None) -> tuple[
             dropped.append(key)
             continue
         filled.append(key)
-    dropped += [k for k in data if k not in LLM_FIELDS]  # unknown keys: ignored, counted
+    # keys the model may not write: ignored, counted by name if a form field, else "other"
+    dropped += [k if k in _FORM_FIELDS else "other" for k in data if k not in LLM_FIELDS]
+    # identity and verification: the draft's, whatever the answer held
+    form = form.model_copy(update={k: getattr(draft, k) for k in PROTECTED_FIELDS})
     return form, filled, dropped
 
 

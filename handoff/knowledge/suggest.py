@@ -28,6 +28,7 @@ from handoff.embeddings import EmbeddingError
 from handoff.knowledge.repository import KnowledgeBase
 from handoff.pop import ScreenPop
 from handoff.rules import caller_texts
+from ivr.core.promtext import counter_lines
 from ivr.core.storage.errors import StorageError
 
 log = logging.getLogger("handoff.knowledge")
@@ -87,8 +88,8 @@ class Suggester:
 
     def metrics_lines(self) -> list[str]:
         lines = ["# TYPE ivr_kb_suggestions_total counter"]
-        lines += [f'ivr_kb_suggestions_total{{outcome="{k}"}} {v}'
-                  for k, v in sorted(self.outcomes.items())]
+        lines += counter_lines("ivr_kb_suggestions_total", "outcome", self.outcomes,
+                               ("ok", "empty", "unchanged", "timeout", "error", "skipped"))
         lines += ["# TYPE ivr_kb_suggestion_last_seconds gauge",
                   f"ivr_kb_suggestion_last_seconds {self.last_s:.4f}"]
         return lines

@@ -40,6 +40,7 @@ class AgiError(RuntimeError):
 
 class AgiRequest(Protocol):
     headers: Any
+    writer: Any  # the connection's asyncio.StreamWriter
 
     async def send_command(self, command: str) -> dict[str, Any]: ...
 
@@ -66,6 +67,7 @@ class AgiChannel:
         self.dialed = str(h.get("agi_extension", ""))
         self.sounds_subdir = sounds_subdir
         self.hung_up = False
+        self.handed_back = False  # let go on purpose for another server (AgiServer.hand_back)
         self.transferred_to: str | None = None
         self.digit_slice_s: float | None = None  # set when speech is heard too (see above)
         self._keying = False  # a key came since the last prompt: whole waits
@@ -157,6 +159,13 @@ class AgiChannel:
         await self.command(f"SET VARIABLE IVR_TRANSFER {_quote(target)}")
         self.transferred_to = target
         return queue_for(target)
+
+    def hand_back(self) -> None:
+        """Drop the connection to Asterisk without ending the call: the AGI returns with the
+        channel neither transferred nor hung up, so the dialplan runs it again."""
+        self.handed_back = True
+        self.hung_up = True
+        self.request.writer.transport.abort()
 
     async def hangup(self) -> None:
         if self.hung_up:

@@ -8,7 +8,8 @@ id) and **crash resume**. A session that ends normally leaves the channel transf
 dialplan (``asterisk/conf/extensions.conf``, 956101) runs the AGI again a few times: the
 server that answers finds the call's last snapshot in Redis by its unique id and resumes it at
 its question, without answering or greeting again. The listener itself
-(``ivr.telephony.agi``) only frames; a cancelled session sends the caller to the general queue.
+(``ivr.telephony.agi``) only frames; a cancelled session sends the caller to the general queue,
+while ``hand_back`` lets every call go to be resumed (its state kept, its record left open).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class AgiServer:
         self.listener: FastAgiServer | None = None
         self.total_calls = 0
         self.resumed_calls = 0
+        self.channels: set[AgiChannel] = set()  # the calls in progress
 
     @property
     def sessions(self) -> set[Any]:
@@ -61,7 +63,20 @@ class AgiServer:
             resumed=saved is not None)
         if session.ears is not None:
             channel.digit_slice_s = DIGIT_SLICE_S
-        await session.run()
+        self.channels.add(channel)
+        try:
+            await session.run()
+        finally:
+            self.channels.discard(channel)
+
+    def hand_back(self) -> int:
+        """Let go of every call in progress, each left in Redis at its question: the dialplan
+        runs the AGI again and whichever server answers resumes it (a server that hands its
+        calls to another before it stops, and the drill that proves it). Returns how many."""
+        channels = list(self.channels)
+        for channel in channels:
+            channel.hand_back()
+        return len(channels)
 
     async def stop(self) -> None:
         if self.listener is not None:

@@ -211,6 +211,13 @@ class CallSession:
                     break
                 actions = await _actions(self.dialog.on_event(event))
         except CallerHungUp:
+            if getattr(self.channel, "handed_back", False):
+                # the transport let go of a live channel for another server to resume it
+                # (``AgiServer.hand_back``): its state stays, its record stays open
+                self.outcome = "handed_back"
+                self._step("handed_back")
+                log.info("call %s handed back for another server to resume", self.call_id)
+                return SessionResult(self.call_id, self.outcome, None)
             self.outcome, cause = "caller_hangup", "caller"
             self._step("caller_hangup")
         except asyncio.CancelledError:
@@ -226,9 +233,11 @@ class CallSession:
             await self._safe_failover()
         finally:
             await self._stop_ears()
-            if self.state is not None:
-                await self.state.delete(ch.channel_id)
-            self.journal.finish(self.call_id, self.outcome, queue=self.queue, hangup_cause=cause)
+            if self.outcome != "handed_back":
+                if self.state is not None:
+                    await self.state.delete(ch.channel_id)
+                self.journal.finish(self.call_id, self.outcome, queue=self.queue,
+                                    hangup_cause=cause)
             log.info(
                 "call %s ended: %s%s",
                 self.call_id,

@@ -31,7 +31,6 @@ class FastAgiServer:
         self.handler = handler
         self.app = Application(loop=asyncio.get_running_loop())  # holds encoding for Request
         self.sessions: set[asyncio.Task[Any]] = set()
-        self.writers: set[asyncio.StreamWriter] = set()  # the open connections
         self._server: asyncio.Server | None = None
 
     @property
@@ -48,7 +47,6 @@ class FastAgiServer:
         task = asyncio.current_task()
         assert task is not None
         self.sessions.add(task)
-        self.writers.add(writer)
         try:
             raw = await asyncio.wait_for(reader.readuntil(b"\n\n"), HEADER_TIMEOUT_S)
             headers = dict(
@@ -66,7 +64,6 @@ class FastAgiServer:
             log.warning("FastAGI connection dropped before its environment: %r", exc)
         finally:
             self.sessions.discard(task)
-            self.writers.discard(writer)
             writer.close()
 
     async def stop(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivr.core.privacy import mask_json, mask_number
+from ivr.core.promtext import counter_lines
+from ivr.core.storage.models import OUTCOMES
 from ivr.web import agent, callbacks, knowledge, ops, tickets
 from ivr.web.keys import ARI, CALLS, HANDOFF, REPO
 
@@ -20,6 +22,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ari_ok else 503)
 
 
+# call outcomes /metrics labels: the journal's, the session's and the bots' Hangup outcomes
+CALL_OUTCOME_LABELS = frozenset(
+    (*OUTCOMES, "handed_back", "callback", "unknown"))
+
+
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     lines = []
@@ -32,9 +39,9 @@ async def metrics(request: web.Request) -> web.Response:
             f"ivr_calls_total {calls.total_calls}",
             "# TYPE ivr_call_outcomes_total counter",
         ]
-        lines += [
-            f'ivr_call_outcomes_total{{outcome="{k}"}} {v}' for k, v in calls.outcomes.items()
-        ]
+        # outcomes come from bot files too: a fixed vocabulary, anything else is "other"
+        lines += counter_lines("ivr_call_outcomes_total", "outcome", calls.outcomes,
+                               CALL_OUTCOME_LABELS)
     if ARI in app:
         ari = app[ARI]
         lines += [

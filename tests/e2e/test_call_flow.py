@@ -14,7 +14,7 @@ from ivr.core.config import Settings
 from ivr.sim.demo import listen_until_quiet
 from ivr.sim.sipua import SipCall, SipUserAgent
 from ivr.telephony.ami import AmiClient, QueueEvent
-from ivr.web.keys import AGI, ARI, CALL_FACTORY, CALLS, REPO
+from ivr.web.keys import AGI, ARI, CALLS, REPO
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -168,32 +168,23 @@ async def test_caller_hangs_up_mid_prompt(server: ServerControl, caller: SipUser
     assert server.app is not None and server.app[CALLS].active == 0
 
 
-async def test_fastagi_call_resumes_at_its_question_after_the_server_connection_drops(
-    server: ServerControl, caller: SipUserAgent, monkeypatch: pytest.MonkeyPatch
+async def test_fastagi_call_resumes_at_its_question_after_the_server_lets_go(
+    server: ServerControl, caller: SipUserAgent
 ) -> None:
-    """The server's FastAGI connection drops mid-call, as when the server dies (its Redis
-    snapshot is left behind: a dead process deletes nothing). The dialplan runs the AGI again
-    and the server resumes the call from Redis at its question (the oil menu), without the
-    greeting; the caller goes on to the balance in the same call record."""
+    """The server lets go of a FastAGI call mid-call (``AgiServer.hand_back``: its Redis snapshot
+    is kept, as a server that dies leaves it). The dialplan runs the AGI again and the server
+    resumes the call from Redis at its question (the oil menu), without the greeting; the
+    caller goes on to the balance in the same call record."""
     assert server.app is not None
     agi = server.app[AGI]
-    factory = server.app[CALL_FACTORY]
-    assert factory.state is not None and agi.listener is not None
-
-    async def keep(_channel_id: str) -> bool:
-        return False
-
     resumed_before = agi.resumed_calls
     call = await caller.call("956101")
     await listen_until_quiet(call)
     await call.send_dtmf("1")  # the oil line's menu
     await listen_until_quiet(call)
-    monkeypatch.setattr(factory.state, "delete", keep)
-    for writer in list(agi.listener.writers):
-        writer.transport.abort()
+    assert agi.hand_back() == 1
     _, voiced = await listen_until_quiet(call)  # the apology and the oil menu again
     assert voiced >= 2.0, "the resumed call must speak again"
-    monkeypatch.undo()
     assert agi.resumed_calls == resumed_before + 1
     for keys in ("1", "9001010000012345678#", "123456#"):
         await call.send_dtmf(keys)
@@ -202,10 +193,11 @@ async def test_fastagi_call_resumes_at_its_question_after_the_server_connection_
     repo = server.app[REPO]
     for _ in range(50):
         (row,) = await repo.recent(1)
-        if row.outcome == "completed":
+        if row.outcome != "in_progress":
             break
         await asyncio.sleep(0.2)
     assert row.transport == "agi" and row.outcome == "completed", row.outcome
+    assert [s["step"] for s in row.path].count("handed_back") == 1
     assert len(steps(row, "resumed")) == 1
     said = [s["detail"].get("text", "") for s in steps(row, "say")]
     assert sum("欢迎致电" in text for text in said) == 1, "greeted once, not again on resume"

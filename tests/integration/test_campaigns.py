@@ -352,7 +352,7 @@ async def test_survey_file_and_dialog() -> None:
     from dialog.actions import Dtmf, Hangup, NoInput, Say, Utterance
 
     with pytest.raises(SurveyError, match=r"<survey>:7: questions.0.kind"):
-        parse_survey("id: x\nname: n\nopening: 中国石化956100回访\nconsent: 可以吗\n"
+        parse_survey("id: x\nname: n\nopening: 中国石油956100回访\nconsent: 可以吗\n"
                      "questions:\n  - id: q\n    kind: stars\n    prompt: 请打分\nclosing: 再见")
     spec = load_survey("satisfaction")
     sink = ListSink()

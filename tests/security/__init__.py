@@ -1,0 +1,1 @@
+"""Security properties: masking, CSV export, metrics labels, ticket model trust."""
