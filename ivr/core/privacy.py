@@ -15,7 +15,9 @@
   may end in the ID-card check letter ``X``/``x``, which counts as a digit (``12345X`` is
   masked). Runs of 10 or more digits keep their last 4 as written (``**************002X``),
   shorter runs (PINs) are masked completely; masking is idempotent.
-  Left alone, because they are not personal data: UUIDs (call ids); dates ``2026-11-24``
+  Left alone, because they are not personal data: UUIDs (call ids) also as 32 lowercase hex
+  characters with a letter among them (handoff ids), Asterisk channel names
+  (``PJSIP/caller-00000012``); dates ``2026-11-24``
   (also with ``/`` or ``.``, year 19xx/20xx, optionally followed by an hour ``10:30``);
   Asterisk unique ids ``1732480000.42`` (1-5 digits after the dot, and not when the run has
   11 digits, a mobile's shape); dotted IPv4 addresses with octets <= 255; amounts of at
@@ -48,12 +50,15 @@ _SPACE = r"(?:[^\S\r\n]|[\u200b-\u200d\u2060\ufeff])"
 _PUNCT = r"[,，、.．\-－‐‑‒–—/／·・]"
 _SEP = rf"(?:{_SPACE}{{1,3}}|{_SPACE}?{_PUNCT}{_SPACE}?)"
 
-# UUIDs (call ids) are matched first, so the digit rule never sees them; everything else that
+# UUIDs (call ids), hex ids and channel names are matched first, so the digit rule never sees
+# them; everything else that
 # looks like digits is a candidate run, judged by ``_kept`` (dates, amounts, ...).
 _TEXT_RE = re.compile(
     rf"""
     (?P<keep>
         \b[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}}\b
+      | (?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])[0-9a-f]{{32}}(?![0-9A-Za-z])
+      | (?<![\w/])[A-Za-z]+/[\w.@+-]+?-[0-9a-f]{{8}}(?:;[12])?(?![0-9A-Za-z])
     )
     | (?P<digits>
         (?<!{_D}){_D}(?:{_SEP}?{_D}){{4,}}(?:{_SEP}?[Xx](?![A-Za-z\d]))?(?!{_D})

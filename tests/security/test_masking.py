@@ -175,3 +175,11 @@ def test_examples_masked(text: str, masked: str) -> None:
 )
 def test_not_personal_data_is_left_alone(text: str) -> None:
     assert mask_digits_in_text(text) == text
+
+
+def test_ids_stay_readable_but_a_card_glued_to_letters_does_not() -> None:
+    handoff = "a8485f51212c4123456789ab0d1e2f3a"  # uuid4().hex with a run of 9 digits
+    text = f"handoff {handoff} on PJSIP/caller-00000012;1, card abc6222021234567890"
+    masked = mask_digits_in_text(text)
+    assert handoff in masked and "PJSIP/caller-00000012;1" in masked
+    assert "6222021234567890" not in masked and masked.endswith("abc************7890")
