@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +33,7 @@ from ivr.core.lines import queue_extension, queue_for
 log = logging.getLogger("ivr.calls")
 
 ESCAPE_DIGITS = "0123456789*#"
+UNIQUEID = re.compile(r"[0-9]{1,20}\.[0-9]{1,10}")
 
 
 class AgiError(RuntimeError):
@@ -62,7 +64,10 @@ class AgiChannel:
     def __init__(self, request: AgiRequest, sounds_subdir: str) -> None:
         self.request = request
         h = request.headers
-        self.channel_id = str(h.get("agi_uniqueid", ""))
+        # Asterisk's unique id (1732480000.42): it names the call's Redis state and the ARI
+        # snoop, so anything else a peer sends is refused (no id: keys only, no resume)
+        uid = str(h.get("agi_uniqueid", ""))
+        self.channel_id = uid if UNIQUEID.fullmatch(uid) else ""
         self.caller = str(h.get("agi_callerid", "")).replace("unknown", "")
         self.dialed = str(h.get("agi_extension", ""))
         self.sounds_subdir = sounds_subdir

@@ -47,7 +47,7 @@ class AgiServer:
 
     async def start(self) -> None:
         self.listener = FastAgiServer(self.settings.host, self.settings.port, ROUTE,
-                                      self._hotline)
+                                      self._hotline, allow_from=self.settings.allow_from)
         await self.listener.start()
 
     async def _hotline(self, request: Any) -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ivr.core.privacy import mask_json
 from ivr.core.storage.calls import CallRepository
 from ivr.core.storage.errors import StorageError
 
@@ -84,7 +85,9 @@ class CallJournal:
         self._put(lambda: self.repo.answered(call_id), essential=True)
 
     def step(self, call_id: uuid.UUID, name: str, detail: dict[str, object]) -> None:
-        self._put(lambda: self.repo.add_step(call_id, name, **detail), essential=False)
+        """Every step is stored masked (card, phone, ID numbers and PINs in any detail)."""
+        masked = mask_json(detail)
+        self._put(lambda: self.repo.add_step(call_id, name, **masked), essential=False)
 
     def finish(
         self,

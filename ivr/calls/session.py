@@ -34,7 +34,7 @@ from dialog.actions import (
 from dialog.callback import CallbackDialog
 from ivr.core.handoff import HandoffContext, TraceEntry
 from ivr.core.logs import call_id_var
-from ivr.core.privacy import mask_digits_in_text
+from ivr.core.privacy import mask_digits_in_text, mask_json
 
 log = logging.getLogger("ivr.calls.session")
 
@@ -181,8 +181,9 @@ class CallSession:
         self.queue: str | None = None
 
     def _step(self, name: str, **detail: object) -> None:
-        self.journal.step(self.call_id, name, detail)
-        self.trace.append(TraceEntry(round(time.monotonic() - self._t0, 2), name, detail))
+        masked = mask_json(detail)  # the path and the agent's trace never hold a full number
+        self.journal.step(self.call_id, name, masked)
+        self.trace.append(TraceEntry(round(time.monotonic() - self._t0, 2), name, masked))
 
     async def run(self) -> SessionResult:
         ch = self.channel

@@ -278,6 +278,8 @@ class WebSettings(BaseModel):
 class AGISettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 4573
+    # who may open a FastAGI session (addresses or networks): the Asterisk boxes, nobody else
+    allow_from: list[str] = ["127.0.0.1/32", "::1/128"]
 
 
 class Settings(BaseSettings):

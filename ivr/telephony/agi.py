@@ -4,14 +4,16 @@ We read the AGI environment ourselves (panoramisk's reader loops for ever on a p
 closes early: a peer that stalls or closes before the blank line is dropped) and use
 panoramisk's ``Request`` for the command framing. A request for our route goes to the
 ``handler`` (``ivr.calls.agi_server``); any other script is refused and its connection closed.
-Connections are owned here and cancelled on stop.
+Only peers in ``allow_from`` (the Asterisk boxes) get a session; any other connection is
+closed unread. Connections are owned here and cancelled on stop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from panoramisk.fast_agi import Application, Request
@@ -24,7 +26,10 @@ Handler = Callable[[Any], Awaitable[None]]  # a panoramisk ``Request``
 
 
 class FastAgiServer:
-    def __init__(self, host: str, port: int, route: str, handler: Handler) -> None:
+    def __init__(self, host: str, port: int, route: str, handler: Handler, *,
+                 allow_from: Sequence[str] = ("127.0.0.1/32", "::1/128")) -> None:
+        self.allowed = [ipaddress.ip_network(net, strict=False) for net in allow_from]
+        self.refused = 0  # connections from peers not allowed
         self.host = host
         self.port = port
         self.route = route
@@ -48,6 +53,11 @@ class FastAgiServer:
         assert task is not None
         self.sessions.add(task)
         try:
+            if not self._allowed(writer.get_extra_info("peername")):
+                self.refused += 1
+                log.warning("FastAGI connection from %s refused (agi.allow_from)",
+                            writer.get_extra_info("peername"))
+                return
             raw = await asyncio.wait_for(reader.readuntil(b"\n\n"), HEADER_TIMEOUT_S)
             headers = dict(
                 line.split(": ", 1) for line in raw.decode("utf-8", "replace").splitlines()
@@ -65,6 +75,17 @@ class FastAgiServer:
         finally:
             self.sessions.discard(task)
             writer.close()
+
+    def _allowed(self, peer: object) -> bool:
+        if not isinstance(peer, tuple) or not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(str(peer[0]).split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.allowed)
 
     async def stop(self) -> None:
         if self._server is not None:

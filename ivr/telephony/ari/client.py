@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -31,6 +32,25 @@ class AriError(RuntimeError):
 
 class ChannelGone(AriError):
     """404: the channel (or playback) no longer exists, usually because the caller hung up."""
+
+
+# ids that may stand in a REST path: channel ids (Asterisk's 1732480000.42 or ours, survey-...),
+# playback and bridge ids; never a slash, never a dot segment (``../../bridges/x``)
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_:@+-][A-Za-z0-9._:@+-]{0,127}")
+
+
+class InvalidId(AriError):
+    """An id that cannot stand in an ARI URL (from a peer we do not trust): refused unsent."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(400, "-", path, "invalid id in path")
+
+
+def check_path(path: str) -> None:
+    """Raise ``InvalidId`` unless every segment of ``path`` is a plain id (no ``..``)."""
+    segments = path.split("/")
+    if segments[0] != "" or not all(_PATH_SEGMENT.fullmatch(s) for s in segments[1:]):
+        raise InvalidId(path[:80])
 
 
 class AriClient:
@@ -63,6 +83,7 @@ class AriClient:
 
     # ---- REST --------------------------------------------------------------
     async def request(self, method: str, path: str, **params: Any) -> Any:
+        check_path(path)
         http = await self._session()
         query = {
             k: (str(v).lower() if isinstance(v, bool) else v)
