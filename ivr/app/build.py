@@ -25,6 +25,7 @@ from ivr.app.parts import (
     storage_part,
 )
 from ivr.core.config import Settings
+from ivr.core.production import check_production
 from ivr.web import routes
 from ivr.web.keys import SETTINGS
 
@@ -63,6 +64,7 @@ def dialer_parts(settings: Settings, say: Progress, *, endpoint: str | None = No
 def build_app(
     settings: Settings, *, progress: Progress | None = None, start_asterisk: bool | None = None
 ) -> web.Application:
+    check_production(settings)  # env production: no secret anyone could know
     say = progress or (lambda m: log.info("%s", m))
     app = web.Application()
     app[SETTINGS] = settings

@@ -42,6 +42,21 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 @main.command()
 @click.pass_obj
+def secrets(settings: Settings) -> None:
+    """Print the local logins (development only: desks, SIP phones)."""
+    if settings.env == "production":
+        raise click.ClickException("`ivr secrets` prints nothing in production")
+    a, h = settings.asterisk, settings.handoff
+    click.echo(f"agent desktop (http://{settings.web.host}:{settings.web.port}/agent, /ops):")
+    for name, password in sorted(h.agent_passwords.items()):
+        click.echo(f"  {name:8} {password.get_secret_value()}")
+    click.echo(f"SIP at {a.bind_host}:{a.sip_port}:")
+    click.echo(f"  caller   {a.caller_password.get_secret_value()}")
+    click.echo(f"  agent1..3 {a.agent_password.get_secret_value()}")
+
+
+@main.command()
+@click.pass_obj
 def config(settings: Settings) -> None:
     """Print the effective settings (secrets masked)."""
     click.echo(json.dumps(settings.masked(), ensure_ascii=False, indent=2))
@@ -60,7 +75,13 @@ def up(settings: Settings, demo: bool, exit_after_demo: bool) -> None:
     from aiohttp import web
 
     from ivr.app.server import serve
+    from ivr.core.production import InsecureSettings, check_production
     from ivr.sim.demo import DEMO_KEYS, demo_call, print_report
+
+    try:
+        check_production(settings)
+    except InsecureSettings as exc:
+        raise click.ClickException(str(exc)) from exc
 
     async def demo_then(_app: web.Application) -> int:
         report = await demo_call(settings, number="956100", keys=DEMO_KEYS)

@@ -121,7 +121,9 @@ async def form_login(request: web.Request, form: LoginForm) -> web.Response:
     if not form.allowed(request, user):
         return form.page(form.not_allowed, 403)
     response = web.HTTPSeeOther(form.home)
+    # production sits behind TLS (README, Security): the cookie never travels in clear
+    secure = request.app[SETTINGS].env == "production"
     response.set_cookie(form.cookie, make_cookie(settings, user), httponly=True,
                         samesite="Strict", max_age=int(settings.session_hours * 3600),
-                        path=form.cookie_path)
+                        path=form.cookie_path, secure=secure)
     raise response

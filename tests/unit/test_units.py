@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -136,8 +137,16 @@ def test_docker_compose_file_validates() -> None:
         cmd = ["docker", "compose", "config", "-q"]
     else:
         pytest.skip("no docker compose client")
-    res = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    res = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+    assert res.returncode != 0 and "in .env" in res.stderr, "a missing secret must stop it"
+    given = {name: "x" * 16 for name in SECRETS} | {"DESK_PASSWORDS": '{"agent1": "x"}'}
+    res = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env | given)
     assert res.returncode == 0, res.stderr
+
+
+SECRETS = ("POSTGRES_PASSWORD", "ARI_PASSWORD", "AMI_SECRET", "SIP_CALLER_PASSWORD",
+           "SIP_AGENT_PASSWORD", "DESK_PASSWORDS", "SESSION_SECRET")
 
 
 async def test_fastagi_server_survives_peers_that_close_or_stall() -> None:
