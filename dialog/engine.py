@@ -85,8 +85,9 @@ def _hints(slot: SlotSpec) -> str:
 class DialogEngine:
     def __init__(self, catalog: Catalog, actions: Mapping[str, ActionFn] | None = None, *,
                  max_failures: int = 2, max_silences: int = 2, max_turns: int = 40,
-                 call_id: str | None = None) -> None:
+                 call_id: str | None = None, notice: str = "") -> None:
         self.catalog = catalog
+        self.notice = notice  # the privacy notice after the greeting ("" : none)
         self.call_id = call_id or uuid.uuid4().hex
         self.actions = dict(actions or {})
         self.max_failures = max_failures
@@ -96,11 +97,17 @@ class DialogEngine:
 
     # ---- entry points ------------------------------------------------------------
     def start(self) -> list[Action]:
-        return [Say(P["greeting"], "greeting"), *self._prompt(self._route_prompt())]
+        return [*self._opening(), *self._prompt(self._route_prompt())]
 
     async def start_in(self, bot_id: str) -> list[Action]:
         """Start a call directly in one bot (``ivr chat --bot``, a DTMF shortcut, a survey)."""
-        return [Say(P["greeting"], "greeting"), *await self._enter(bot_id, via="direct")]
+        return [*self._opening(), *await self._enter(bot_id, via="direct")]
+
+    def _opening(self) -> list[Action]:
+        """The greeting, then the privacy notice (recorded, transcribed, processed by a model:
+        callers are told before they say anything)."""
+        notice = [Say(self.notice, "privacy_notice")] if self.notice else []
+        return [Say(P["greeting"], "greeting"), *notice]
 
     async def on_event(self, event: DialogEvent) -> list[Action]:
         st = self.state

@@ -49,7 +49,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # short for speed (the default is 5 s), yet with room for the simulated phones: they
         # answer about 1.7 s after a prompt ends (1.2 s of quiet, judged 0.36 s late) and their
         # speech reaches the endpointer later still; at 2 s a customer under load could be cut
-        dialog={"no_input_timeout_s": 3.0, "dtmf_interdigit_timeout_s": 1.5},
+        # the privacy notice after the greeting is off here: 5 s more per call, ~100 calls
+        # (tests/unit/test_privacy_notice.py checks it is said by default)
+        dialog={"no_input_timeout_s": 3.0, "dtmf_interdigit_timeout_s": 1.5,
+                "privacy_notice": ""},
         web={"port": 18700},
         agi={"port": 14573},
         # calls go to the queues without the callback offer; tests/e2e/test_callback.py turns it on

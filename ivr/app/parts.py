@@ -193,7 +193,9 @@ def prompts_part(settings: Settings, say: Progress) -> Part:
         t = time.monotonic()
         synth = await asyncio.to_thread(build_synthesizer, settings.tts, settings.llm, say)
         cache = PromptCache(synth, settings.tts)
-        essential, rest = fixed_prompts(app[CATALOG]) if CATALOG in app else ([], [])
+        essential, rest = fixed_prompts(app[CATALOG]) if CATALOG in app else ({}, [])
+        if settings.dialog.privacy_notice:
+            essential["privacy_notice"] = settings.dialog.privacy_notice
         await cache.prerender(essential)
         # the queues' periodic announcement (queues.conf): offered only with callbacks on
         try:
@@ -267,7 +269,9 @@ def call_factory_part(settings: Settings, *, inbound: bool = True) -> Part:
             factory.state = CallStateStore(app[REDIS])
             factory.handoff = app[HANDOFF]
             factory.callbacks = callback_policy(app[SESSIONS], settings.handoff)
-            factory.dialog_factory = lambda: DialogEngine(app[BOT_STORE].catalog, app[ACTIONS])
+            notice = settings.dialog.privacy_notice
+            factory.dialog_factory = lambda: DialogEngine(app[BOT_STORE].catalog, app[ACTIONS],
+                                                          notice=notice)
             factory.dialog_restorer = lambda snap: DialogEngine.restore(
                 app[BOT_STORE].catalog, app[ACTIONS], snap)
         app[CALL_FACTORY] = factory

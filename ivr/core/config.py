@@ -182,7 +182,13 @@ class KnowledgeSettings(BaseModel):
     suggestions: int = Field(default=4, ge=1, le=10)  # suggestions shown with a pop
 
 
+PRIVACY_NOTICE = "温馨提示：为了提升服务质量，您的通话将被录音，语音内容将由智能系统识别处理。"
+
+
 class DialogSettings(BaseModel):
+    # said after the greeting (PIPL): callers are told the call is recorded, transcribed and
+    # processed by a model before they say anything; "" turns it off
+    privacy_notice: str = PRIVACY_NOTICE
     no_input_timeout_s: float = 5.0
     max_reprompts: int = 2
     dtmf_interdigit_timeout_s: float = 3.0
