@@ -27,6 +27,7 @@ from dialog.backends.base import (
     BackendError,
     Backends,
     Priority,
+    VerifyKind,
 )
 from dialog.engine import ActionFn, ActionRefused
 from dialog.prompts import P
@@ -120,21 +121,47 @@ def _period(args: Args, today: date) -> tuple[date, date, str]:
 
 
 # ---- identity ------------------------------------------------------------------------------
+async def _guarded(b: Backends, kind: VerifyKind, number: str,
+                   check: Callable[[], Awaitable[bool]]) -> dict[str, Any]:
+    """``check`` the secret under the verification lockout (``dialog.backends.locks``): a
+    locked number is refused without checking (``locked: True``, no oracle); a failure is
+    counted across calls, and the failure that locks the number answers ``locked`` at once."""
+    locks = b.locks
+    if locks is None:
+        return {"ok": await check(), "locked": False}
+    if (await locks.locked(kind, number)).locked:
+        log.info("verify.%s refused: locked after repeated failures", kind)
+        return {"ok": False, "locked": True}
+    if await check():
+        await locks.succeeded(kind, number)
+        return {"ok": True, "locked": False}
+    state = await locks.failed(kind, number)
+    if state.locked:
+        log.warning("verify.%s: locked after %d failures", kind, state.failures)
+    return {"ok": False, "locked": state.locked}
+
+
 @action("verify.fuel_card")
 async def verify_fuel_card(b: Backends, args: Args) -> dict[str, Any]:
     card = _card(args)
     slots = args["_slots"]
-    ok = await b.fuel.verify(card, pin=slots.get("pin"), id_tail=slots.get("id_tail"))
-    return {"ok": ok, "card_tail": card[-4:]}
+
+    def check() -> Awaitable[bool]:
+        return b.fuel.verify(card, pin=slots.get("pin"), id_tail=slots.get("id_tail"))
+
+    return {**await _guarded(b, "fuel_card", card, check), "card_tail": card[-4:]}
 
 
 @action("verify.gas_account")
 async def verify_gas_account(b: Backends, args: Args) -> dict[str, Any]:
     account = _account(args)
     slots = args["_slots"]
-    ok = await b.gas.verify(account, id_tail=slots.get("id_tail"),
+
+    def check() -> Awaitable[bool]:
+        return b.gas.verify(account, id_tail=slots.get("id_tail"),
                             phone_tail=slots.get("phone_tail"))
-    return {"ok": ok, "account_tail": account[-4:]}
+
+    return {**await _guarded(b, "gas_account", account, check), "account_tail": account[-4:]}
 
 
 # ---- fuel cards ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step
 from dialog.actions import Transfer as TransferAction
@@ -265,6 +265,8 @@ class DialogEngine:
                 return [Step("global", {"intent": "repeat"}), *st.last_prompt]
             if name == "main_menu":
                 self.state = DialogState(turns=st.turns)
+                if "_verify_fails" in st.vars:  # the menu is no way round the verify limit
+                    self.state.vars["_verify_fails"] = st.vars["_verify_fails"]
                 return [Step("global", {"intent": "main_menu"}),
                         *self._prompt(self._route_prompt())]
             if name == "back" and st.mode == "bot" and st.history:
@@ -426,8 +428,10 @@ class DialogEngine:
             missing = next((n for n in identity if n not in st.slots), None)
             if missing is not None:
                 return out + self._ask(identity[missing])
-            ok = await self._verify(verify)
-            if not ok:
+            outcome = await self._verify(verify)
+            if outcome == "locked":
+                return out + self._verification_locked()
+            if outcome != "ok":
                 return out + self._verification_failed()
             st.verified = True
             st.vars.pop("_verify", None)
@@ -499,16 +503,27 @@ class DialogEngine:
         self.state.vars.update(result)
         return None
 
-    async def _verify(self, kind: str) -> bool:
+    async def _verify(self, kind: str) -> Literal["ok", "failed", "locked"]:
+        """``locked``: the card or account is locked after repeated failures across calls (the
+        action did not check the secret)."""
         fn = self.actions.get(f"verify.{kind}")
         if fn is None:
-            return False
+            return "failed"
         try:
             result = await fn({"_slots": dict(self.state.slots)})
         except ActionRefused:
-            return False
-        self.state.vars.update({k: v for k, v in result.items() if k != "ok"})
-        return bool(result.get("ok"))
+            return "failed"
+        self.state.vars.update({k: v for k, v in result.items() if k not in ("ok", "locked")})
+        if result.get("locked"):
+            return "locked"
+        return "ok" if result.get("ok") else "failed"
+
+    def _verification_locked(self) -> list[Action]:
+        st = self.state
+        for name in self.catalog.identity_slots(st.vars.get("_verify")):
+            st.slots.pop(name, None)
+        return [Step("verify_locked", {"kind": st.vars.get("_verify")}),
+                *self._transfer("verification_locked", say_key="verify_locked")]
 
     def _verification_failed(self) -> list[Action]:
         st = self.state

@@ -57,6 +57,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         agi={"port": 14573},
         # calls go to the queues without the callback offer; tests/e2e/test_callback.py turns it on
         handoff={"callback_offer": False},
+        # no daily purge in the shared server (tests/integration/test_retention.py covers it)
+        retention={"enabled": False},
         # no dialer in the shared server: tests/e2e/test_campaigns_calls.py runs its own
         dialer={"in_server": False},
     )

@@ -11,6 +11,13 @@ Files live flat in ``settings.cache_dir``, which is mounted as Asterisk's ``soun
 
 Files are written atomically (temporary file + rename) and never when synthesis failed; at most
 one render per file runs at a time, concurrent requests wait for it.
+
+Fixed and per-call prompts: both are synthesised under a hash name, so the cache tells them
+apart by a manifest, ``<cache_dir>/fixed-prompts.txt``: every prompt that went through
+:meth:`PromptCache.prerender` (the engine's and the bots' fixed prompts) is listed there. A hash
+file not listed was rendered on demand for one call (texts with balances, amounts, dates): personal
+data, removed after ``retention.prompts_days`` (:func:`dynamic_prompt_files`). Recordings
+(``rec-*``) and published fixed names are never hash-named, so never dynamic.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ log = logging.getLogger("ivr.tts")
 KEY_VERSION = 1  # bump when text preparation changes what a key sounds like
 _PROMPT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _MIN_BYTES = int(0.1 * audio.SAMPLE_RATE) * audio.SAMPLE_WIDTH  # 100 ms
+FIXED_MANIFEST = "fixed-prompts.txt"
+_HASH_NAME = re.compile(r"[0-9a-f]{40}")
 
 
 class PromptCache:
@@ -100,13 +109,17 @@ class PromptCache:
         """
         items = list(texts.items()) if isinstance(texts, Mapping) else [(None, t) for t in texts]
         done: dict[str, Path] = {}
-        for i, (prompt_id, text) in enumerate(items, 1):
-            hit = prompt_id is None and _usable(self.path_for(text))
-            path = await self.get(text, prompt_id)
-            done[prompt_id if prompt_id is not None else text] = path
-            if progress is not None:
-                state = "cached" if hit else "ready"
-                progress(f"prompt {i}/{len(items)} {state}: {path.name} {text[:30]}")
+        try:
+            for i, (prompt_id, text) in enumerate(items, 1):
+                hit = prompt_id is None and _usable(self.path_for(text))
+                path = await self.get(text, prompt_id)
+                done[prompt_id if prompt_id is not None else text] = path
+                if progress is not None:
+                    state = "cached" if hit else "ready"
+                    progress(f"prompt {i}/{len(items)} {state}: {path.name} {text[:30]}")
+        finally:  # fixed prompts: never purged as per-call ones (also when stopped midway)
+            names = {p.stem for p in done.values()}
+            await asyncio.to_thread(remember_fixed, self.cache_dir, names)
         return done
 
     async def publish(self, name: str, text: str | None, prompt_id: str | None = None) -> Path:
@@ -180,6 +193,36 @@ class PromptCache:
                 old.unlink(missing_ok=True)
         log.info("using operator recording %s for prompt %s", source, prompt_id)
         return path
+
+
+def fixed_names(cache_dir: Path) -> set[str] | None:
+    """Names listed as fixed prompts; None when there is no manifest (nothing is known)."""
+    try:
+        text = (Path(cache_dir) / FIXED_MANIFEST).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+def remember_fixed(cache_dir: Path, names: Iterable[str]) -> None:
+    """Add ``names`` to the manifest of fixed prompts (written atomically; created even when
+    empty, so a cache without fixed prompts is known to have none)."""
+    known = fixed_names(cache_dir)
+    merged = (known or set()) | set(names)
+    if known is not None and merged == known:
+        return
+    audio.write_atomic(Path(cache_dir) / FIXED_MANIFEST,
+                       "".join(f"{n}\n" for n in sorted(merged)).encode("utf-8"))
+
+
+def dynamic_prompt_files(cache_dir: Path) -> list[Path] | None:
+    """Hash-named prompts not in the manifest: rendered on demand for one call. None when
+    there is no manifest yet (then no file is known to be per-call, and none may be removed)."""
+    fixed = fixed_names(cache_dir)
+    if fixed is None:
+        return None
+    return sorted(p for p in Path(cache_dir).glob("*.wav")
+                  if _HASH_NAME.fullmatch(p.stem) and p.stem not in fixed)
 
 
 def _stamp(prompt_id: str, source: Path) -> str:

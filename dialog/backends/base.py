@@ -233,6 +233,40 @@ class GasBilling(Protocol):
     async def meter(self, account_no: str) -> Meter: ...
 
 
+VerifyKind = Literal["fuel_card", "gas_account"]
+VERIFY_KINDS: tuple[str, ...] = ("fuel_card", "gas_account")
+
+
+@dataclass(frozen=True, slots=True)
+class LockState:
+    """Where one card or account stands with the verification lockout: ``failures`` counted in
+    the current window, and ``locked_until`` while it is locked."""
+
+    locked: bool
+    failures: int = 0
+    locked_until: datetime | None = None
+
+
+class VerificationLocks(Protocol):
+    """Failed verifications per card (``fuel_card``) and per gas account (``gas_account``),
+    across calls. ``key`` is the card or account number as the caller gave it; an
+    implementation stores only a hash of it. Unknown numbers count like known ones, so a lock
+    never tells a caller whether a number exists."""
+
+    async def locked(self, kind: VerifyKind, key: str) -> LockState:
+        """The lock state now; checking it changes nothing."""
+        ...
+
+    async def failed(self, kind: VerifyKind, key: str) -> LockState:
+        """Count one failed verification; the state after it (locked when this was the last
+        failure allowed)."""
+        ...
+
+    async def succeeded(self, kind: VerifyKind, key: str) -> None:
+        """A verification passed: forget the failures (a lock still in force stays)."""
+        ...
+
+
 class WorkOrders(Protocol):
     async def create(
         self,
@@ -257,3 +291,6 @@ class Backends:
     invoices: InvoiceSystem
     gas: GasBilling
     work_orders: WorkOrders
+    # the verification lockout (not a business system: the IVR's own record); None turns the
+    # lockout off, for unit tests on fakes only: ``demo_backends`` always sets one
+    locks: VerificationLocks | None = None

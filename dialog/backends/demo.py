@@ -1,5 +1,6 @@
 """Demo business back end on PostgreSQL: fuel cards and invoices here, gas billing and work
-orders in ``demo_gas``. ``demo_backends(sessions)`` bundles all four.
+orders in ``demo_gas``. ``demo_backends(sessions)`` bundles all four, with the verification
+lockout (``dialog.backends.locks``).
 
 Card rules (as a fuel-card company applies them):
 
@@ -49,6 +50,7 @@ from dialog.backends.base import (
 )
 from dialog.backends.demo_gas import DemoGasBilling, DemoWorkOrders
 from dialog.backends.hashing import mask_name
+from dialog.backends.locks import LockPolicy, PgVerificationLocks
 from dialog.backends.tables import (
     REF_SEQ,
     CardEventRow,
@@ -272,13 +274,16 @@ class DemoInvoices(PgAdapter):
         return [_invoice(r) for r in rows]
 
 
-def demo_backends(sessions: SessionFactory, *, now: Clock | None = None) -> Backends:
-    """The four demo adapters on one session factory (``now``: the clock, China time)."""
+def demo_backends(sessions: SessionFactory, *, now: Clock | None = None,
+                  lock_policy: LockPolicy | None = None) -> Backends:
+    """The four demo adapters on one session factory (``now``: the clock, China time), with
+    the verification lockout on the same database (``lock_policy``: default 5 in 24 h)."""
     return Backends(
         fuel=DemoFuelCards(sessions, now=now),
         invoices=DemoInvoices(sessions, now=now),
         gas=DemoGasBilling(sessions, now=now),
         work_orders=DemoWorkOrders(sessions, now=now),
+        locks=PgVerificationLocks(sessions, policy=lock_policy, now=now),
     )
 
 

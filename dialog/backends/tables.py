@@ -4,6 +4,9 @@ Card and account numbers are stored in full (the demo systems are the systems of
 ID tails and phone tails only as salted hashes (``dialog.backends.hashing``). Every write that a
 caller can repeat has a unique ``idem_key``: ``card_events`` (loss, unfreeze, cancel, invoice
 resend), ``invoices`` and ``work_orders``.
+
+``verification_locks`` (migration ``0007``) is the IVR's own record, not a business table: failed
+verifications per card or account, keyed by a hash of the number (``dialog.backends.locks``).
 """
 
 from __future__ import annotations
@@ -207,3 +210,25 @@ class WorkOrderRow(Base):
 
     def __repr__(self) -> str:
         return f"WorkOrderRow(number={self.number!r}, kind={self.kind!r}, status={self.status!r})"
+
+
+class VerificationLockRow(Base):
+    """Failed verifications of one card or gas account across calls (``dialog.backends.locks``
+    decides the policy). ``key_hash`` is a SHA-256 of the normalised number, never the number."""
+
+    __tablename__ = "verification_locks"
+    __table_args__ = (
+        CheckConstraint("kind IN ('fuel_card', 'gas_account')", name="kind"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    first_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    def __repr__(self) -> str:  # no hash either
+        return f"VerificationLockRow(kind={self.kind!r}, failures={self.failures})"

@@ -22,6 +22,7 @@ from ivr.app.parts import (
     dialer_part,
     handoff_part,
     prompts_part,
+    retention_part,
     storage_part,
 )
 from ivr.core.config import Settings
@@ -44,6 +45,7 @@ def stack_parts(settings: Settings, say: Progress, *, start_asterisk: bool) -> l
         call_factory_part(settings),
         calls_part(settings, say),
         dialer_part(settings, say),  # outbound surveys, when dialer.in_server
+        retention_part(settings),  # daily purge of personal data past retention
     ]
 
 

@@ -7,7 +7,8 @@ parts in the same order: ``ivr up`` and the benches take them all (``build.stack
 ``ivr campaigns run`` takes storage, prompts, speech, the call assembly and a dialer
 (``build.dialer_parts``). Order of start (reverse order of stop): Asterisk (when managed),
 PostgreSQL with migrations and Redis, the handoff service, the bots, TTS and prompts, ASR, the
-call assembly, then the transports that take calls (ARI, FastAGI) and the survey dialer.
+call assembly, then the transports that take calls (ARI, FastAGI), the survey dialer and the
+daily retention purge.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from campaigns.callbacks import CallbackFeeder, pop_agent_lookup
 from campaigns.dialer import Dialer
 from campaigns.service import survey_originator
 from dialog.backends.demo import demo_backends
+from dialog.backends.locks import LockPolicy
 from dialog.backends.seed import seed_demo
 from dialog.business import build_actions
 from dialog.callback import QUEUE_ANNOUNCE
@@ -39,6 +41,7 @@ from handoff.callback import callback_policy
 from handoff.embeddings import intent_embedder
 from handoff.live import LiveTranscripts
 from handoff.service import HandoffService
+from ivr.app.retention import run_daily
 from ivr.calls.agi_server import AgiServer
 from ivr.calls.ears import tap_listener
 from ivr.calls.factory import CallFactory
@@ -177,7 +180,8 @@ def bots_part(settings: Settings, say: Progress) -> Part:
                         "import` then `ivr bots publish BOT`): %s", ", ".join(stale))
         store.start_watching(settings.dialog.bots_check_interval_s)
         seeded = await seed_demo(app[SESSIONS])
-        app[ACTIONS] = build_actions(demo_backends(app[SESSIONS]))
+        app[ACTIONS] = build_actions(demo_backends(
+            app[SESSIONS], lock_policy=LockPolicy.from_settings(settings.dialog)))
         say(f"Bots ready in {time.monotonic() - t:.1f} s ({len(catalog.bots)} published bots"
             f"{' seeded from dialog/bots' if seeded_bots else ''}; demo back "
             f"end, {sum(seeded.values())} seed rows added)")
@@ -353,6 +357,23 @@ def dialer_part(settings: Settings, say: Progress, *, endpoint: str | None = Non
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await originator.close()
+    return part
+
+
+def retention_part(settings: Settings) -> Part:
+    """The daily purge of personal data past its retention (``ivr.app.retention``): first
+    run ``retention.first_run_s`` after start, then every ``retention.interval_s``; an owned
+    task, cancelled on stop. Off with ``retention.enabled`` false."""
+    async def part(app: web.Application) -> AsyncIterator[None]:
+        if not settings.retention.enabled:
+            yield
+            return
+        task = asyncio.create_task(
+            run_daily(app[SESSIONS], settings, settings.tts.cache_dir), name="retention-purge")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     return part
 
 

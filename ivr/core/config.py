@@ -194,6 +194,11 @@ class DialogSettings(BaseModel):
     dtmf_interdigit_timeout_s: float = 3.0
     # how often a server checks the database for bots published by another process
     bots_check_interval_s: float = 5.0
+    # verification lockout (dialog.backends.locks): this many failed PIN / ID-tail checks of one
+    # card or gas account, across calls, within the window lock it for verify_lock_h hours
+    verify_max_failures: int = Field(default=5, ge=1)
+    verify_failure_window_h: float = Field(default=24.0, gt=0)
+    verify_lock_h: float = Field(default=24.0, gt=0)
 
 
 def _agent_desk_passwords() -> dict[str, SecretStr]:
@@ -276,6 +281,23 @@ class DialerSettings(BaseModel):
     ring_timeout_s: int = Field(default=30, ge=5, le=120)  # a campaign may set its own
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (PIPL: no longer than the purpose needs); 0 = forever.
+
+    Purged once a day by ``ivr.app.retention`` (inside ``ivr up``) or ``ivr privacy purge``.
+    """
+
+    enabled: bool = True  # the daily purge inside the server
+    calls_days: int = Field(default=180, ge=0)  # calls with their journal (path)
+    tickets_days: int = Field(default=365, ge=0)  # tickets and work orders
+    callbacks_days: int = Field(default=90, ge=0)  # callback tasks
+    surveys_days: int = Field(default=365, ge=0)  # answers' free text, contacts' personal fields
+    prompts_days: int = Field(default=1, ge=0)  # per-call rendered prompts (balances...)
+    batch_size: int = Field(default=1000, ge=1)  # rows per statement
+    first_run_s: float = Field(default=60.0, ge=0)  # after start
+    interval_s: float = Field(default=86400.0, gt=0)  # between runs
+
+
 class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8700
@@ -312,6 +334,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     dialer: DialerSettings = Field(default_factory=DialerSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     agi: AGISettings = Field(default_factory=AGISettings)
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "IVR_DATABASE_URL")

@@ -29,6 +29,7 @@ async def demo_actions(settings: Settings, today: date | None = None, *, scratch
     always start from the seed (a card reported lost in one run is not lost in the next).
     """
     from dialog.backends.demo import demo_backends
+    from dialog.backends.locks import LockPolicy
     from dialog.backends.seed import seed_demo
 
     pg: EmbeddedPostgres | None = None
@@ -46,7 +47,9 @@ async def demo_actions(settings: Settings, today: date | None = None, *, scratch
             stack.push_async_callback(engine.dispose)
             factory = session_factory(engine)
             await seed_demo(factory, today=day)
-            yield build_actions(demo_backends(factory), today=lambda: day)
+            backends = demo_backends(
+                factory, lock_policy=LockPolicy.from_settings(settings.dialog))
+            yield build_actions(backends, today=lambda: day)
     finally:
         if pg is not None:
             await asyncio.to_thread(pg.stop)

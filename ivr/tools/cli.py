@@ -291,6 +291,9 @@ def _register_subcommands() -> None:
     )
 
     register_campaigns(main)
+    from ivr.tools.privacycli import register as register_privacy  # privacy purge|forget
+
+    register_privacy(main)
 
 
 _register_subcommands()
