@@ -46,6 +46,13 @@ async def read_back(sessions: SessionFactory, cid: int) -> Results:
     return Results(attempts, contacts, answers, dnc)
 
 
+async def steps_of(sessions: SessionFactory, attempt: Attempt) -> list[str]:
+    """The step names of an answered call's path, in order."""
+    async with sessions() as s:
+        path = await s.scalar(select(Call.path).where(Call.channel_id == attempt.channel_id))
+    return [p["step"] for p in path or []]
+
+
 async def call_paths(sessions: SessionFactory, attempts: dict[str, Attempt]) -> str:
     """What the dialer heard and said on each answered call (shown when a check fails)."""
     keep = ("text", "prompt", "outcome", "by", "key", "turn_end")

