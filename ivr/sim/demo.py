@@ -115,16 +115,15 @@ async def demo_call(
         report.setup_ms = (time.monotonic() - t) * 1000
         seconds, voiced = await listen_until_quiet(call)
         report.heard.append(Heard("answer", seconds, voiced))
-        for i, key in enumerate(keys):
+        for key in keys:
             if call.ended:
                 break
             await call.send_dtmf(key)
             report.pressed.append(key)
             # after the last key the caller may be in a queue (music never goes quiet), or
-            # hear a reply rendered on demand, then the goodbye and the IVR's hang-up
-            seconds, voiced = await listen_until_quiet(
-                call, max_s=12.0 if i == len(keys) - 1 else 20.0, quiet_s=2.5
-            )
+            # hear a reply rendered on demand (on a first run behind the bots' prompts still
+            # rendering in the background), then the goodbye and the IVR's hang-up
+            seconds, voiced = await listen_until_quiet(call, max_s=20.0, quiet_s=2.5)
             report.heard.append(Heard(key, seconds, voiced))
         if not call.ended:
             # the IVR may be saying goodbye; in a queue (music on hold) or still in a menu:
