@@ -34,7 +34,7 @@ from dialog.actions import (
 )
 from dialog.nlu.extract import extract_yes_no
 
-Book = Callable[[], Awaitable[int]]  # stores the callback task; its id (raises on failure)
+Book = Callable[[str], Awaitable[int]]  # stores the task for a reason; its id (raises)
 
 # the prompts of both moments (rendered by the TTS like every fixed prompt)
 OFFER = "当前坐席繁忙，如需回电请按1，继续等待请按2。"
@@ -121,7 +121,7 @@ class CallbackDialog:
 
     async def _book(self) -> list[Action]:
         try:
-            task_id = await self.book()
+            task_id = await self.book(self.reason)
         except Exception as exc:  # the caller is never dropped: to the queue after all
             self.outcomes["failed"] += 1
             self.outcome = "failed"

@@ -41,10 +41,6 @@ class AgiServer:
         self.resumed_calls = 0
         self.channels: set[AgiChannel] = set()  # the calls in progress
 
-    @property
-    def sessions(self) -> set[Any]:
-        return self.listener.sessions if self.listener is not None else set()
-
     async def start(self) -> None:
         self.listener = FastAgiServer(self.settings.host, self.settings.port, ROUTE,
                                       self._hotline, allow_from=self.settings.allow_from)

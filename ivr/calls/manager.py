@@ -17,10 +17,7 @@ from ivr.calls.factory import CallFactory
 from ivr.calls.queue_exit import QueueExit
 from ivr.calls.router import ChannelRouter
 from ivr.calls.session import (
-    CallLog,
     Dialog,
-    HandoffSink,
-    Prompts,
 )
 from ivr.telephony.ari.client import AriClient, AriError
 from ivr.telephony.ari.events import (
@@ -49,19 +46,6 @@ class CallManager:
         self.total_calls = 0
         self.outcomes: dict[str, int] = {}
         self.queue_exits: Counter[str] = Counter()  # callers back from a queue, by outcome
-
-    # the parts other modules read (the survey dialer shares them)
-    @property
-    def prompts(self) -> Prompts:
-        return self.calls.prompts
-
-    @property
-    def journal(self) -> CallLog:
-        return self.calls.journal
-
-    @property
-    def handoff(self) -> HandoffSink | None:
-        return self.calls.handoff
 
     @property
     def active(self) -> int:
@@ -106,7 +90,7 @@ class CallManager:
 
     async def _call_of(self, handoff_id: str) -> uuid.UUID | None:
         """The original call of a handoff (its screen pop), for a callback task's link."""
-        find = getattr(self.handoff, "find_pop", None)
+        find = getattr(self.calls.handoff, "find_pop", None)
         pop = await find(handoff_id) if find is not None else None
         return uuid.UUID(str(pop.call_id)) if pop is not None else None
 

@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-from dialog.callback import QUEUE_REASONS, CallbackDialog, QueueReturn
+from dialog.callback import CallbackDialog, QueueReturn
 from ivr.calls.factory import CallFactory
 from ivr.calls.session import CallChannel, Dialog
 from ivr.core.lines import line_of_queue
@@ -70,14 +70,11 @@ class QueueExit:
         if cb is None:
             return QueueReturn(self.line, self.handoff_id)
         return CallbackDialog.queue_exit(
-            book=lambda: cb.book(call_id=call_id, handoff_id=self.handoff_id or None,
-                                 caller=self.channel.caller, line=self.line, queue=self.queue,
-                                 reason=self._reason()),
+            book=lambda reason: cb.book(call_id=call_id, handoff_id=self.handoff_id or None,
+                                        caller=self.channel.caller, line=self.line,
+                                        queue=self.queue, reason=reason),
             outcomes=cb.outcomes, key_timeout_s=cb.key_timeout_s, status=self.status,
             line=self.line, handoff_id=self.handoff_id)
-
-    def _reason(self) -> str:
-        return QUEUE_REASONS.get(self.status, "queue_unavailable")
 
     async def _call_id(self) -> uuid.UUID:
         if self.call_of is not None and self.handoff_id:

@@ -324,7 +324,7 @@ class CallSession:
         if reason is None:
             return False
 
-        async def book() -> int:
+        async def book(reason: str) -> int:
             return await cb.book(call_id=self.call_id, handoff_id=handoff_id,
                                  caller=self.channel.caller, line=action.line, queue=queue,
                                  reason=reason)
@@ -332,12 +332,12 @@ class CallSession:
         offer = CallbackDialog.before_queue(
             book=book, outcomes=cb.outcomes, key_timeout_s=cb.key_timeout_s, reason=reason,
             detail={"queue": queue, "logged": logged, "waiting": waiting})
-        await self._run(offer)
+        await self._run_dialog(offer)
         if offer.outcome == "failed":
             log.warning("callback task for call %s not stored: to the queue", self.call_id)
         return offer.outcome == "booked"
 
-    async def _run(self, dialog: Dialog) -> None:
+    async def _run_dialog(self, dialog: Dialog) -> None:
         """Run a dialog of the call's (the callback offer) to its end within this session."""
         actions = await _actions(dialog.start())
         while (event := await self._execute(actions)) is not None:

@@ -20,9 +20,6 @@ from typing import Any, cast
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialog.backends.base import BackendError, Backends, Recharge, WorkOrder
 from dialog.backends.contract import (
@@ -44,7 +41,12 @@ from dialog.backends.contract import (
 from dialog.backends.demo import DemoFuelCards, demo_backends
 from dialog.backends.demo_gas import DemoGasBilling, DemoWorkOrders
 from dialog.backends.seed import demo_credentials, seed_demo
-from ivr.core.storage.db import SessionFactory, create_engine, session_factory
+from ivr.core.storage.db import (
+    SessionFactory,
+    create_engine,
+    scratch_database,
+    session_factory,
+)
 from ivr.core.storage.migrate import upgrade
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -79,30 +81,23 @@ def demo_contract_data() -> ContractData:
 
 
 @asynccontextmanager
-async def seeded_database(pg_url: str, pg_engine: AsyncEngine) -> AsyncIterator[SessionFactory]:
+async def seeded_database(pg_url: str) -> AsyncIterator[SessionFactory]:
     """A fresh database on the session's server, migrated to head and seeded; dropped after."""
-    name = f"contract_{uuid.uuid4().hex[:10]}"
-    async with pg_engine.connect() as conn:
-        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await auto.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    try:
+    async with scratch_database(pg_url, "contract") as url:
         await upgrade(url)
-        sessions = session_factory(engine)
-        added = await seed_demo(sessions, today=TODAY)
-        assert added["fuel_cards"] == 8 and added["gas_accounts"] == 6
-        yield sessions
-    finally:
-        await engine.dispose()
-        async with pg_engine.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await auto.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine = create_engine(url)
+        try:
+            sessions = session_factory(engine)
+            added = await seed_demo(sessions, today=TODAY)
+            assert added["fuel_cards"] == 8 and added["gas_accounts"] == 6
+            yield sessions
+        finally:
+            await engine.dispose()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def sessions(pg_url: str, pg_engine: AsyncEngine) -> AsyncIterator[SessionFactory]:
-    async with seeded_database(pg_url, pg_engine) as factory:
+async def sessions(pg_url: str) -> AsyncIterator[SessionFactory]:
+    async with seeded_database(pg_url) as factory:
         yield factory
 
 
@@ -233,10 +228,10 @@ class Recorder:
 
 
 async def test_run_contract_reaches_every_protocol_method(
-    pg_url: str, pg_engine: AsyncEngine, unreachable_backends: Backends
+    pg_url: str, unreachable_backends: Backends
 ) -> None:
     seen: set[str] = set()
-    async with seeded_database(pg_url, pg_engine) as factory:
+    async with seeded_database(pg_url) as factory:
         be = demo(factory)
         recorded = Backends(**{f: cast(Any, Recorder(f, getattr(be, f), seen)) for f in PROTOCOLS})
         report = await run_contract(recorded, demo_contract_data(),

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import delete, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, select
 
 from dialog.actions import Dtmf, Say, Step, Utterance
 from dialog.actions import Transfer as TransferAction
@@ -34,7 +31,7 @@ from dialog.business import build_actions
 from dialog.catalog import Catalog
 from dialog.engine import ActionFn, DialogEngine
 from dialog.prompts import P
-from ivr.core.storage.db import SessionFactory, create_engine, session_factory
+from ivr.core.storage.db import SessionFactory, create_engine, scratch_database, session_factory
 from ivr.core.storage.migrate import upgrade
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -70,21 +67,14 @@ class CountingFuel:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def sessions(pg_url: str, pg_engine: AsyncEngine) -> AsyncIterator[SessionFactory]:
-    name = f"lockout_{uuid.uuid4().hex[:10]}"
-    async with pg_engine.connect() as conn:
-        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await auto.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    await upgrade(url)
-    engine = create_engine(url)
-    factory = session_factory(engine)
-    await seed_demo(factory, today=START.date())
-    yield factory
-    await engine.dispose()
-    async with pg_engine.connect() as conn:
-        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await auto.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+async def sessions(pg_url: str) -> AsyncIterator[SessionFactory]:
+    async with scratch_database(pg_url, "lockout") as url:
+        await upgrade(url)
+        engine = create_engine(url)
+        factory = session_factory(engine)
+        await seed_demo(factory, today=START.date())
+        yield factory
+        await engine.dispose()
 
 
 @pytest.fixture(scope="module")
