@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, cast
 
 import pytest
@@ -23,7 +23,6 @@ import pytest_asyncio
 
 from dialog.backends.base import BackendError, Backends, Recharge, WorkOrder
 from dialog.backends.contract import (
-    CHINA_TZ,
     PROTOCOLS,
     BackendContract,
     Check,
@@ -40,7 +39,7 @@ from dialog.backends.contract import (
 )
 from dialog.backends.demo import DemoFuelCards, demo_backends
 from dialog.backends.demo_gas import DemoGasBilling, DemoWorkOrders
-from dialog.backends.seed import demo_credentials, seed_demo
+from dialog.backends.seed import seed_demo
 from ivr.core.storage.db import (
     SessionFactory,
     create_engine,
@@ -48,14 +47,10 @@ from ivr.core.storage.db import (
     session_factory,
 )
 from ivr.core.storage.migrate import upgrade
+from tests.demo_data import FUEL, GAS, NOW, TODAY
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-TODAY = date(2026, 11, 24)
-NOW = datetime(2026, 11, 24, 10, 30, tzinfo=CHINA_TZ)
-CREDS = demo_credentials()
-FUEL = CREDS["fuel"]
-GAS = CREDS["gas"]
 
 
 def demo_contract_data() -> ContractData:

@@ -10,7 +10,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -38,14 +38,10 @@ from dialog.backends.seed import demo_credentials, seed_demo
 from dialog.backends.tables import CardEventRow, FuelCardRow, InvoiceRow, WorkOrderRow
 from ivr.core.storage.db import SessionFactory, create_engine, session_factory
 from ivr.core.storage.migrate import current, head, upgrade
+from tests.demo_data import FUEL, GAS, NOW, TODAY
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-TODAY = date(2026, 11, 24)
-NOW = datetime(2026, 11, 24, 10, 30, tzinfo=CHINA_TZ)
-CREDS = demo_credentials()
-FUEL = CREDS["fuel"]
-GAS = CREDS["gas"]
 
 
 def key() -> str:
