@@ -1,5 +1,7 @@
 """Survey answers written to ``campaign_answers`` as they are given (one transaction each), and
-the do-not-call request from the call."""
+the do-not-call request from the call. Free text (a spoken comment's transcript) is stored
+masked (``ivr.core.privacy``): a card or phone number said in a comment never reaches the table
+or the exports read from it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import uuid
 
 from campaigns.repo import dnc_add
 from campaigns.tables import Answer
+from ivr.core.privacy import mask_digits_in_text
 from ivr.core.storage.db import SessionFactory
 
 
@@ -24,7 +27,7 @@ class DbAnswerSink:
         async with self.sessions() as s, s.begin():
             s.add(Answer(campaign_id=self.campaign_id, contact_id=self.contact_id,
                          call_id=self.call_id, question=question, kind=kind, score=score,
-                         text=text, via=via))
+                         text=mask_digits_in_text(text) if text else text, via=via))
 
     async def do_not_call(self) -> None:
         await dnc_add(self.sessions, self.phone, reason="customer asked",

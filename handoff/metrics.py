@@ -55,6 +55,7 @@ class HandoffMetrics:
     assigned: int = 0  # pops delivered to a ringing agent
     unknown_calls: int = 0  # AgentCalled for a channel without a pop (failsafe calls)
     redis_failures: int = 0
+    malformed_messages: int = 0  # pop messages on Redis that were not JSON or failed to apply
     writes_dropped: int = 0  # Redis writes dropped because the write queue was full
     deliveries_dropped: int = 0  # desktop updates dropped because a desktop was too slow
     llm: Counter[str] = field(default_factory=Counter)  # summaries by status
@@ -73,6 +74,7 @@ class HandoffMetrics:
             ("ivr_handoff_pops_assigned_total", self.assigned, "counter"),
             ("ivr_handoff_unknown_calls_total", self.unknown_calls, "counter"),
             ("ivr_handoff_redis_failures_total", self.redis_failures, "counter"),
+            ("ivr_handoff_malformed_messages_total", self.malformed_messages, "counter"),
             ("ivr_handoff_redis_writes_dropped_total", self.writes_dropped, "counter"),
             ("ivr_handoff_desktop_updates_dropped_total", self.deliveries_dropped, "counter"),
             ("ivr_handoff_desktops_connected", desktops, "gauge"),

@@ -3,8 +3,10 @@
 ``build_pop(context)`` is pure (no I/O, no clock, no model) and fast: it runs on the call's
 path right before the queue transfer. Everything in a pop is already safe to show an agent:
 card and account numbers only by their last four digits, PINs and ID tails never, free text
-passed through ``mask_digits_in_text``. The caller's number is kept in full (it is the
-ticket's contact); logs never print a pop.
+passed through ``mask_digits_in_text``, the caller's number masked too (138****8000: the agent's
+phone shows it in full; a pop lives in Redis and reaches the model). A ticket whose contact is
+left as the masked caller number gets the full one from the call record when it is submitted
+(``ivr.web.tickets``); logs never print a pop.
 
 The LLM summary arrives later (``handoff.summary``) and is merged in by the service; until then
 the deterministic summary of ``handoff.rules`` is what the agent reads.
@@ -27,7 +29,7 @@ from handoff.rules import (
 )
 from ivr.core.handoff import HandoffContext, TraceEntry
 from ivr.core.lines import LINE_LABELS, queue_for
-from ivr.core.privacy import mask_digits_in_text, mask_json
+from ivr.core.privacy import mask_digits_in_text, mask_json, mask_number
 
 # trace steps that say what the IVR did on the caller's behalf (shown as "bot steps taken")
 BOT_STEPS = frozenset({
@@ -166,15 +168,16 @@ def build_pop(context: HandoffContext) -> ScreenPop:
     summary = deterministic_summary(
         reason=context.reason, line=line, bot=bot, identity=identity, slots=slots,
         steps=steps, caller_texts=texts, error=error)
+    caller = mask_number(context.caller) if context.caller else ""
     ticket = prefill_ticket(
         reason=context.reason, line=line, bot=bot, identity=identity, summary=summary,
-        caller=context.caller, caller_texts=texts)
+        caller=caller, caller_texts=texts)
     handed_off_at = context.started_at + (trace[-1].t if trace else 0.0)
     return ScreenPop(
         handoff_id=context.handoff_id,
         call_id=context.call_id.hex,
         channel_id=context.channel_id,
-        caller=context.caller,
+        caller=caller,
         dialed=context.dialed,
         line=line,
         line_label=LINE_LABELS.get(line, line),

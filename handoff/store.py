@@ -146,7 +146,7 @@ class PopStore:
             return None
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             log.warning("screen pop %s in Redis is not JSON: ignored", handoff_id)
             return None
         return data if isinstance(data, dict) else None
@@ -174,10 +174,15 @@ class PopStore:
                     agent = str(msg.get("channel", ""))[len(PREFIX + "agent:"):]
                     try:
                         envelope = json.loads(msg.get("data") or "")
-                    except (TypeError, ValueError):
+                    except (TypeError, ValueError, RecursionError):
+                        self.metrics.malformed_messages += 1
                         continue
                     if isinstance(envelope, dict) and agent:
-                        await on_message(agent, envelope)
+                        try:
+                            await on_message(agent, envelope)
+                        except Exception:  # one bad message never ends the listener
+                            self.metrics.malformed_messages += 1
+                            log.exception("pop message for %s could not be handled", agent[:32])
             except (RedisError, OSError) as exc:
                 self._failed("subscribe", exc)
             finally:

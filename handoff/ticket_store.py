@@ -25,6 +25,7 @@ from handoff.ticket_tables import CallbackTaskRow, TicketRow
 from handoff.tickets import TicketForm
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.errors import StorageError
+from ivr.core.storage.models import Call
 
 log = logging.getLogger("handoff.ticket_store")
 
@@ -58,6 +59,19 @@ class TicketStore:
     def __init__(self, sessions: SessionFactory, work_orders: WorkOrders | None = None) -> None:
         self.sessions = sessions
         self.work_orders = work_orders
+
+    async def caller_of(self, call_id: str) -> str | None:
+        """The caller's full number from the call record (the pop only shows it masked)."""
+        try:
+            key = uuid.UUID(call_id)
+        except ValueError:
+            return None
+        try:
+            async with self.sessions() as s:
+                number = await s.scalar(select(Call.caller_number).where(Call.id == key))
+        except SQLAlchemyError as exc:
+            raise StorageError(f"reading the call failed: {type(exc).__name__}") from exc
+        return number or None
 
     async def get(self, handoff_id: str) -> dict[str, Any] | None:
         try:

@@ -58,6 +58,7 @@ LLM_FIELDS = ("type", "problem", "requested_action", "priority")
 PROTECTED_FIELDS = ("line", "account_tail", "contact")
 _FORM_FIELDS = frozenset((*LLM_FIELDS, *PROTECTED_FIELDS))
 _PHONE = re.compile(r"^\+?\d{3,20}$")
+MASKED_PHONE = re.compile(r"^\d{0,4}\*+\d{0,4}$")  # the pop's caller (138****8000)
 _TAIL = re.compile(r"^\d{0,4}$")
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 _BOT_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
@@ -65,7 +66,8 @@ _BOT_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
 
 class TicketForm(BaseModel):
     """One ticket as the agent submits it. ``account_tail`` is the last 4 digits at most (the
-    desktop never sees more); ``contact`` is the caller's phone number."""
+    desktop never sees more); ``contact`` is a phone number, or the caller's as the pop shows it
+    masked (the ticket API puts the full number of the call record in its place)."""
 
     line: TicketLine
     type: str = Field(min_length=1, max_length=48)
@@ -92,7 +94,7 @@ class TicketForm(BaseModel):
     @classmethod
     def _contact(cls, v: str) -> str:
         v = re.sub(r"[\s-]", "", v)
-        if v and not _PHONE.match(v):
+        if v and not _PHONE.match(v) and not MASKED_PHONE.match(v):
             raise ValueError("联系电话格式不正确")
         return v
 

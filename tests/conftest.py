@@ -3,6 +3,7 @@ and the IVR server, all started once per test session."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from asterisk.runner import ManagedAsterisk, root_ready
 from ivr.core.config import Settings, load_settings
+from ivr.core.logs import redacting_handler
 from ivr.sim.sipua import SipUserAgent
 
 pytest_plugins = ["tests.fixtures_storage"]
@@ -106,10 +108,35 @@ async def server(
 
     settings.database.url = SecretStr(pg_url)
     settings.redis.url = SecretStr(redis_url)
+    log_file = settings.home / "server.log"  # what the server logs, as production writes it
+    handler = redacting_handler(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.getLogger().addHandler(handler)
     control = ServerControl(settings)
     await control.start()
     yield control
     await control.stop()
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+    await pii_scan(pg_url, redis_url, log_file)
+
+
+async def pii_scan(pg_url: str, redis_url: str, log_file: Path) -> None:
+    """After the end-to-end tests: no full card, phone or ID number, nor a demo PIN or ID
+    tail, in any table, Redis key or the server's log (``ivr.tools.piiscan``)."""
+    from ivr.core.storage.db import create_engine
+    from ivr.core.storage.redis_server import connect_redis
+    from ivr.tools.piiscan import scan_database, scan_files, scan_redis, summary
+    from tests.demo_data import DEMO_SECRETS
+
+    engine = create_engine(pg_url)
+    client = await connect_redis(redis_url)
+    try:
+        found = (await scan_database(engine, DEMO_SECRETS) + await scan_redis(client, DEMO_SECRETS)
+                 + scan_files([log_file], DEMO_SECRETS))
+    finally:
+        await client.aclose()
+        await engine.dispose()
+    assert not found, "personal numbers stored in clear:\n" + summary(found)
 
 
 @pytest.fixture

@@ -13,3 +13,9 @@ NOW = datetime(2026, 11, 24, 10, 30, tzinfo=CHINA_TZ)
 CREDS = demo_credentials()
 FUEL = CREDS["fuel"]
 GAS = CREDS["gas"]
+
+# what a caller proves who they are with: never stored or logged in clear (the PII scan after
+# the end-to-end tests looks for each of them standing alone)
+DEMO_SECRETS: tuple[str, ...] = tuple(sorted(
+    {c["pin"] for c in FUEL.values()} | {c["id_tail"] for c in FUEL.values()}
+    | {a["id_tail"] for a in GAS.values()} | {a["account_no"] for a in GAS.values()}))

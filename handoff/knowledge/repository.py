@@ -2,9 +2,11 @@
 
 - ``propose(draft, author)``: a new version of an entry (a new entry when ``entry_id`` is
   unset), status ``proposed``; not searchable.
-- ``approve(row_id, reviewer, reason)``: chunks and embeds the version (off the event loop),
-  then in one transaction retires the entry's approved version (its passages deleted) and makes
-  this one ``approved`` with its passages: from then on it is what search finds.
+- ``approve(row_id, reviewer, reason)``: refused (``SelfReview``) when the reviewer wrote the
+  proposal: every entry is seen by two people (only the file importer approves its own). Chunks
+  and embeds the version (off the event loop), then in one transaction retires the entry's
+  approved version (its passages deleted) and makes this one ``approved`` with its passages:
+  from then on it is what search finds.
 - ``reject(row_id, reviewer, reason)``: ``rejected``, with the reason (required).
 - ``import_approved(draft, source)``: what ``ivr kb import`` does per entry: a new version
   proposed and approved at once by the ``importer`` role (reviewer ``importer``, reason
@@ -64,6 +66,10 @@ class EntryNotFound(KnowledgeError, LookupError):
 
 class EntryStateError(KnowledgeError):
     """The version is not in a state that allows the step (e.g. approving it twice)."""
+
+
+class SelfReview(KnowledgeError, PermissionError):
+    """A reviewer tried to approve their own proposal."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,8 @@ class KnowledgeBase:
         row = await self.get(row_id)
         if row.status != PROPOSED:
             raise EntryStateError(f"只有待审核的条目可以批准（当前状态 {row.status}）")
+        if row.author == reviewer and reviewer != IMPORTER:
+            raise SelfReview("不能批准自己提交的知识，请由其他审核人审核")
         passages = await self._passages(row)
         async with self.sessions() as s, s.begin():
             row = await s.get(KbEntryRow, row_id, with_for_update=True)  # type: ignore[assignment]

@@ -47,6 +47,17 @@ class AgiRequest(Protocol):
     async def send_command(self, command: str) -> dict[str, Any]: ...
 
 
+DTMF_KEYS = frozenset("0123456789*#ABCD")
+
+
+def _key(result: int) -> str | None:
+    """The key of an AGI digit result (its character code), or None: 0 (no key), -1 (hang-up)
+    and any code that is not a DTMF key (a peer's nonsense never becomes a character)."""
+    if 0 < result < 128 and chr(result) in DTMF_KEYS:
+        return chr(result)
+    return None
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -133,21 +144,22 @@ class AgiChannel:
         result = await self.command(
             f"STREAM FILE {self.sounds_subdir}/{prompt.stem} {_quote(escape)}"
         )
-        self._keying = result > 0  # a key cut the prompt: the rest of the entry follows
-        return chr(result) if result > 0 else None
+        key = _key(result)
+        self._keying = key is not None  # a key cut the prompt: the rest of the entry follows
+        return key
 
     async def next_digit(self, timeout: float) -> str | None:
         if self.digit_slice_s is None or self._keying:
             result = await self.command(f"WAIT FOR DIGIT {max(1, int(timeout * 1000))}")
-            return chr(result) if result > 0 else None
+            return _key(result)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while (left := deadline - loop.time()) > 0:
             result = await self.command(
                 f"WAIT FOR DIGIT {max(1, int(min(left, self.digit_slice_s) * 1000))}")
-            if result > 0:
+            if (key := _key(result)) is not None:
                 self._keying = True
-                return chr(result)
+                return key
         return None
 
     async def queue_load(self, line: str) -> tuple[str, int, int]:

@@ -8,7 +8,6 @@ and ``REDIS_URL``). It is passed down; no other module reads the environment.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Literal
 
@@ -221,18 +220,20 @@ class HandoffSettings(BaseModel):
     llm_summary: bool = True  # ask the llm section's endpoint for a summary after each pop
     llm_concurrency: int = 2  # summaries asked for at once
     llm_max_pending: int = 32  # summaries waiting at most (beyond: skipped, counted)
-    # agent desktop logins (agent name -> password) and the key that signs their cookies
+    # desk logins (name -> password): argon2 hashes made by `ivr secrets hash` (production
+    # accepts nothing else); in development plain passwords, hashed in memory (ivr/web/auth.py)
     agent_passwords: dict[str, SecretStr] = Field(default_factory=_agent_desk_passwords)
-    session_secret: SecretStr = Field(
-        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))  # per process unless set
-    session_hours: float = 12.0
+    session_hours: float = Field(default=12.0, gt=0)  # server-side sessions (Redis)
     # desktop roles (agent name -> role; unlisted agents are "agent"): reviewers approve or
-    # reject knowledge proposals, admins may do what reviewers may
+    # reject knowledge proposals, admins may do what reviewers may; ops: /ops only
     agent_roles: dict[str, DeskRole] = Field(default_factory=_desk_roles)
-    # desktop login rate limit (ivr/web/login.py): this many failed logins per agent name
-    # or per client address within the window -> 429 until the window has passed
+    # login rate limit per account (ivr/web/login.py): after this many wrong passwords in a
+    # row the account is locked for login_lock_s, doubling with each further failure up to
+    # login_lock_max_s; the count is forgotten after login_window_s without a failure
     login_max_failures: int = Field(default=5, ge=1)
-    login_window_s: float = Field(default=300.0, gt=0)
+    login_window_s: float = Field(default=900.0, gt=0)
+    login_lock_s: float = Field(default=60.0, gt=0)
+    login_lock_max_s: float = Field(default=3600.0, gt=0)
     # callback offer before the queue (handoff/callback.py): offered when no agent is logged
     # into the queue or the expected wait ((waiting + 1) * avg handle time / agents) passes
     # the limit; the caller presses 1 for a callback task, 2 (or nothing) to wait
@@ -301,6 +302,12 @@ class RetentionSettings(BaseModel):
 class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8700
+    # Prometheus scrapes /metrics with "Authorization: Bearer <token>" (a development default,
+    # refused in production)
+    metrics_token: SecretStr = SecretStr("metrics-dev-secret")
+    # origins besides the server's own Host that may send state-changing requests (a TLS proxy's
+    # public name when it rewrites Host), e.g. ["https://ivr.example.cn"]
+    allowed_origins: list[str] = []
 
 
 class AGISettings(BaseModel):

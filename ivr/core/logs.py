@@ -17,8 +17,9 @@ class _CallIdFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def redacting_handler(handler: logging.Handler) -> logging.Handler:
+    """``handler`` with the project's format, the call id, and card/ID/PIN/phone redaction:
+    every handler the server writes through is made by this."""
     handler.setFormatter(
         logging.Formatter(
             "%(asctime)s %(levelname)-5s %(name)s [%(call_id)s] %(message)s", "%H:%M:%S"
@@ -26,6 +27,11 @@ def setup_logging(level: str = "INFO") -> None:
     )
     handler.addFilter(_CallIdFilter())
     handler.addFilter(RedactingFilter())
+    return handler
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = redacting_handler(logging.StreamHandler(sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -2,10 +2,10 @@
 anyone could know.
 
 A secret is refused when it is the repository's published development default, shorter than
-``MIN_SECRET_CHARS``, or one of a few well-known placeholders (``change-me``...). The cookie
-signing key must be set explicitly too: a per-process random key logs agents out on every
-restart and differs between workers. Each problem names the setting and the environment
-variable that sets it, so an operator can fix them all in one go. In development nothing is
+``MIN_SECRET_CHARS``, or one of a few well-known placeholders (``change-me``...). Desk passwords
+must be argon2 hashes (``ivr secrets hash``): no plain password is kept in production settings.
+Each problem names the setting and the environment variable that sets it, so an operator can fix
+them all in one go. In development nothing is
 checked (``ivr secrets`` prints the local logins).
 """
 
@@ -47,15 +47,13 @@ def production_problems(settings: Settings) -> list[str]:
                         ("asterisk.agent_password", a.agent_password)):
         if (why := _weak(value)) is not None:
             problems.append(f"{path} {why}: set {_env_name(path)}")
+    if (why := _weak(settings.web.metrics_token)) is not None:
+        problems.append(f"web.metrics_token {why}: set IVR_WEB__METRICS_TOKEN")
     for name, value in sorted(h.agent_passwords.items()):
-        if (why := _weak(value)) is not None:
-            problems.append(f"handoff.agent_passwords.{name} {why}: set "
-                            f"IVR_HANDOFF__AGENT_PASSWORDS (JSON: {{\"{name}\": \"...\"}})")
-    if "session_secret" not in h.model_fields_set:
-        problems.append("handoff.session_secret is not set (a random key per process logs "
-                        "agents out on restart): set IVR_HANDOFF__SESSION_SECRET")
-    elif (why := _weak(h.session_secret)) is not None:
-        problems.append(f"handoff.session_secret {why}: set IVR_HANDOFF__SESSION_SECRET")
+        if not value.get_secret_value().startswith("$argon2"):
+            problems.append(f"handoff.agent_passwords.{name} is not an argon2 hash: make one "
+                            "with `ivr secrets hash` and set IVR_HANDOFF__AGENT_PASSWORDS "
+                            f"(JSON: {{\"{name}\": \"$argon2id$...\"}})")
     return problems
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from ivr.core.config import Settings
+from ivr.sim.desk import DeskLoginError, dev_desk_headers
 from ivr.sim.sipua import SipCall, SipError, SipUserAgent, voiced_seconds
 from ivr.sim.sipua.rtp import RtpReceiver
 
@@ -79,15 +80,19 @@ async def listen_until_quiet(
     return len(pcm) / 16000, voiced_seconds(pcm)
 
 
+DEMO_RECORD_USER = "ops1"  # reads /api/calls (role ops)
+
+
 async def fetch_server_record(settings: Settings) -> dict[str, object] | None:
+    """The last call as the server recorded it (``/api/calls``, read as the ops user of the
+    development settings; None when there is none or no development password)."""
     url = f"http://{settings.web.host}:{settings.web.port}/api/calls?limit=1"
     try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(url, timeout=aiohttp.ClientTimeout(5)) as r,
-        ):
-            rows = await r.json()
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(10)) as http:
+            auth = await dev_desk_headers(http, settings, DEMO_RECORD_USER)
+            async with http.get(url, headers=auth) as r:
+                rows = await r.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError, DeskLoginError):
         return None
     return rows[0] if rows else None
 

@@ -30,6 +30,7 @@ import numpy as np
 from aiohttp import web
 
 from ivr.core.config import Settings
+from ivr.sim.desk import dev_desk_headers
 from ivr.sim.sipua import SipError, SipPhone, SipUserAgent
 from ivr.tools.benchvoice import wait_quiet
 
@@ -95,7 +96,7 @@ async def _one_call(caller: SipUserAgent, phone: SipPhone, desk: DesktopReader,
 
 async def bench_handoff(settings: Settings, *, calls: int,
                         echo: Callable[[str], object] = print) -> HandoffBench:
-    a, h = settings.asterisk, settings.handoff
+    a = settings.asterisk
     report = HandoffBench()
     phone = SipPhone(server_host=a.bind_host, server_port=a.sip_port, username="agent1",
                      password=a.agent_password.get_secret_value(), display_name="Agent 1")
@@ -104,25 +105,25 @@ async def bench_handoff(settings: Settings, *, calls: int,
     await phone.start()
     await caller.start()
     web_url = f"http://{settings.web.host}:{settings.web.port}"
-    auth = {"Authorization": aiohttp.encode_basic_auth(
-        "agent1", h.agent_passwords["agent1"].get_secret_value())}
     try:
         await phone.register(120)
-        async with aiohttp.ClientSession() as http, http.ws_connect(
-                f"{web_url}/agent/ws?agent=agent1", headers=auth, heartbeat=20) as ws:
-            desk = DesktopReader(ws)
-            for i in range(calls):
-                try:
-                    await _one_call(caller, phone, desk, report)
-                except (SipError, OSError, TimeoutError, ConnectionError) as exc:
-                    report.failures.append(f"call {i + 1}: {type(exc).__name__}: {exc}")
-                    if len(report.failures) >= 3:
-                        break
-                if (i + 1) % 5 == 0:
-                    echo(f"  {i + 1} calls")
-                await asyncio.sleep(0.5)
-            desk.task.cancel()
-            await asyncio.gather(desk.task, return_exceptions=True)
+        async with aiohttp.ClientSession() as http:
+            auth = await dev_desk_headers(http, settings, "agent1")
+            async with http.ws_connect(f"{web_url}/agent/ws?agent=agent1", headers=auth,
+                                       heartbeat=20) as ws:
+                desk = DesktopReader(ws)
+                for i in range(calls):
+                    try:
+                        await _one_call(caller, phone, desk, report)
+                    except (SipError, OSError, TimeoutError, ConnectionError) as exc:
+                        report.failures.append(f"call {i + 1}: {type(exc).__name__}: {exc}")
+                        if len(report.failures) >= 3:
+                            break
+                    if (i + 1) % 5 == 0:
+                        echo(f"  {i + 1} calls")
+                    await asyncio.sleep(0.5)
+                desk.task.cancel()
+                await asyncio.gather(desk.task, return_exceptions=True)
     finally:
         await caller.close()
         await phone.close()

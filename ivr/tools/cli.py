@@ -40,19 +40,38 @@ def main(ctx: click.Context, config_file: str | None) -> None:
     setup_logging(settings.log_level)
 
 
-@main.command()
-@click.pass_obj
-def secrets(settings: Settings) -> None:
-    """Print the local logins (development only: desks, SIP phones)."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def secrets(ctx: click.Context) -> None:
+    """Print the local logins (development only: desks, SIP phones, the metrics token)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings: Settings = ctx.obj
     if settings.env == "production":
         raise click.ClickException("`ivr secrets` prints nothing in production")
     a, h = settings.asterisk, settings.handoff
     click.echo(f"agent desktop (http://{settings.web.host}:{settings.web.port}/agent, /ops):")
     for name, password in sorted(h.agent_passwords.items()):
-        click.echo(f"  {name:8} {password.get_secret_value()}")
+        value = password.get_secret_value()
+        shown = "(argon2 hash: password set by you)" if value.startswith("$argon2") else value
+        role = h.agent_roles.get(name, "agent")
+        click.echo(f"  {name:8} {shown}  [{role}]")
     click.echo(f"SIP at {a.bind_host}:{a.sip_port}:")
     click.echo(f"  caller   {a.caller_password.get_secret_value()}")
     click.echo(f"  agent1..3 {a.agent_password.get_secret_value()}")
+    click.echo(f"/metrics: Authorization: Bearer {settings.web.metrics_token.get_secret_value()}")
+
+
+@secrets.command("hash")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The desk password (asked for when not given).")
+def secrets_hash(password: str) -> None:
+    """Print the argon2 hash of a desk password for handoff.agent_passwords."""
+    from ivr.web.auth import hash_password
+
+    if len(password) < 12:
+        raise click.ClickException("a desk password needs at least 12 characters")
+    click.echo(hash_password(password))
 
 
 @main.command()

@@ -69,5 +69,46 @@ def forget_cmd(settings: Settings, phone: str) -> None:
         click.echo(line)
 
 
+@privacy_group.command("scan")
+@click.option("--log", "logs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A log file to scan too (repeatable).")
+@click.option("--redis/--no-redis", "with_redis", default=True,
+              help="Scan the Redis of redis.url (when one is set).")
+@click.pass_obj
+def scan_cmd(settings: Settings, logs: tuple[str, ...], with_redis: bool) -> None:
+    """Look for card, phone and ID numbers stored in clear (exit 1 if any is found)."""
+    from pathlib import Path
+
+    from ivr.core.storage.db import create_engine
+    from ivr.core.storage.redis_server import connect_redis
+    from ivr.core.storage.standalone import migrated_url
+    from ivr.tools.piiscan import Finding, scan_database, scan_files, scan_redis
+
+    async def go() -> list[Finding]:
+        async with migrated_url(settings) as url:
+            engine = create_engine(url)
+            try:
+                found = await scan_database(engine)
+            finally:
+                await engine.dispose()
+        if with_redis and settings.redis.url is not None:
+            client = await connect_redis(settings.redis.url.get_secret_value())
+            try:
+                found += await scan_redis(client)
+            finally:
+                await client.aclose()
+        return found + scan_files(Path(p) for p in logs)
+
+    try:
+        found = asyncio.run(go())
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for finding in found:
+        click.echo(str(finding))
+    click.echo(f"{len(found)} personal numbers found in clear")
+    if found:
+        raise SystemExit(1)
+
+
 def register(main: click.Group) -> None:
     main.add_command(privacy_group)

@@ -4,14 +4,16 @@
 - ``GET /agent/review``: the reviewers' knowledge inbox page; ``/agent/agent.js``,
   ``common.js``, ``agent.css``, ``review.js``: the pages' assets (plain files, no build step)
 - ``GET /agent/me`` -> ``{"agent", "role"}``
-- ``POST /agent/login`` (form ``agent``, ``password``) sets the signed cookie; a wrong password
-  gets the form again with 401; too many failures for that agent or from that address
-  (``ivr.web.login``) get 429 with a Chinese message and ``Retry-After``.
-  ``POST /agent/logout`` clears it.
+- ``POST /agent/login`` (form ``agent``, ``password``) sets the session cookie; a wrong password
+  gets the form again with 401; a locked account (``ivr.web.login``) 429 with a Chinese message
+  and ``Retry-After``; a right password without a desk role (ops) 403.
+  ``POST /agent/logout`` revokes the session.
 - ``GET /agent/ws?agent=agent1``: a websocket that sends the agent's current pop on connect (a
   late or reconnecting desktop gets it), then every update for that agent: offered (the phone
-  rings), connected, summary (the LLM summary arrived), ended, withdrawn. Basic auth or the
-  cookie; another agent's stream is refused (403).
+  rings), connected, summary (the LLM summary arrived), ended, withdrawn. Another agent's
+  stream is refused (403).
+
+Who may call what is in ``ivr.web.policy``; this module only decides what each page shows.
 
 It reads from ``handoff/`` (the service in ``app[HANDOFF]``), never the other way round.
 """
@@ -27,10 +29,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from ivr.web.agentauth import COOKIE, agent_role, authenticated_agent
-from ivr.web.keys import HANDOFF, SETTINGS
+from ivr.web import policy
+from ivr.web.auth import authenticate
+from ivr.web.keys import HANDOFF
 from ivr.web.login import LoginForm, form_login
 from ivr.web.login import install as login_state
+from ivr.web.login import logout as end_session
 
 log = logging.getLogger("ivr.web.agent")
 
@@ -49,17 +53,22 @@ def _login_page(error: str = "", status: int = 200) -> web.Response:
                         content_type="text/html", headers=HEADERS)
 
 
-async def page(request: web.Request) -> web.StreamResponse:
-    if authenticated_agent(request, request.app[SETTINGS].handoff) is None:
+async def _desk_page(request: web.Request, name: str) -> web.StreamResponse:
+    who = await authenticate(request)
+    if who is None:
         return _login_page()
-    return web.FileResponse(STATIC / "agent.html", headers=HEADERS)
+    if who.role not in policy.DESK.roles:
+        return _login_page("该工号没有坐席权限。", 403)
+    return web.FileResponse(STATIC / name, headers=HEADERS)
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    return await _desk_page(request, "agent.html")
 
 
 async def review_page(request: web.Request) -> web.StreamResponse:
     """The reviewers' knowledge inbox (its API refuses other roles with 403)."""
-    if authenticated_agent(request, request.app[SETTINGS].handoff) is None:
-        return _login_page()
-    return web.FileResponse(STATIC / "review.html", headers=HEADERS)
+    return await _desk_page(request, "review.html")
 
 
 def _asset(name: str) -> web.RouteDef:
@@ -68,25 +77,21 @@ def _asset(name: str) -> web.RouteDef:
     return web.get(f"/agent/{name}", serve)
 
 
-LOGIN = LoginForm("agent desktop", _login_page, COOKIE, "/agent", "/agent")
+LOGIN = LoginForm("agent desktop", _login_page, "/agent", policy.DESK.roles,
+                  "该工号没有坐席权限。")
 
 
 async def login(request: web.Request) -> web.Response:
     return await form_login(request, LOGIN)
 
 
-async def logout(_request: web.Request) -> web.Response:
-    response = web.HTTPSeeOther("/agent")
-    response.del_cookie(COOKIE, path="/agent")
-    raise response
+async def logout(request: web.Request) -> web.Response:
+    return await end_session(request, "/agent")
 
 
 async def me(request: web.Request) -> web.Response:
-    agent = authenticated_agent(request, request.app[SETTINGS].handoff)
-    if agent is None:
-        raise web.HTTPUnauthorized()
-    role = agent_role(request.app[SETTINGS].handoff, agent)
-    return web.json_response({"agent": agent, "role": role}, headers=HEADERS)
+    who = policy.principal(request)
+    return web.json_response({"agent": who.user, "role": who.role}, headers=HEADERS)
 
 
 def _public(envelope: dict[str, object]) -> str:
@@ -94,9 +99,7 @@ def _public(envelope: dict[str, object]) -> str:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
-    agent = authenticated_agent(request, request.app[SETTINGS].handoff)
-    if agent is None:
-        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="956100 agent"'})
+    agent = policy.principal(request).user
     if request.query.get("agent", agent) != agent:
         raise web.HTTPForbidden(text="another agent's screen pops")
     origin = request.headers.get("Origin")

@@ -1,16 +1,16 @@
 """The callback-task API of the agent desktop (回电任务; storage and rules in
 ``handoff.callback_desk``).
 
-Served under ``/api/callbacks`` and ``/agent/api/callbacks`` (basic auth or the desktop cookie);
-401 without a login, 404 for an unknown task, 409 when the task is another agent's or closed,
-503 when the database (or, for a dial, Asterisk) is unavailable.
+Served under ``/agent/api/callbacks`` (the desk's session; desk roles only, ``ivr.web.policy``:
+operations staff never see customers' numbers here); 404 for an unknown task, 409 when the task
+is another agent's or closed, 503 when the database (or, for a dial, Asterisk) is unavailable.
 
-``GET  /api/callbacks`` -> ``{"tasks": [TASK, ...]}``: pending tasks, oldest first
-``POST /api/callbacks/{id}/claim`` -> ``{"task": TASK}``: the task is now this agent's
-``POST /api/callbacks/{id}/dial`` -> ``{"task": TASK, "channel_id"}``: the agent's own phone
+``GET  /agent/api/callbacks`` -> ``{"tasks": [TASK, ...]}``: pending tasks, oldest first
+``POST /agent/api/callbacks/{id}/claim`` -> ``{"task": TASK}``: the task is now this agent's
+``POST /agent/api/callbacks/{id}/dial`` -> ``{"task": TASK, "channel_id"}``: the agent's own phone
 rings (``handoff.agent_endpoint``); once it is answered Asterisk dials the customer through
 the dialer's endpoint (``[callback-out]`` in the dialplan) showing 956100
-``POST /api/callbacks/{id}/close`` ``{"status": "done"|"failed"|"cancelled", "note"}`` ->
+``POST /agent/api/callbacks/{id}/close`` ``{"status": "done"|"failed"|"cancelled", "note"}`` ->
 ``{"task": TASK}``
 """
 
@@ -32,16 +32,17 @@ from handoff.callback_desk import (
 from ivr.core.privacy import mask_number
 from ivr.core.storage.errors import StorageError
 from ivr.telephony.ari.client import AriError
-from ivr.web.agentauth import authenticated_agent
+from ivr.web import policy
 from ivr.web.jsonapi import BadBody, read_object
 from ivr.web.jsonapi import json_error as _error
 from ivr.web.jsonapi import json_ok as _json
 from ivr.web.keys import ARI, SESSIONS, SETTINGS
+from ivr.web.login import install as login_state
 
 log = logging.getLogger("ivr.web.callbacks")
 
 DESK = web.AppKey("callback_desk", CallbackDesk)
-PREFIXES = ("/api/callbacks", "/agent/api/callbacks")
+PREFIX = "/agent/api/callbacks"
 MAX_BODY_BYTES = 8 * 1024
 CALLBACK_CONTEXT = "callback-out"  # asterisk/conf/extensions.conf
 AGENT_RING_S = 30
@@ -54,9 +55,7 @@ def _task_route(handler: Handler) -> Callable[[web.Request], Awaitable[web.Respo
     """Login, the desk, the task id, and the desk's errors as HTTP answers."""
 
     async def route(request: web.Request) -> web.Response:
-        agent = authenticated_agent(request, request.app[SETTINGS].handoff)
-        if agent is None:
-            return _error(401, "请先登录")
+        agent = policy.principal(request).user
         desk = request.app.get(DESK)
         if desk is None:
             return _error(503, "回电任务服务未启动")
@@ -134,9 +133,9 @@ async def desk_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
-    for prefix in PREFIXES:
-        app.router.add_get(prefix, _task_route(_list))
-        app.router.add_post(prefix + "/{id}/claim", _task_route(_claim))
-        app.router.add_post(prefix + "/{id}/dial", _task_route(_dial))
-        app.router.add_post(prefix + "/{id}/close", _task_route(_close))
+    login_state(app)
+    app.router.add_get(PREFIX, _task_route(_list))
+    app.router.add_post(PREFIX + "/{id}/claim", _task_route(_claim))
+    app.router.add_post(PREFIX + "/{id}/dial", _task_route(_dial))
+    app.router.add_post(PREFIX + "/{id}/close", _task_route(_close))
     app.cleanup_ctx.append(desk_ctx)

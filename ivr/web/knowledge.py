@@ -1,10 +1,10 @@
 """The knowledge API of the agent desktop (知识推荐, 标注 → 审核 → 入库), and its start-up.
 
-Every route is served under two prefixes, ``/api/kb`` and ``/agent/api/kb`` (the desktop's
-login cookie is scoped to ``/agent``, so the page calls the second; scripts may use either with
-HTTP basic auth). Unauthenticated: 401. Roles come from ``handoff.agent_roles`` (``agent``
-unless listed; ``reviewer`` and ``admin`` may review). Bodies are JSON; errors are
-``{"error": "…中文说明…"}`` with 400 (bad input), 403 (role), 404 (unknown id) or 409 (state).
+Served under ``/agent/api/kb`` (the desk's session cookie, or a bearer token from
+``POST /api/session``). Who may call what is in ``ivr.web.policy`` (unauthenticated 401; desk
+roles search and propose; ``reviewer`` and ``admin`` review; ``ops`` 403). Bodies are JSON;
+errors are ``{"error": "…中文说明…"}`` with 400 (bad input), 403 (role, or approving one's own
+proposal), 404 (unknown id) or 409 (state). Below, ``/api/kb`` stands for ``/agent/api/kb``.
 
 ``GET  /api/kb/whoami`` -> ``{"agent": "agent3", "role": "reviewer"}``
 
@@ -58,43 +58,38 @@ from handoff.knowledge.repository import (
     EntryStateError,
     KnowledgeBase,
     KnowledgeError,
+    SelfReview,
     entry_dict,
 )
 from handoff.knowledge.suggest import Suggester
 from handoff.knowledge.tables import EMBEDDING_DIM
 from handoff.knowledge.text import warm_up
-from ivr.web.agentauth import agent_role, authenticated_agent
-from ivr.web.jsonapi import HEADERS, BadBody, read_object
+from ivr.web import policy
+from ivr.web.jsonapi import BadBody, read_object
 from ivr.web.jsonapi import json_error as _error
 from ivr.web.jsonapi import json_ok as _json
 from ivr.web.keys import HANDOFF, SESSIONS, SETTINGS
+from ivr.web.login import install as login_state
 
 log = logging.getLogger("ivr.web.knowledge")
 
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
-PREFIXES = ("/api/kb", "/agent/api/kb")
-REVIEW_ROLES = frozenset({"reviewer", "admin"})
+PREFIX = "/agent/api/kb"
 MAX_BODY_BYTES = 64 * 1024
 
 Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 
 
-def _authed(review: bool = False) -> Callable[[Handler], Callable[[web.Request],
-                                                                  Awaitable[web.StreamResponse]]]:
+def _authed() -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    """The caller (checked by ``ivr.web.policy``) and the knowledge base's errors as answers."""
     def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def run(request: web.Request) -> web.StreamResponse:
-            settings = request.app[SETTINGS].handoff
-            agent = authenticated_agent(request, settings)
-            if agent is None:
-                return web.json_response(
-                    {"error": "请先登录"}, status=401,
-                    headers={**HEADERS, "WWW-Authenticate": 'Basic realm="956100 agent"'})
-            if review and agent_role(settings, agent) not in REVIEW_ROLES:
-                return _error(403, "只有审核人可以执行此操作")
             if KNOWLEDGE not in request.app:
                 return _error(503, "知识库未启动")
             try:
-                return await handler(request, agent)
+                return await handler(request, policy.principal(request).user)
+            except SelfReview as exc:
+                return _error(403, str(exc))
             except EntryNotFound as exc:
                 return _error(404, str(exc))
             except EntryStateError as exc:
@@ -145,7 +140,7 @@ def _row_id(request: web.Request) -> int:
 
 @_authed()
 async def whoami(request: web.Request, agent: str) -> web.StreamResponse:
-    return _json({"agent": agent, "role": agent_role(request.app[SETTINGS].handoff, agent)})
+    return _json({"agent": agent, "role": policy.principal(request).role})
 
 
 @_authed()
@@ -187,7 +182,7 @@ async def propose(request: web.Request, agent: str) -> web.StreamResponse:
     return _json({"proposal": entry_dict(row)}, status=201)
 
 
-@_authed(review=True)
+@_authed()
 async def inbox(request: web.Request, agent: str) -> web.StreamResponse:
     kb = request.app[KNOWLEDGE]
     items = []
@@ -197,7 +192,7 @@ async def inbox(request: web.Request, agent: str) -> web.StreamResponse:
     return _json({"items": items})
 
 
-@_authed(review=True)
+@_authed()
 async def approve(request: web.Request, agent: str) -> web.StreamResponse:
     data = await _body(request) if request.can_read_body else {}
     row = await request.app[KNOWLEDGE].approve(_row_id(request), agent, _opt_str(data, "reason"))
@@ -205,7 +200,7 @@ async def approve(request: web.Request, agent: str) -> web.StreamResponse:
     return _json({"entry": entry_dict(row)})
 
 
-@_authed(review=True)
+@_authed()
 async def reject(request: web.Request, agent: str) -> web.StreamResponse:
     data = await _body(request)
     row = await request.app[KNOWLEDGE].reject(_row_id(request), agent,
@@ -253,13 +248,13 @@ async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
-    for prefix in PREFIXES:
-        app.router.add_get(f"{prefix}/whoami", whoami)
-        app.router.add_get(f"{prefix}/search", search)
-        app.router.add_post(f"{prefix}/feedback", feedback)
-        app.router.add_post(f"{prefix}/proposals", propose)
-        app.router.add_get(f"{prefix}/inbox", inbox)
-        app.router.add_post(f"{prefix}/proposals/{{id}}/approve", approve)
-        app.router.add_post(f"{prefix}/proposals/{{id}}/reject", reject)
-        app.router.add_get(f"{prefix}/entries/{{entry_id}}/versions", versions)
+    login_state(app)
+    app.router.add_get(f"{PREFIX}/whoami", whoami)
+    app.router.add_get(f"{PREFIX}/search", search)
+    app.router.add_post(f"{PREFIX}/feedback", feedback)
+    app.router.add_post(f"{PREFIX}/proposals", propose)
+    app.router.add_get(f"{PREFIX}/inbox", inbox)
+    app.router.add_post(f"{PREFIX}/proposals/{{id}}/approve", approve)
+    app.router.add_post(f"{PREFIX}/proposals/{{id}}/reject", reject)
+    app.router.add_get(f"{PREFIX}/entries/{{entry_id}}/versions", versions)
     app.cleanup_ctx.append(knowledge_ctx)

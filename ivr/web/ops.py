@@ -1,10 +1,10 @@
 """The operations page (role ``ops``): survey campaigns, live progress, results and exports.
 
 - ``GET /ops``: the page (logged in with role ops or admin) or the login form;
-  ``POST /ops/login`` (form ``agent``, ``password``: the desktop logins of
-  ``settings.handoff.agent_passwords``) sets a signed cookie; ``POST /ops/logout`` clears it.
-- JSON under ``/api/ops/`` (cookie or HTTP basic auth; not logged in: 401; logged in without
-  role ops/admin, e.g. an agent: 403):
+  ``POST /ops/login`` (form ``agent``, ``password``: the desk logins of
+  ``settings.handoff.agent_passwords``) sets the session cookie; ``POST /ops/logout`` revokes it.
+- JSON under ``/api/ops/`` (the cookie or a bearer token; not logged in: 401; logged in without
+  role ops/admin, e.g. an agent: 403, by ``ivr.web.policy``):
   ``GET campaigns`` (list with progress; the page polls it every 2 s),
   ``GET campaigns/{id}/results`` (progress, CSAT/NPS overall, per bot/agent/line/day,
   suggestions per bot), ``POST campaigns/{id}/start|pause|resume|stop``,
@@ -24,47 +24,22 @@ from aiohttp import web
 
 from campaigns import opsapi
 from campaigns.report import campaign_results, csv_text, list_campaigns
-from ivr.web.agentauth import agent_from_cookie, authenticated_agent
+from ivr.web import policy
+from ivr.web.auth import authenticate
 from ivr.web.keys import SESSIONS, SETTINGS
 from ivr.web.login import LoginForm, form_login
 from ivr.web.login import install as login_state
+from ivr.web.login import logout as end_session
 
 log = logging.getLogger("ivr.web.ops")
 
 STATIC = Path(__file__).with_name("static")
-COOKIE = "ivr_ops"
-OPS_ROLES = ("ops", "admin")
 MAX_UPLOAD = 20 * 1024 * 1024
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'",
 }
-
-
-def role_of(request: web.Request, user: str) -> str:
-    return request.app[SETTINGS].handoff.agent_roles.get(user, "agent")
-
-
-def current_user(request: web.Request) -> str | None:
-    settings = request.app[SETTINGS].handoff
-    cookie = request.cookies.get(COOKIE)
-    if cookie:
-        user = agent_from_cookie(settings, cookie)
-        if user is not None:
-            return user
-    if request.headers.get("Authorization"):
-        return authenticated_agent(request, settings)
-    return None
-
-
-def require_ops(request: web.Request) -> str:
-    user = current_user(request)
-    if user is None:
-        raise web.HTTPUnauthorized(text='{"error": "请先登录"}', content_type="application/json")
-    if role_of(request, user) not in OPS_ROLES:
-        raise web.HTTPForbidden(text='{"error": "没有运营权限"}', content_type="application/json")
-    return user
 
 
 def _login_page(error: str = "", status: int = 200) -> web.Response:
@@ -76,10 +51,10 @@ def _login_page(error: str = "", status: int = 200) -> web.Response:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    user = current_user(request)
-    if user is None:
+    who = await authenticate(request)
+    if who is None:
         return _login_page()
-    if role_of(request, user) not in OPS_ROLES:
+    if who.role not in policy.OPS.roles:
         return _login_page("该工号没有运营权限。", status=403)
     return web.FileResponse(STATIC / "ops.html", headers=HEADERS)
 
@@ -88,9 +63,7 @@ async def script(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "ops.js", headers={"Cache-Control": "no-cache"})
 
 
-LOGIN = LoginForm("ops", _login_page, COOKIE, "/", "/ops",
-                  allowed=lambda request, user: role_of(request, user) in OPS_ROLES,
-                  not_allowed="该工号没有运营权限。")
+LOGIN = LoginForm("ops", _login_page, "/ops", policy.OPS.roles, "该工号没有运营权限。")
 
 
 async def login(request: web.Request) -> web.Response:
@@ -98,10 +71,8 @@ async def login(request: web.Request) -> web.Response:
     return await form_login(request, LOGIN)
 
 
-async def logout(_request: web.Request) -> web.Response:
-    response = web.HTTPSeeOther("/ops")
-    response.del_cookie(COOKIE, path="/")
-    raise response
+async def logout(request: web.Request) -> web.Response:
+    return await end_session(request, "/ops")
 
 
 def _campaign_id(request: web.Request) -> int:
@@ -118,14 +89,13 @@ def _not_found(cid: int) -> web.HTTPNotFound:
 
 
 async def campaigns(request: web.Request) -> web.Response:
-    user = require_ops(request)
+    who = policy.principal(request)
     rows = await list_campaigns(request.app[SESSIONS])
-    return web.json_response({"user": user, "role": role_of(request, user),
+    return web.json_response({"user": who.user, "role": who.role,
                               "campaigns": [c.as_dict() for c in rows]}, headers=HEADERS)
 
 
 async def results(request: web.Request) -> web.Response:
-    require_ops(request)
     cid = _campaign_id(request)
     data = await campaign_results(request.app[SESSIONS], cid)
     if data is None:
@@ -134,7 +104,7 @@ async def results(request: web.Request) -> web.Response:
 
 
 async def control(request: web.Request) -> web.Response:
-    user = require_ops(request)
+    user = policy.principal(request).user
     cid = _campaign_id(request)
     action = request.match_info["action"]
     try:
@@ -148,7 +118,7 @@ async def control(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
-    user = require_ops(request)
+    user = policy.principal(request).user
     form = await request.post()
     name = str(form.get("name", "")).strip()
     survey = str(form.get("survey", "")).strip() or "csat_default"
@@ -179,10 +149,11 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def answers_csv(request: web.Request) -> web.Response:
-    user = require_ops(request)
+    who = policy.principal(request)
+    user = who.user
     cid = _campaign_id(request)
     unmasked = request.query.get("unmasked") == "1"
-    if unmasked and role_of(request, user) not in request.app[SETTINGS].ops.unmasked_roles:
+    if unmasked and who.role not in request.app[SETTINGS].ops.unmasked_roles:
         raise web.HTTPForbidden(text='{"error": "没有查看完整号码的权限"}',
                                 content_type="application/json")
     text = await csv_text(request.app[SESSIONS], cid, unmasked=unmasked)

@@ -1,4 +1,7 @@
-"""Health, metrics and the calls API. The agent desktop and admin API grow here."""
+"""Health, metrics, the calls API and the scripts' login; every page's routes are added here.
+
+Who may call each route is decided in one table, ``ivr.web.policy`` (deny by default):
+``/healthz`` is public, ``/metrics`` needs the scrape token, ``/api/calls`` the ops role."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from aiohttp import web
 from ivr.core.privacy import mask_json, mask_number
 from ivr.core.promtext import counter_lines
 from ivr.core.storage.models import OUTCOMES
-from ivr.web import agent, callbacks, knowledge, ops, tickets
+from ivr.web import agent, callbacks, knowledge, login, ops, tickets
 from ivr.web.keys import ARI, CALLS, HANDOFF, REPO
 
 
@@ -79,6 +82,7 @@ async def recent_calls(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    login.install(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/calls", recent_calls)

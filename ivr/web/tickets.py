@@ -1,7 +1,7 @@
 """The ticket API of the agent desktop (智能填单).
 
-Served under ``/api/tickets`` and ``/agent/api/tickets`` (the desktop's cookie is scoped to
-``/agent``; scripts may use basic auth on either). Only the agent who owns the handoff (the one
+Served under ``/agent/api/tickets`` (the desk's session; desk roles only, ``ivr.web.policy``;
+below, ``/api/tickets`` stands for it). Only the agent who owns the handoff (the one
 who answered it, or whose phone is ringing with it while nobody has answered) may read or
 submit its ticket: anyone else gets 403, unauthenticated 401, an unknown handoff 404.
 
@@ -27,18 +27,19 @@ from pydantic import ValidationError
 from dialog.backends.demo_gas import DemoWorkOrders
 from handoff.pop import ScreenPop
 from handoff.ticket_store import TicketStore
-from handoff.tickets import PRIORITY_LABELS, TICKET_TYPES, TicketForm
+from handoff.tickets import MASKED_PHONE, PRIORITY_LABELS, TICKET_TYPES, TicketForm
 from ivr.core.storage.errors import StorageError
-from ivr.web.agentauth import authenticated_agent
+from ivr.web import policy
 from ivr.web.jsonapi import BadBody, read_object
 from ivr.web.jsonapi import json_error as _error
 from ivr.web.jsonapi import json_ok as _json
-from ivr.web.keys import HANDOFF, SESSIONS, SETTINGS
+from ivr.web.keys import HANDOFF, SESSIONS
+from ivr.web.login import install as login_state
 
 log = logging.getLogger("ivr.web.tickets")
 
 TICKETS = web.AppKey("tickets", TicketStore)
-PREFIXES = ("/api/tickets", "/agent/api/tickets")
+PREFIX = "/agent/api/tickets"
 MAX_BODY_BYTES = 16 * 1024
 FIELD_LABELS = {"line": "业务线", "type": "工单类型", "account_tail": "卡号/户号",
                 "problem": "问题描述", "requested_action": "处理要求", "contact": "联系电话",
@@ -54,9 +55,7 @@ def owns(pop: ScreenPop, agent: str) -> bool:
 
 async def _owned_pop(request: web.Request, handoff_id: str) -> tuple[str, ScreenPop] | \
         web.Response:
-    agent = authenticated_agent(request, request.app[SETTINGS].handoff)
-    if agent is None:
-        return _json({"error": "请先登录"}, 401)
+    agent = policy.principal(request).user
     service = request.app.get(HANDOFF)
     if service is None or TICKETS not in request.app:
         return _error(503, "工单服务未启动")
@@ -96,12 +95,21 @@ async def submit(request: web.Request) -> web.Response:
     if isinstance(owned, web.Response):
         return owned
     agent, pop = owned
+    fields_in = {k: data[k] for k in FIELD_LABELS if k in data}
+    if pop.caller and fields_in.get("contact") == pop.caller and "*" in pop.caller:
+        try:  # the masked caller number the pop showed: the call record has it in full
+            fields_in["contact"] = await request.app[TICKETS].caller_of(pop.call_id) or ""
+        except StorageError as exc:
+            log.warning("caller number of the call unavailable: %s", exc)
+            return _error(503, "数据库暂不可用，工单未保存，请稍后重试")
     try:
-        form = TicketForm.model_validate({k: data[k] for k in FIELD_LABELS if k in data})
+        form = TicketForm.model_validate(fields_in)
     except ValidationError as exc:
         fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
         names = "、".join(FIELD_LABELS.get(f, f) for f in fields) or "表单"
         return _error(400, f"请检查：{names}", fields=fields)
+    if MASKED_PHONE.match(form.contact):  # masked, and not the caller's: nothing to call back
+        return _error(400, "请检查：联系电话", fields=["contact"])
     meta = {"ticket_status": pop.ticket_status, "llm_filled": pop.ticket.get("llm_filled", []),
             "reason": pop.reason}
     try:
@@ -125,8 +133,8 @@ async def tickets_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
-    for prefix in PREFIXES:
-        app.router.add_get(f"{prefix}/types", types)
-        app.router.add_get(f"{prefix}/{{handoff_id}}", get_ticket)
-        app.router.add_post(prefix, submit)
+    login_state(app)
+    app.router.add_get(f"{PREFIX}/types", types)
+    app.router.add_get(f"{PREFIX}/{{handoff_id}}", get_ticket)
+    app.router.add_post(PREFIX, submit)
     app.cleanup_ctx.append(tickets_ctx)

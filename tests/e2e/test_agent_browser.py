@@ -21,6 +21,7 @@ from asterisk.runner import ManagedAsterisk
 from handoff.ticket_tables import TicketRow
 from ivr.core.config import Settings
 from ivr.core.storage.db import session_factory
+from ivr.sim.desk import dev_desk_headers
 from ivr.sim.sipua import SipPhone, SipUserAgent
 from tests.browser import browser, wait  # noqa: F401  (the fixture)
 from tests.conftest import ServerControl
@@ -73,7 +74,7 @@ async def test_pop_and_ticket_in_chromium(
 
     await asyncio.to_thread(login)
     async with aiohttp.ClientSession() as http:
-        auth2 = {"Authorization": aiohttp.encode_basic_auth("agent2", pw["agent2"])}
+        auth2 = await dev_desk_headers(http, settings, "agent2")
         other = await http.ws_connect(f"{web}/agent/ws?agent=agent2", headers=auth2)
         assert json.loads((await other.receive(2)).data)["type"] == "hello"
         seen: list[dict[str, Any]] = []
@@ -125,7 +126,7 @@ async def test_pop_and_ticket_in_chromium(
         await other.close()
         async with http.get(f"{web}/agent/api/tickets/{hid}", headers=auth2) as r:
             assert r.status == 403
-        async with http.post(f"{web}/api/tickets", headers=auth2, json={
+        async with http.post(f"{web}/agent/api/tickets", headers=auth2, json={
                 "handoff_id": hid, "line": "oil", "type": "card_loss", "problem": "x"}) as r:
             assert r.status == 403
         await call.hangup()

@@ -20,6 +20,7 @@ from handoff.ticket_tables import CallbackTaskRow
 from ivr.core.config import HandoffSettings, Settings
 from ivr.core.storage.db import session_factory
 from ivr.sim.demo import listen_until_quiet
+from ivr.sim.desk import dev_desk_headers
 from ivr.sim.sipua import SipPhone, SipUserAgent
 from ivr.web.keys import CALLS, SESSIONS
 from tests.conftest import ServerControl
@@ -121,8 +122,7 @@ async def test_a_caller_waiting_in_the_queue_presses_1_for_a_callback(
 
 async def _post(http: Any, url: str, agent: str, settings: Settings,
                 body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    password = settings.handoff.agent_passwords[agent].get_secret_value()
-    auth = {"Authorization": aiohttp.encode_basic_auth(agent, password)}
+    auth = await dev_desk_headers(http, settings, agent)
     async with http.post(url, json=body, headers=auth) as r:
         return r.status, await r.json()
 
@@ -142,7 +142,7 @@ async def test_an_agent_claims_a_task_calls_the_customer_back_and_closes_it(
                       password=a.agent_password.get_secret_value())
     customer = SipPhone(server_host=a.bind_host, server_port=a.sip_port, username="customer",
                         password=a.caller_password.get_secret_value())
-    base = f"http://{settings.web.host}:{settings.web.port}/api/callbacks"
+    base = f"http://{settings.web.host}:{settings.web.port}/agent/api/callbacks"
     async with aiohttp.ClientSession() as http:
         await agent1.start()
         await customer.start()
@@ -150,9 +150,8 @@ async def test_an_agent_claims_a_task_calls_the_customer_back_and_closes_it(
             assert await agent1.register(120) > 0 and await customer.register(120) > 0
             async with http.get(base) as r:
                 assert r.status == 401
-            password = settings.handoff.agent_passwords["agent1"].get_secret_value()
-            async with http.get(base, headers={"Authorization": aiohttp.encode_basic_auth(
-                    "agent1", password)}) as r:
+            async with http.get(base, headers=await dev_desk_headers(http, settings,
+                                                                     "agent1")) as r:
                 listed = [t for t in (await r.json())["tasks"] if t["id"] == task_id]
             assert listed and listed[0]["caller_number"] == number and listed[0]["agent"] is None
 

@@ -25,6 +25,7 @@ from asterisk.runner import ManagedAsterisk
 from handoff.summary import LlmSummarizer
 from ivr.core.config import LLMSettings, Settings
 from ivr.sim.demo import listen_until_quiet
+from ivr.sim.desk import dev_desk_headers
 from ivr.sim.sipua import SipPhone, SipUserAgent, voiced_seconds
 from ivr.telephony.ami import AmiClient, QueueEvent
 from ivr.web.keys import HANDOFF, RECOGNIZER
@@ -122,10 +123,9 @@ async def test_screen_pop_reaches_the_ringing_agent_before_the_answer(
         base_url=fake_llm.base_url, api_key=SecretStr("sk-test"), model="test-model",
         timeout_s=5.0))
     web = f"http://{settings.web.host}:{settings.web.port}"
-    password = settings.handoff.agent_passwords["agent1"].get_secret_value()
     events = ami.subscribe()
     async with aiohttp.ClientSession() as http:
-        auth = {"Authorization": aiohttp.encode_basic_auth("agent1", password)}
+        auth = await dev_desk_headers(http, settings, "agent1")
         desktop = Desktop(await http.ws_connect(f"{web}/agent/ws?agent=agent1", headers=auth))
         try:
             await desktop.wait_for(lambda m: m["type"] == "hello", 2)
@@ -146,7 +146,8 @@ async def test_screen_pop_reaches_the_ringing_agent_before_the_answer(
             assert abs(delay) < 0.1
             assert not ringing.answered.done(), "the pop must arrive while the phone rings"
             pop = offered["pop"]
-            assert pop["caller"] == "13800138000" == ringing.caller_number
+            assert ringing.caller_number == "13800138000"  # the agent's phone shows it in full
+            assert pop["caller"] == "138****8000"  # the pop (Redis, the model) masked
             assert (pop["line"], pop["queue"], pop["reason"]) == (
                 "oil", "hotline-oil", "caller_request")
             assert pop["reason_label"] == "来电人要求人工服务"
@@ -193,7 +194,8 @@ async def test_screen_pop_reaches_the_ringing_agent_before_the_answer(
         finally:
             ami.unsubscribe(events)
             await desktop.close()
-        async with http.get(f"{web}/metrics") as r:
+        scrape = {"Authorization": f"Bearer {settings.web.metrics_token.get_secret_value()}"}
+        async with http.get(f"{web}/metrics", headers=scrape) as r:
             metrics = await r.text()
     figures = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
                if line.startswith("ivr_handoff_pop_") and line.split()[0].endswith(

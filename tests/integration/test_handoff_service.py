@@ -23,6 +23,7 @@ from handoff.store import channel_key, current_key, pop_key
 from ivr.core.config import HandoffSettings, LLMSettings, Settings
 from ivr.core.handoff import HandoffContext, TraceEntry
 from ivr.core.storage.redis_server import connect_redis
+from ivr.sim.desk import desk_headers
 from ivr.telephony.ami import QueueEvent
 from ivr.web import agent as agent_web
 from ivr.web.keys import HANDOFF, SETTINGS
@@ -92,8 +93,10 @@ class Desk:
     def password(self, agent: str) -> str:
         return self.settings.handoff.agent_passwords[agent].get_secret_value()
 
-    def auth(self, agent: str, password: str | None = None) -> dict[str, str]:
-        return {"Authorization": aiohttp.encode_basic_auth(agent, password or self.password(agent))}
+    async def auth(self, agent: str) -> dict[str, str]:
+        """A bearer header of a new session (``POST /api/session``)."""
+        async with aiohttp.ClientSession() as http:
+            return await desk_headers(http, self.url("").rstrip("/"), agent, self.password(agent))
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
@@ -131,7 +134,7 @@ async def test_pop_reaches_the_ringing_agent_and_a_reconnecting_desktop(
     service, d = desk
     ctx = context()
     async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(d.url("/agent/ws?agent=agent1"), headers=d.auth("agent1"))
+        ws = await http.ws_connect(d.url("/agent/ws?agent=agent1"), headers=await d.auth("agent1"))
         assert (await receive(ws)) == {"type": "hello", "agent": "agent1"}
         t = time.perf_counter()
         await service.handoff(ctx)
@@ -144,7 +147,7 @@ async def test_pop_reaches_the_ringing_agent_and_a_reconnecting_desktop(
         assert (msg["type"], msg["event"], msg["agent"]) == ("pop", "offered", "agent1")
         pop = msg["pop"]
         assert pop["handoff_id"] == ctx.handoff_id and pop["state"] == "ringing"
-        assert pop["caller"] == "13800138000" and pop["line"] == "oil"
+        assert pop["caller"] == "138****8000" and pop["line"] == "oil"  # masked in Redis
         assert pop["offered_to"] == ["agent1"] and pop["llm_status"] == "disabled"
         assert "origin" not in msg and delay < 0.1
         await asyncio.sleep(0.1)  # the writer task stores it
@@ -155,7 +158,8 @@ async def test_pop_reaches_the_ringing_agent_and_a_reconnecting_desktop(
         assert 0 < await redis.ttl(pop_key(ctx.handoff_id)) <= 86400
 
         # a desktop that connects late (or reconnects) gets the current pop at once
-        late = await http.ws_connect(d.url("/agent/ws?agent=agent1"), headers=d.auth("agent1"))
+        late = await http.ws_connect(d.url("/agent/ws?agent=agent1"),
+                                     headers=await d.auth("agent1"))
         await receive(late)
         current = await receive(late)
         assert (current["event"], current["pop"]["handoff_id"]) == ("current", ctx.handoff_id)
@@ -192,12 +196,12 @@ async def test_ringall_withdraws_the_pop_from_the_agents_who_did_not_answer(
 async def test_login_and_refusals(desk: tuple[HandoffService, Desk]) -> None:
     _, d = desk
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        for auth in (d.auth("agent1", "wrong"), {}):
+        for auth in ({"Authorization": "Bearer not-a-session"}, {}):
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await http.ws_connect(d.url("/agent/ws?agent=agent1"), headers=auth)
             assert refused.value.status == 401
         with pytest.raises(aiohttp.WSServerHandshakeError) as other:
-            await http.ws_connect(d.url("/agent/ws?agent=agent2"), headers=d.auth("agent1"))
+            await http.ws_connect(d.url("/agent/ws?agent=agent2"), headers=await d.auth("agent1"))
         assert other.value.status == 403
         async with http.post(d.url("/agent/login"),
                              data={"agent": "agent1", "password": "wrong"}) as r:
@@ -206,7 +210,7 @@ async def test_login_and_refusals(desk: tuple[HandoffService, Desk]) -> None:
             assert r.status == 200 and "坐席登录" in await r.text()
         async with http.post(d.url("/agent/login"), allow_redirects=False,
                              data={"agent": "agent1", "password": d.password("agent1")}) as r:
-            assert r.status == 303 and "ivr_agent" in r.cookies
+            assert r.status == 303 and "ivr_session" in r.cookies
         async with http.get(d.url("/agent")) as r:  # the cookie now opens the desktop
             assert r.status == 200 and "坐席工作台" in await r.text() and "/agent/agent.js" in \
                 await r.text()

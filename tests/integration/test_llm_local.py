@@ -163,7 +163,7 @@ async def test_summary_and_ticket_from_a_real_model(llm: LocalLLM, redis: aiored
             assert form.type in TICKET_TYPES[form.line] or form.type == draft.type
             assert pop.ticket["type_label"] == form.labels()["type_label"]
         form = TicketForm.model_validate(ticket_fields)
-        assert form.contact == "13800138000"  # never from the model
+        assert form.contact == "138****8000"  # never from the model (masked like the pop)
         assert (form.line, form.account_tail) == (draft.line, draft.account_tail)
         lines = "\n".join(service.metrics_lines())
         assert f'ivr_handoff_llm_summaries_total{{status="{pop.llm_status}"}} 1' in lines

@@ -3,7 +3,6 @@ PostgreSQL: role checks, campaign creation from an uploaded CSV, start/pause/res
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.core.config import Settings
 from ivr.core.storage.db import session_factory
+from ivr.sim.desk import desk_headers
 from ivr.web import ops
 from ivr.web.keys import SESSIONS, SETTINGS
 from tests.ops_data import add_survey_results
@@ -24,13 +24,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 
-def _basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-OPS = _basic("ops1", "ops1-desk-dev-secret")
-AGENT = _basic("agent1", "agent1-desk-dev-secret")
-ADMIN = _basic("agent2", "agent2-desk-dev-secret")
 CSV_BODY = ("phone,name,city\n13800138000,张三,北京\n138001380,坏号码,上海\n"
             "021-6222 1234,李四,上海\n")
 
@@ -49,14 +42,21 @@ async def ops_server(pg_engine: AsyncEngine) -> AsyncIterator[TestServer]:
     await server.close()
 
 
+async def _as(server: TestServer, user: str) -> dict[str, str]:
+    """A bearer header for a desk user of the development settings."""
+    async with aiohttp.ClientSession() as http:
+        return await desk_headers(http, str(server.make_url("")).rstrip("/"), user,
+                                  f"{user}-desk-dev-secret")
+
+
 async def test_roles(ops_server: TestServer) -> None:
     async with aiohttp.ClientSession() as http:
         url = str(ops_server.make_url("/api/ops/campaigns"))
         async with http.get(url) as r:
             assert r.status == 401
-        async with http.get(url, headers=AGENT) as r:
+        async with http.get(url, headers=await _as(ops_server, "agent1")) as r:
             assert r.status == 403
-        async with http.get(url, headers=OPS) as r:
+        async with http.get(url, headers=await _as(ops_server, "ops1")) as r:
             assert r.status == 200
             assert (await r.json())["role"] == "ops"
         async with http.get(str(ops_server.make_url("/ops"))) as r:
@@ -64,7 +64,7 @@ async def test_roles(ops_server: TestServer) -> None:
 
 
 async def test_create_start_results_csv(ops_server: TestServer, pg_engine: AsyncEngine) -> None:
-    async with aiohttp.ClientSession(headers=OPS) as http:
+    async with aiohttp.ClientSession(headers=await _as(ops_server, "ops1")) as http:
         form = aiohttp.FormData()
         form.add_field("name", "十一月燃气回访")
         form.add_field("line", "gas")
@@ -104,7 +104,7 @@ async def test_create_start_results_csv(ops_server: TestServer, pg_engine: Async
             assert r.status == 404
         async with http.post(ops_server.make_url(base + "/stop")) as r:
             assert (await r.json())["status"] == "stopped"
-    async with aiohttp.ClientSession(headers=ADMIN) as http:
+    async with aiohttp.ClientSession(headers=await _as(ops_server, "agent2")) as http:
         async with http.get(ops_server.make_url(base + "/answers.csv?unmasked=1")) as r:
             text = await r.text()
         assert "13800138000" in text

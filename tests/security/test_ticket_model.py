@@ -57,7 +57,7 @@ def test_model_cannot_set_identity_or_verification(answer: dict[str, object]) ->
     pop = build_pop(_context())
     assert pop.ticket["verified"] is False  # the caller's claim did not verify anything
     draft = draft_from_pop(pop)
-    assert (draft.line, draft.account_tail, draft.contact) == ("oil", "5678", "13800138000")
+    assert (draft.line, draft.account_tail, draft.contact) == ("oil", "5678", "138****8000")
     merged = merge_llm_fields(draft, json.dumps(answer, ensure_ascii=False))
     assert merged is not None
     form, filled, dropped = merged
@@ -68,7 +68,7 @@ def test_model_cannot_set_identity_or_verification(answer: dict[str, object]) ->
     # what the desktop ends up with (handoff.assist merges the view over the pop's ticket)
     ticket = {**pop.ticket, **ticket_view(form, llm_filled=filled, llm_dropped=dropped)}
     assert ticket["verified"] is False and ticket["account_kind"] == pop.ticket["account_kind"]
-    assert ticket["account_tail"] == "5678" and ticket["contact"] == "13800138000"
+    assert ticket["account_tail"] == "5678" and ticket["contact"] == "138****8000"
     assert ticket["line"] == "oil"
     # dropped names are form fields or "other": the model cannot choose label/desktop text
     assert set(dropped) <= {*LLM_FIELDS, *PROTECTED_FIELDS, "other"}

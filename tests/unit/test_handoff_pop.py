@@ -180,7 +180,7 @@ def section(pop: ScreenPop, name: str) -> str:
 async def test_oil_line_then_agent(catalog: Catalog) -> None:
     context, pop = await call(catalog, keys("1", "0"))
     assert (pop.caller, pop.line, pop.line_label, pop.queue) == (
-        "13800138000", "oil", "加油卡", "hotline-oil")
+        "138****8000", "oil", "加油卡", "hotline-oil")
     assert (pop.reason, pop.reason_label) == ("caller_request", "来电人要求人工服务")
     assert pop.handoff_id == context.handoff_id and pop.channel_id == "1732480000.42"
     said = [t["text"] for t in pop.transcript if t["kind"] == "say"]
@@ -196,7 +196,7 @@ async def test_oil_line_then_agent(catalog: Catalog) -> None:
     assert [ln.split("：")[0] for ln in pop.summary["text"].splitlines()] == [
         "情况", "已办理", "待处理", "情绪"]
     t = pop.ticket
-    assert (t["type"], t["contact"], t["priority"]) == ("oil_inquiry", "13800138000", "normal")
+    assert (t["type"], t["contact"], t["priority"]) == ("oil_inquiry", "138****8000", "normal")
     assert pop.identity == {"kind": "none", "kind_label": "无需验证", "verified": False,
                             "tail": ""}
     assert ScreenPop.from_dict(json.loads(json.dumps(pop.to_dict()))) == pop

@@ -146,7 +146,7 @@ def test_docker_compose_file_validates() -> None:
 
 
 SECRETS = ("POSTGRES_PASSWORD", "ARI_PASSWORD", "AMI_SECRET", "SIP_CALLER_PASSWORD",
-           "SIP_AGENT_PASSWORD", "DESK_PASSWORDS", "SESSION_SECRET")
+           "SIP_AGENT_PASSWORD", "DESK_PASSWORDS", "METRICS_TOKEN")
 
 
 async def test_fastagi_server_survives_peers_that_close_or_stall() -> None:

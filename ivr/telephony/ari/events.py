@@ -103,14 +103,15 @@ def parse_event(message: str | bytes | dict[str, Any]) -> AriEvent:
     """Parse one websocket message. Raises MalformedEvent (never anything else)."""
     try:
         data = message if isinstance(message, dict) else json.loads(message)
-    except (ValueError, TypeError) as exc:
-        raise MalformedEvent(f"not JSON: {exc}") from exc
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: deep nesting
+        raise MalformedEvent(f"not JSON: {type(exc).__name__}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise MalformedEvent("no event type")
     try:
         return _build(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise MalformedEvent(f"{data.get('type')}: {exc}") from exc
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError,
+            RecursionError) as exc:  # ArithmeticError: int(1e400), an inf from the JSON
+        raise MalformedEvent(f"{str(data.get('type'))[:40]}: {type(exc).__name__}") from exc
 
 
 CHANNEL_EVENTS = frozenset(
