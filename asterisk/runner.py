@@ -56,7 +56,7 @@ def render_configs(settings: Settings) -> dict[str, str]:
         "CALLER_PASSWORD": a.caller_password.get_secret_value(),
         "CARRIER_PORT": str(a.carrier_port),
         "AGENT_PASSWORD": a.agent_password.get_secret_value(),
-        "AGI_HOST": settings.agi.host,
+        "AGI_HOST": settings.agi.dial_host,
         "AGI_PORT": str(settings.agi.port),
         "QUEUE_MAX_WAIT": str(settings.handoff.queue_max_wait_s),
         # ivr/calls/queue_exit.py: the periodic "press 1 for a callback" (rendered by our TTS)

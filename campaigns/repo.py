@@ -46,7 +46,8 @@ CONTROL = {"start": ({"draft", "paused", "stopped"}, "running"),
 STATUS_NAMES = {"draft": "草稿", "running": "进行中", "paused": "已暂停", "stopped": "已停止",
                 "finished": "已完成"}
 ACTION_NAMES = {"start": "开始", "pause": "暂停", "resume": "继续", "stop": "停止"}
-_BATCH = 500
+_BATCH = 500  # rows per INSERT (6 parameters each)
+_LOOKUP_SLICE = 10_000  # phones per IN lookup
 DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)  # next_at of fresh contacts: due whenever
 
 
@@ -162,6 +163,8 @@ def parse_rows(text: str) -> tuple[list[tuple[int, str, str | None, dict[str, st
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise ValueError("CSV 文件为空") from None
+    except csv.Error as exc:
+        raise ValueError(f"第1行无法读取（{exc}），文件未导入") from None
     lowered = [h.lower() for h in header]
     phone_col = next((i for i, h in enumerate(lowered) if h in PHONE_HEADERS), None)
     if phone_col is None:
@@ -169,7 +172,13 @@ def parse_rows(text: str) -> tuple[list[tuple[int, str, str | None, dict[str, st
     name_col = next((i for i, h in enumerate(lowered) if h in NAME_HEADERS), None)
     good: list[tuple[int, str, str | None, dict[str, str]]] = []
     bad: list[tuple[int, str]] = []
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over csv's limit (131,072 characters), a NUL...
+            raise ValueError(f"第{reader.line_num}行无法读取（{exc}），文件未导入") from None
         line = reader.line_num
         if not any(v.strip() for v in values):
             continue
@@ -196,14 +205,19 @@ async def import_contacts(sessions: SessionFactory, campaign_id: int, text: str,
     async with sessions() as s, s.begin():
         if await s.get(Campaign, campaign_id) is None:
             raise LookupError(f"没有活动 {campaign_id}")
-        phones = {p for _, p, _, _ in good}
-        dnc = set((await s.execute(select(DoNotCall.phone).where(
-            DoNotCall.phone.in_(phones),
-            or_(DoNotCall.campaign_id.is_(None), DoNotCall.campaign_id == campaign_id))
-        )).scalars()) if phones else set()
-        existing = set((await s.execute(select(Contact.phone).where(
-            Contact.campaign_id == campaign_id, Contact.phone.in_(phones))
-        )).scalars()) if phones else set()
+        phones = sorted({p for _, p, _, _ in good})
+        dnc: set[str] = set()
+        existing: set[str] = set()
+        # in slices: one IN list may not pass PostgreSQL's 32,767 bind parameters
+        for i in range(0, len(phones), _LOOKUP_SLICE):
+            part = phones[i:i + _LOOKUP_SLICE]
+            dnc |= set((await s.execute(select(DoNotCall.phone).where(
+                DoNotCall.phone.in_(part),
+                or_(DoNotCall.campaign_id.is_(None), DoNotCall.campaign_id == campaign_id))
+            )).scalars())
+            existing |= set((await s.execute(select(Contact.phone).where(
+                Contact.campaign_id == campaign_id, Contact.phone.in_(part))
+            )).scalars())
         seen: dict[str, int] = {}
         rows: list[dict[str, Any]] = []
         for line, phone, name, extra in good:

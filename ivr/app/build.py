@@ -68,7 +68,7 @@ def build_app(
 ) -> web.Application:
     check_production(settings)  # env production: no secret anyone could know
     say = progress or (lambda m: log.info("%s", m))
-    app = web.Application()
+    app = web.Application(client_max_size=routes.MAX_REQUEST_BYTES)
     app[SETTINGS] = settings
     run_asterisk = settings.asterisk.managed if start_asterisk is None else start_asterisk
     app.cleanup_ctx.extend(stack_parts(settings, say, start_asterisk=run_asterisk))

@@ -293,7 +293,8 @@ def calls_part(settings: Settings, say: Progress) -> Part:
         ari = AriClient(settings.asterisk)
         app[ARI] = ari
         factory = app[CALL_FACTORY]
-        manager = CallManager(ari, factory, sounds_subdir=settings.asterisk.sounds_subdir)
+        manager = CallManager(ari, factory, sounds_subdir=settings.asterisk.sounds_subdir,
+                              outage_s=settings.asterisk.ari_outage_s)
         app[CALLS] = manager
         h = settings.handoff
         if h.live_max_calls > 0:  # the caller's words during the agent call (handoff/live.py)

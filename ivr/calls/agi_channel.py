@@ -50,7 +50,7 @@ class AgiRequest(Protocol):
 DTMF_KEYS = frozenset("0123456789*#ABCD")
 
 
-def _key(result: int) -> str | None:
+def agi_key(result: int) -> str | None:
     """The key of an AGI digit result (its character code), or None: 0 (no key), -1 (hang-up)
     and any code that is not a DTMF key (a peer's nonsense never becomes a character)."""
     if 0 < result < 128 and chr(result) in DTMF_KEYS:
@@ -144,20 +144,20 @@ class AgiChannel:
         result = await self.command(
             f"STREAM FILE {self.sounds_subdir}/{prompt.stem} {_quote(escape)}"
         )
-        key = _key(result)
+        key = agi_key(result)
         self._keying = key is not None  # a key cut the prompt: the rest of the entry follows
         return key
 
     async def next_digit(self, timeout: float) -> str | None:
         if self.digit_slice_s is None or self._keying:
             result = await self.command(f"WAIT FOR DIGIT {max(1, int(timeout * 1000))}")
-            return _key(result)
+            return agi_key(result)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while (left := deadline - loop.time()) > 0:
             result = await self.command(
                 f"WAIT FOR DIGIT {max(1, int(min(left, self.digit_slice_s) * 1000))}")
-            if (key := _key(result)) is not None:
+            if (key := agi_key(result)) is not None:
                 self._keying = True
                 return key
         return None

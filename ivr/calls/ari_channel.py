@@ -8,9 +8,11 @@ import logging
 import uuid
 from pathlib import Path
 
+import aiohttp
+
 from ivr.calls.session import SPEECH, CallerHungUp
 from ivr.core.lines import QUEUE_CONTEXT, queue_extension, queue_for
-from ivr.telephony.ari.client import AriClient, ChannelGone
+from ivr.telephony.ari.client import AriClient, AriError, ChannelGone
 from ivr.telephony.ari.events import (
     AriEvent,
     ChannelDtmf,
@@ -23,6 +25,7 @@ log = logging.getLogger("ivr.telephony.ari")
 
 EVENT_QUEUE_SIZE = 128
 STOP_POLL_S = 0.02  # how often a playing prompt checks for the caller's speech
+PLAYBACK_CHECK_S = 1.0  # events maybe missed (ARI reconnected or down): ask Asterisk this often
 
 
 class AriChannel:
@@ -78,14 +81,22 @@ class AriChannel:
         caller started talking) stops the playback at once."""
         playback_id = uuid.uuid4().hex
         media = f"sound:{self.sounds_subdir}/{prompt.stem}"
+        epoch = self.ari.epoch
         await self._rest(self.ari.play(self.channel_id, media, playback_id))
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + PLAYBACK_CHECK_S
         while True:
             if stop is not None and stop.is_set():
                 with contextlib.suppress(ChannelGone):
                     await self.ari.stop_playback(playback_id)
                 return SPEECH
-            event = await self._next_event(None if stop is None else STOP_POLL_S)
+            event = await self._next_event(STOP_POLL_S if stop is not None else PLAYBACK_CHECK_S)
             if event is None:
+                if loop.time() >= next_check and self._events_missed(epoch):
+                    # the PlaybackFinished may have been lost with the websocket: ask
+                    if not await self._playing(playback_id):
+                        return None
+                    next_check = loop.time() + PLAYBACK_CHECK_S
                 continue
             if isinstance(event, PlaybackEvent) and event.playback_id == playback_id:
                 if event.type == "PlaybackFinished":
@@ -96,6 +107,17 @@ class AriChannel:
                 with contextlib.suppress(ChannelGone):
                     await self.ari.stop_playback(playback_id)
                 return event.digit
+
+    def _events_missed(self, epoch: int) -> bool:
+        return self.ari.epoch != epoch or not self.ari.connected.is_set()
+
+    async def _playing(self, playback_id: str) -> bool:
+        try:
+            return await self.ari.playback_playing(playback_id)
+        except (AriError, OSError, aiohttp.ClientError, TimeoutError):
+            if self.hung_up.is_set():
+                raise CallerHungUp() from None
+            return True  # Asterisk cannot say yet: keep waiting (the outage limit ends it)
 
     async def next_digit(self, timeout: float) -> str | None:
         loop = asyncio.get_running_loop()

@@ -17,7 +17,8 @@ from ivr.telephony.media.external import MediaTap
 def tap_listener(ari: AriClient, channel_id: str, recognizer: Recognizer, settings: Settings,
                  *, live: bool = False) -> Listener:
     """``live``: for the agent call (no partials, no early ends: plain utterances)."""
-    tap = MediaTap(ari, channel_id)
+    a = settings.asterisk
+    tap = MediaTap(ari, channel_id, media_host=a.media_host, bind=a.media_bind)
     return Listener(
         tap.open, tap.close, recognizer,
         EndpointSettings.from_settings(settings.asr,

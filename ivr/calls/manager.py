@@ -1,4 +1,10 @@
-"""Routes ARI events to calls: one session task per channel, all owned and cancelled here."""
+"""Routes ARI events to calls: one session task per channel, all owned and cancelled here.
+
+A drop of the ARI events websocket is not Asterisk gone: calls go on (their playbacks are
+followed over REST meanwhile, ``ivr.calls.ari_channel``). When the websocket is back, the
+channels Asterisk no longer has are ended (their hang-up was missed) and the rest continue where
+they were. Only when it stays away longer than ``asterisk.ari_outage_s`` are its calls taken
+for gone and ended. The outcome of every blip is counted (``ari_blips``)."""
 
 from __future__ import annotations
 
@@ -34,8 +40,12 @@ log = logging.getLogger("ivr.calls.manager")
 class CallManager:
     """Inbound calls over ARI: one session per channel, built by the call factory."""
 
-    def __init__(self, ari: AriClient, calls: CallFactory, *, sounds_subdir: str) -> None:
+    def __init__(self, ari: AriClient, calls: CallFactory, *, sounds_subdir: str,
+                 outage_s: float = 20.0) -> None:
         self.ari = ari
+        self.outage_s = outage_s
+        self._outage: asyncio.Task[None] | None = None
+        self.ari_blips: Counter[str] = Counter()  # calls_kept / calls_gone / outages
         self.calls = calls
         self.sounds_subdir = sounds_subdir
         self.resumed_calls = 0
@@ -142,14 +152,46 @@ class CallManager:
 
     async def on_connection(self, connected: bool) -> None:
         if connected:
+            if self._outage is not None:
+                self._outage.cancel()
+                self._outage = None
+                await self._reconcile()
             if self._adoption is None or self._adoption.done():
                 self._adoption = asyncio.create_task(self.adopt_orphans(), name="adopt-orphans")
             return
-        # Asterisk went away: its channels are gone with it
-        for channel_id, channel in list(self.channels.items()):
-            channel.feed(ChannelHangup(type="AsteriskDisconnected", channel_id=channel_id))
+        if self.channels and (self._outage is None or self._outage.done()):
+            self._outage = asyncio.create_task(self._end_after_outage(), name="ari-outage")
+
+    async def _end_after_outage(self) -> None:
+        await asyncio.sleep(self.outage_s)
+        log.warning("ARI away for %.0f s: Asterisk is taken for gone, ending %d calls",
+                    self.outage_s, len(self.channels))
+        self.ari_blips["outages"] += 1
+        self._end(list(self.channels), "AsteriskDisconnected")
+
+    async def _reconcile(self) -> None:
+        """After a reconnect: end the calls whose channel Asterisk no longer has."""
+        try:
+            present = {info.id for info in await self.ari.channels()}
+        except (AriError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not list channels after the reconnect: %s", exc)
+            return
+        gone = [cid for cid in self.channels if cid not in present]
+        self.ari_blips["calls_gone"] += len(gone)
+        self.ari_blips["calls_kept"] += len(self.channels) - len(gone)
+        log.info("ARI back: %d calls go on, %d ended while it was away",
+                 len(self.channels) - len(gone), len(gone))
+        self._end(gone, "ChannelGoneDuringOutage")
+
+    def _end(self, channel_ids: list[str], why: str) -> None:
+        for channel_id in channel_ids:
+            channel = self.channels.get(channel_id)
+            if channel is not None:
+                channel.feed(ChannelHangup(type=why, channel_id=channel_id))
 
     async def close(self) -> None:
+        if self._outage is not None:
+            self._outage.cancel()
         if self._adoption is not None:
             self._adoption.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -41,6 +41,10 @@ class AsteriskSettings(BaseModel):
     ari_password: SecretStr = SecretStr("ivr-dev-ari-secret")
     ari_app: str = "ivr"
     ami_host: str = "127.0.0.1"
+    # this server as Asterisk reaches it: the caller's audio (externalMedia RTP) is sent to
+    # media_host; our RTP sockets bind media_bind ("" = media_host; "0.0.0.0" in a container)
+    media_host: str = "127.0.0.1"
+    media_bind: str = ""
     ami_port: int = 5038
     ami_user: str = "ivr"
     ami_secret: SecretStr = SecretStr("ivr-dev-ami-secret")
@@ -52,6 +56,10 @@ class AsteriskSettings(BaseModel):
     carrier_port: int = 5070
     agent_password: SecretStr = SecretStr("agent-dev-secret")
     start_timeout_s: float = 60.0
+    # the ARI events websocket dropped: calls go on (playback ends asked over REST, hang-ups
+    # noticed on reconnect); if it is not back within this many seconds Asterisk is taken
+    # for gone and its calls are ended
+    ari_outage_s: float = Field(default=20.0, gt=0)
     debian_mirror: str = "http://deb.debian.org/debian"
 
 
@@ -311,10 +319,20 @@ class WebSettings(BaseModel):
 
 
 class AGISettings(BaseModel):
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where the FastAGI server listens
     port: int = 4573
+    # where Asterisk's dialplan connects (agi://advertise_host:port): "" = host, unless host is a
+    # wildcard (0.0.0.0, ::), which no peer can dial: then 127.0.0.1
+    advertise_host: str = ""
     # who may open a FastAGI session (addresses or networks): the Asterisk boxes, nobody else
     allow_from: list[str] = ["127.0.0.1/32", "::1/128"]
+
+    @property
+    def dial_host(self) -> str:
+        """The FastAGI address the dialplan connects to."""
+        if self.advertise_host:
+            return self.advertise_host
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
 
 
 class Settings(BaseSettings):

@@ -313,6 +313,9 @@ def _register_subcommands() -> None:
     from ivr.tools.privacycli import register as register_privacy  # privacy purge|forget
 
     register_privacy(main)
+    from ivr.tools.drill import register as register_drill  # drill fuzz|ari-blip|all
+
+    register_drill(main)
 
 
 _register_subcommands()

@@ -30,6 +30,13 @@ CALL_OUTCOME_LABELS = frozenset(
     (*OUTCOMES, "handed_back", "callback", "unknown"))
 
 
+# the largest request body read (aiohttp's default is 1 MiB): the campaign upload's 20 MB and
+# its form fields; JSON routes refuse far less themselves (ivr.web.jsonapi)
+MAX_REQUEST_BYTES = ops.MAX_UPLOAD + 1024 * 1024
+
+ARI_BLIP_LABELS = frozenset(("calls_kept", "calls_gone", "outages"))
+
+
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     lines = []
@@ -45,6 +52,10 @@ async def metrics(request: web.Request) -> web.Response:
         # outcomes come from bot files too: a fixed vocabulary, anything else is "other"
         lines += counter_lines("ivr_call_outcomes_total", "outcome", calls.outcomes,
                                CALL_OUTCOME_LABELS)
+        # ARI websocket drops: calls that went on, calls found gone on reconnect, outages
+        lines.append("# TYPE ivr_ari_blip_calls_total counter")
+        lines += counter_lines("ivr_ari_blip_calls_total", "result", calls.ari_blips,
+                               ARI_BLIP_LABELS)
     if ARI in app:
         ari = app[ARI]
         lines += [

@@ -94,7 +94,7 @@ async def test_pop_and_ticket_in_chromium(
 
         def pop_shown() -> str:
             wait(lambda: js(browser, "document.getElementById('caller').textContent")
-                 == "13800138000", what="the screen pop")
+                 == "138****8000", what="the screen pop")  # masked in the pop
             return str(js(browser, "current.handoff_id"))
 
         hid = await asyncio.to_thread(pop_shown)

@@ -44,13 +44,9 @@ async def wait_queue_join(
 async def last_call(server: ServerControl, since: float) -> Any:
     """The newest call row started after ``since`` (epoch seconds), once it is closed."""
     assert server.app is not None
-    repo = server.app[REPO]
-    for _ in range(50):
-        rows = await repo.recent(1)
-        if rows and rows[0].started_at.timestamp() >= since - 1 and rows[0].ended_at:
-            return rows[0]
-        await asyncio.sleep(0.2)
-    raise AssertionError("the call row was not closed")
+    row = await server.app[REPO].closed_since(since)
+    assert row is not None, "the call row was not closed"
+    return row
 
 
 def steps(row: Any, name: str) -> list[dict[str, Any]]:

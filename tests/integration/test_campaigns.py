@@ -105,6 +105,19 @@ async def test_import_reports_bad_rows_and_loads_the_rest(pg_engine: AsyncEngine
     assert again.loaded == 0 and again.problems == [(2, "活动中已有该号码")]
 
 
+async def test_an_import_larger_than_the_bind_parameter_limit(pg_engine: AsyncEngine) -> None:
+    """40,000 rows: more phones than one IN list may carry (32,767 parameters); on old main the
+    duplicate and do-not-call lookups failed. A field over csv's limit is a clear error."""
+    sessions = session_factory(pg_engine)
+    cid = await repo.create_campaign(sessions, name="大批量", survey="satisfaction", line="gas")
+    phones = _phones("77", 40_000)
+    await repo.dnc_add(sessions, phones[-1], reason="test")
+    report = await repo.import_contacts(sessions, cid, "phone\n" + "\n".join(phones) + "\n")
+    assert report.loaded == 39_999 and report.problems == [(40_001, "免打扰号码，已跳过")]
+    with pytest.raises(ValueError, match="第2行无法读取"):
+        await repo.import_contacts(sessions, cid, "phone\n" + "1" * 140_000 + "\n")
+
+
 async def test_windows_and_daily_cap(pg_engine: AsyncEngine) -> None:
     sessions = session_factory(pg_engine)
     cid = await _campaign(sessions, _phones("10", 1), retry_s={"busy": 60}, daily_cap=1)

@@ -298,3 +298,25 @@ async def test_a_dead_redis_never_reaches_the_call() -> None:
     finally:
         await service.close()
         await dead.aclose()
+
+
+async def test_a_bad_message_from_another_process_never_stops_the_listener(
+        redis: aioredis.Redis) -> None:
+    """On old main one malformed pop message on Redis ended the listener for good."""
+    service = await service_for(redis)
+    try:
+        channel = "ivr:handoff:agent:agent9"
+        await asyncio.sleep(0.3)  # the listener has subscribed
+        for bad in ("[" * 5000, '{"type": "pop", "pop": {"bogus": 1}, "origin": "other"}'):
+            await redis.publish(channel, bad)
+        service._current["agent9"] = "h-blip"
+        await redis.publish(channel, json.dumps(
+            {"type": "withdrawn", "handoff_id": "h-blip", "origin": "other"}))
+        for _ in range(50):  # the good message after them is still applied
+            if service._current.get("agent9") == "":
+                break
+            await asyncio.sleep(0.05)
+        assert service._current.get("agent9") == ""
+        assert service.store.metrics.malformed_messages == 2
+    finally:
+        await service.close()

@@ -51,7 +51,8 @@ def test_handoff_metrics_cannot_be_injected(key: str) -> None:
 
 async def test_call_outcomes_on_metrics_page() -> None:
     app_calls = SimpleNamespace(active=0, total_calls=2,
-                                outcomes={"completed": 1, EVIL[0]: 1})
+                                outcomes={"completed": 1, EVIL[0]: 1},
+                                ari_blips={"calls_kept": 1, EVIL[0]: 1})
     app = web.Application()
     app[CALLS] = app_calls  # type: ignore[misc]
     req = make_mocked_request("GET", "/metrics", app=app)
@@ -60,3 +61,4 @@ async def test_call_outcomes_on_metrics_page() -> None:
     assert "evil_metric" not in text
     assert 'ivr_call_outcomes_total{outcome="completed"} 1' in text
     assert 'ivr_call_outcomes_total{outcome="other"} 1' in text
+    assert 'ivr_ari_blip_calls_total{result="calls_kept"} 1' in text

@@ -8,6 +8,7 @@ and carries on.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -157,3 +158,13 @@ class CallRepository:
         n = max(1, min(int(limit), MAX_RECENT))
         stmt = select(Call).order_by(Call.started_at.desc(), Call.id).limit(n)
         return [row[0] for row in await self._rows("recent", None, stmt)]
+
+    async def closed_since(self, since: float, wait_s: float = 10.0) -> Call | None:
+        """The newest call started after ``since`` (epoch seconds) once it is closed, waiting
+        up to ``wait_s`` for its end to be written (drills, tests); None if there is none."""
+        for _ in range(max(1, int(wait_s / 0.2))):
+            rows = await self.recent(1)
+            if rows and rows[0].started_at.timestamp() >= since - 1 and rows[0].ended_at:
+                return rows[0]
+            await asyncio.sleep(0.2)
+        return None

@@ -70,6 +70,8 @@ class AriClient:
         self.connected = asyncio.Event()
         self.reconnects = 0
         self.malformed_events = 0
+        self.epoch = 0  # connections made so far: a change means events may have been missed
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
@@ -111,6 +113,14 @@ class AriClient:
 
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{playback_id}")
+
+    async def playback_playing(self, playback_id: str) -> bool:
+        """Whether a playback still exists (asked when its events may have been missed)."""
+        try:
+            await self.request("GET", f"/playbacks/{playback_id}")
+        except ChannelGone:
+            return False
+        return True
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self.request("DELETE", f"/channels/{channel_id}", reason=reason)
@@ -156,6 +166,8 @@ class AriClient:
                 http = await self._session()
                 async with http.ws_connect(url, headers=self._headers, heartbeat=20) as ws:
                     log.info("ARI events connected (app %s)", self.app)
+                    self._ws = ws
+                    self.epoch += 1
                     self.connected.set()
                     delay = 0.2
                     if on_state is not None:
@@ -167,14 +179,24 @@ class AriClient:
                             break
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 log.debug("ARI websocket: %s", exc)
+            self._ws = None
             if self.connected.is_set():
                 self.connected.clear()
                 self.reconnects += 1
-                log.warning("ARI events disconnected (Asterisk restarting?); reconnecting")
+                log.warning("ARI events disconnected; reconnecting (calls continue)")
                 if on_state is not None:
                     await on_state(False)
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, 5.0)
+
+    async def drop_events(self) -> bool:
+        """Close the events websocket now (the ``ari-blip`` drill's fault); ``run`` reconnects
+        by itself. False when none was open."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            return False
+        await ws.close()
+        return True
 
     async def _dispatch(self, data: str, on_event: EventHandler) -> None:
         try:

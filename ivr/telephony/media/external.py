@@ -6,6 +6,8 @@ a UDP socket of ours. The caller's own channel stays out of any bridge, so promp
 do not pause the audio (a channel playing in a bridge stops feeding the bridge: no barge-in),
 and the recogniser never hears the IVR. Frames come out as 20 ms of 16-bit PCM at 8 kHz.
 
+Only Asterisk is heard: packets from another address than the first sender (or than
+``sender_host`` when given) are dropped, and only 20 ms μ-law payloads (160 bytes) become frames.
 Jitter and loss: packets are put back in order within a small window by sequence number; a
 missing packet becomes 20 ms of silence (up to ``MAX_GAP_FRAMES``), duplicates and late packets
 are dropped. Overflow policy: the frame queue is bounded (``QUEUE_FRAMES``, 10 s); when the
@@ -38,7 +40,8 @@ class MediaStats:
     lost: int = 0
     late: int = 0
     dropped: int = 0  # frames dropped because the consumer stalled
-    bad: int = 0  # not RTP / not PCMU
+    bad: int = 0  # not RTP / not PCMU / not a 20 ms frame
+    foreign: int = 0  # from another address than Asterisk's (the first sender, latched)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -46,13 +49,15 @@ class _Protocol(asyncio.DatagramProtocol):
         self.stream = stream
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.stream._on_packet(data)
+        self.stream._on_packet(data, addr)
 
 
 class CallerAudio:
     """Receives one call's RTP; ``await frame()`` gives the next 20 ms of PCM (None at end)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sender_host: str | None = None) -> None:
+        self.sender_host = sender_host  # only packets from this address (None: any, latched)
+        self._sender: tuple[str, int] | None = None  # the first accepted sender, latched
         self.frames: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_FRAMES)
         self.stats = MediaStats()
         self._transport: asyncio.DatagramTransport | None = None
@@ -79,14 +84,17 @@ class CallerAudio:
         return await self.frames.get()
 
     # ---- receiving -------------------------------------------------------------------------
-    def _on_packet(self, data: bytes) -> None:
+    def _on_packet(self, data: bytes, addr: tuple[str, int] | None = None) -> None:
+        if addr is not None and not self._from_asterisk(addr[:2]):
+            self.stats.foreign += 1
+            return
         try:
             packet = RtpPacket.decode(data)
         except ValueError:
             self.stats.bad += 1
             return
-        if packet.payload_type != PT_PCMU:
-            self.stats.bad += 1
+        if packet.payload_type != PT_PCMU or len(packet.payload) != FRAME_SAMPLES:
+            self.stats.bad += 1  # 20 ms of μ-law is 160 bytes: nothing else becomes a frame
             return
         self.stats.packets += 1
         seq = packet.seq
@@ -100,6 +108,13 @@ class CallerAudio:
         if ahead >= REORDER_WINDOW:  # waited long enough: the missing ones are lost
             self._skip_to((seq - REORDER_WINDOW + 1) & 0xFFFF)
         self._drain()
+
+    def _from_asterisk(self, addr: tuple[str, int]) -> bool:
+        if self.sender_host is not None and addr[0] != self.sender_host:
+            return False
+        if self._sender is None:
+            self._sender = addr
+        return addr == self._sender
 
     def _skip_to(self, seq: int) -> None:
         assert self._next_seq is not None
@@ -137,19 +152,25 @@ class CallerAudio:
 
 
 class MediaTap:
-    """The bridge + externalMedia plumbing of one call, over ARI."""
+    """The bridge + externalMedia plumbing of one call, over ARI. ``media_host``: this server's
+    address as Asterisk reaches it (``asterisk.media_host``); ``bind``: where the socket binds
+    (default ``media_host``). Only packets from ``sender_host`` (Asterisk's address, when
+    known) are taken; the first sender is latched either way."""
 
-    def __init__(self, ari: AriClient, channel_id: str) -> None:
+    def __init__(self, ari: AriClient, channel_id: str, *, media_host: str = "127.0.0.1",
+                 bind: str = "", sender_host: str | None = None) -> None:
         self.ari = ari
         self.channel_id = channel_id
-        self.audio = CallerAudio()
+        self.media_host = media_host
+        self.bind_host = bind or media_host
+        self.audio = CallerAudio(sender_host)
         self.bridge_id = f"ivr-{uuid.uuid4().hex[:16]}"
         self.external_id = f"ivr-em-{uuid.uuid4().hex[:16]}"
         self.snoop_id = f"ivr-snoop-{uuid.uuid4().hex[:16]}"
         self.opened = False
 
     async def open(self) -> CallerAudio:
-        port = await self.audio.bind()
+        port = await self.audio.bind(self.bind_host)
         try:
             await self.ari.request("POST", f"/bridges/{self.bridge_id}", type="mixing")
             await self.ari.request("POST", f"/channels/{self.channel_id}/snoop",
@@ -157,7 +178,7 @@ class MediaTap:
                                    app=self.ari.app)
             await self.ari.request(
                 "POST", "/channels/externalMedia", channelId=self.external_id,
-                app=self.ari.app, external_host=f"127.0.0.1:{port}", format="ulaw",
+                app=self.ari.app, external_host=f"{self.media_host}:{port}", format="ulaw",
                 encapsulation="rtp", transport="udp", connection_type="client",
                 direction="both",
             )

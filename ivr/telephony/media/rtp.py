@@ -82,7 +82,11 @@ class RtpPacket:
         offset = 12 + 4 * (b0 & 0x0F)
         if b0 & 0x10 and len(data) >= offset + 4:  # header extension
             offset += 4 + 4 * struct.unpack("!H", data[offset + 2 : offset + 4])[0]
+        if offset > len(data):
+            raise ValueError("RTP header longer than the packet")
         payload = data[offset:]
-        if b0 & 0x20 and payload:  # padding
+        if b0 & 0x20 and payload:  # padding: the last byte counts it, itself included
+            if not 0 < payload[-1] <= len(payload):
+                raise ValueError("bad RTP padding")
             payload = payload[: -payload[-1]]
         return cls(b1 & 0x7F, seq, ts, ssrc, payload, bool(b1 & 0x80))
