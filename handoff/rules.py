@@ -23,6 +23,7 @@ REASON_LABELS = {
     "gas_leak": "燃气泄漏紧急情况",
     "turn_limit": "自助对话轮次过多",
     "bot_loop": "自助流程异常",
+    "overload": "来电过多，未经自助直接转人工",
 }
 IDENTITY_LABELS = {"fuel_card": "加油卡", "gas_account": "燃气户号", "none": "无需验证"}
 SLOT_LABELS = {

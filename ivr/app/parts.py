@@ -294,7 +294,8 @@ def calls_part(settings: Settings, say: Progress) -> Part:
         app[ARI] = ari
         factory = app[CALL_FACTORY]
         manager = CallManager(ari, factory, sounds_subdir=settings.asterisk.sounds_subdir,
-                              outage_s=settings.asterisk.ari_outage_s)
+                              outage_s=settings.asterisk.ari_outage_s,
+                              capacity=settings.calls.capacity)
         app[CALLS] = manager
         h = settings.handoff
         if h.live_max_calls > 0:  # the caller's words during the agent call (handoff/live.py)

@@ -26,4 +26,5 @@ def tap_listener(ari: AriClient, channel_id: str, recognizer: Recognizer, settin
         partial_interval_s=0.0 if live else settings.asr.partial_interval_s,
         confirm_by_text=settings.asr.barge_in_confirm == "text",
         early_end=settings.asr.early_end and not live,
+        decode_deadline_s=None if live else settings.asr.decode_deadline_s,
     )

@@ -101,10 +101,11 @@ class CallFactory:
 
     def session(self, channel: CallChannel, dialog: Dialog, *, ari: AriClient | None = None,
                 call_id: uuid.UUID | None = None, resumed: bool = False,
-                inbound: bool = True) -> CallSession:
+                inbound: bool = True, shed: bool = False) -> CallSession:
         """A session for ``channel``. ``ari``: the client whose snoop taps the caller's audio;
         ``resumed``: already answered (a call picked up again, or a survey call answered by
-        the dialer); ``inbound``: may go to an agent (screen pop, callback offer)."""
+        the dialer); ``inbound``: may go to an agent (screen pop, callback offer); ``shed``:
+        a call beyond capacity (no ears, no callback offer: straight to the queue)."""
         return CallSession(
             channel, dialog, self.prompts, self.journal,
             no_input_timeout_s=self.no_input_timeout_s,
@@ -113,6 +114,6 @@ class CallFactory:
             call_id=call_id,
             resumed=resumed,
             handoff=self.handoff if inbound else None,
-            callbacks=self.callbacks if inbound else None,
-            ears=self.ears(ari, channel.channel_id),
+            callbacks=self.callbacks if inbound and not shed else None,
+            ears=None if shed else self.ears(ari, channel.channel_id),
         )

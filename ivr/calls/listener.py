@@ -24,6 +24,11 @@ is dropped. With ``complete`` set (the dialog's judgement: a confident bot match
 answer to the question, a global intent), a complete text ends the turn at the pause instead
 of waiting for the full end-of-speech silence; a turn ended so and followed by more speech
 within ``CUT_S`` is counted as a possible cut-off (``early_cut``).
+
+Failures: a decode that fails (the recogniser is down) or is not done ``decode_deadline_s``
+after the caller stopped (queued behind other calls', or a back end hanging) is counted, and
+the next ``next_utterance`` raises ``SpeechUnavailable``: the session tells the caller and goes
+on with keys, instead of taking the words for silence.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Protocol
 
 from asr.base import ASRError, Recognizer, RecognizerStream, Transcript
 from asr.endpoint import Endpointer, EndpointSettings, SpeechEnded, SpeechPaused, SpeechStarted
+from ivr.calls.session import SpeechUnavailable
 from ivr.core.privacy import mask_digits_in_text
 
 log = logging.getLogger("ivr.calls.listener")
@@ -137,8 +143,13 @@ class Listener:
                  settings: EndpointSettings | None = None, *, hints: str | None = None,
                  partial_interval_s: float = 0.0, confirm_by_text: bool = False,
                  on_partial: Callable[[Transcript], None] | None = None,
-                 early_end: bool = True, cut_s: float = CUT_S) -> None:
+                 early_end: bool = True, cut_s: float = CUT_S,
+                 decode_deadline_s: float | None = None) -> None:
         self._open_audio = open_audio
+        # a final decode not done by then counts as failed (the caller goes on with keys)
+        self.decode_deadline_s = decode_deadline_s
+        self.failures = 0  # decodes that failed or missed the deadline
+        self._failed = asyncio.Event()  # told to the next ``next_utterance``
         self._close_audio = close_audio
         self.recognizer = recognizer
         self.endpointer = Endpointer(settings)
@@ -196,10 +207,14 @@ class Listener:
 
     async def next_utterance(self, no_input_s: float) -> Heard | None:
         """The next thing the caller says; None when they say nothing for ``no_input_s``.
-        Speech that has started is waited for to its end (up to the maximum utterance)."""
+        Speech that has started is waited for to its end (up to the maximum utterance). Raises
+        ``SpeechUnavailable`` when the recogniser failed on it (or missed its deadline)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + no_input_s
         while True:
+            if self._failed.is_set():
+                self._failed.clear()
+                raise SpeechUnavailable()
             if not self._heard.empty():
                 return self._taken(self._heard.get_nowait())
             left = deadline - loop.time()
@@ -369,11 +384,14 @@ class Listener:
         try:
             t = early or await self._speculated(spec)
             if t is None:
-                t = await self._final(event, feed)
+                t = await asyncio.wait_for(self._final(event, feed), self.decode_deadline_s)
             else:
                 speculative = True
-        except ASRError as exc:
-            log.warning("recognition failed: %s", exc)
+        except (ASRError, TimeoutError) as exc:
+            what = "missed its deadline" if isinstance(exc, TimeoutError) else str(exc)
+            log.warning("recognition failed (%s): the call goes on with keys", what)
+            self.failures += 1
+            self._failed.set()
             return
         finally:
             if feed is not None:

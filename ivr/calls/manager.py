@@ -4,7 +4,11 @@ A drop of the ARI events websocket is not Asterisk gone: calls go on (their play
 followed over REST meanwhile, ``ivr.calls.ari_channel``). When the websocket is back, the
 channels Asterisk no longer has are ended (their hang-up was missed) and the rest continue where
 they were. Only when it stays away longer than ``asterisk.ari_outage_s`` are its calls taken
-for gone and ended. The outcome of every blip is counted (``ari_blips``)."""
+for gone and ended. The outcome of every blip is counted (``ari_blips``).
+
+Overload: with ``calls.capacity`` calls up, a new caller gets ``dialog.overload`` (an
+announcement, then the general agent queue) instead of the bots and the recogniser; counted
+in ``shed_calls``."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from dialog.overload import OverloadDialog
 from ivr.calls.ari_channel import AriChannel
 from ivr.calls.factory import CallFactory
 from ivr.calls.queue_exit import QueueExit
@@ -41,8 +46,10 @@ class CallManager:
     """Inbound calls over ARI: one session per channel, built by the call factory."""
 
     def __init__(self, ari: AriClient, calls: CallFactory, *, sounds_subdir: str,
-                 outage_s: float = 20.0) -> None:
+                 outage_s: float = 20.0, capacity: int = 100) -> None:
         self.ari = ari
+        self.capacity = capacity
+        self.shed_calls = 0  # callers beyond capacity, sent straight to the general queue
         self.outage_s = outage_s
         self._outage: asyncio.Task[None] | None = None
         self.ari_blips: Counter[str] = Counter()  # calls_kept / calls_gone / outages
@@ -76,6 +83,12 @@ class CallManager:
                                       ari=self.ari, call_of=self._call_of).run(),
                       self.queue_exits)
             return
+        if self.active >= self.capacity:
+            self.shed_calls += 1
+            log.warning("%d calls up (capacity %d): channel %s goes straight to an agent",
+                        self.active, self.capacity, info.id)
+            self._launch(info, OverloadDialog(self.active, self.capacity), shed=True)
+            return
         self._launch(info, self.calls.new_dialog())
 
     def _channel(self, info: ChannelInfo) -> AriChannel:
@@ -105,10 +118,10 @@ class CallManager:
         return uuid.UUID(str(pop.call_id)) if pop is not None else None
 
     def _launch(self, info: ChannelInfo, dialog: Dialog, *, call_id: uuid.UUID | None = None,
-                resumed: bool = False) -> None:
+                resumed: bool = False, shed: bool = False) -> None:
         channel = self._channel(info)
         session = self.calls.session(channel, dialog, ari=self.ari, call_id=call_id,
-                                     resumed=resumed)
+                                     resumed=resumed, shed=shed)
         task = asyncio.create_task(session.run(), name=f"call-{info.id}")
         self.tasks[info.id] = task
         self.total_calls += 1

@@ -32,6 +32,7 @@ from dialog.actions import (
     Utterance,
 )
 from dialog.callback import CallbackDialog
+from dialog.prompts import P
 from ivr.core.handoff import HandoffContext, TraceEntry
 from ivr.core.logs import call_id_var
 from ivr.core.privacy import mask_digits_in_text, mask_json
@@ -59,6 +60,11 @@ class Ears(Protocol):
 
 class CallerHungUp(Exception):
     """The caller (or Asterisk) ended the call."""
+
+
+class SpeechUnavailable(Exception):
+    """Raised by ``Ears.next_utterance``: the recogniser failed, or missed its deadline, on what
+    the caller said. The call goes on with keys (``CallSession._speech_lost``)."""
 
 
 class Dialog(Protocol):
@@ -396,6 +402,7 @@ class CallSession:
         (speech that has started is waited for to its end)."""
         assert self.ears is not None
         self._first_key = None
+        heard, lost = None, False
         speech = asyncio.create_task(self.ears.next_utterance(timeout))
         key = None if speaking else asyncio.create_task(self.channel.next_digit(timeout))
         try:
@@ -406,13 +413,21 @@ class CallSession:
                     if digit:
                         self._first_key = digit
                         return None
-            heard = await speech
+            try:
+                heard = await speech
+            except SpeechUnavailable:
+                lost = True
         finally:
             for t in (speech, key):
                 if t is not None and not t.done():
                     t.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await t
+                elif t is not None and not t.cancelled():
+                    t.exception()  # retrieved: a key won over a failed decode at the same time
+        if lost:
+            await self._speech_lost()
+            return None  # the key loop takes this turn (and a key said over the apology)
         if heard is None:
             self._step("input_timeout", timeout_s=timeout)
             return NoInput()
@@ -429,6 +444,17 @@ class CallSession:
                    confidence=round(heard.confidence, 2), asr_s=round(heard.asr_s, 2),
                    latency_s=round(heard.latency_s, 2), **partials, **spoken, turn_end=ended)
         return Utterance(heard.text, heard.confidence)
+
+    async def _speech_lost(self) -> None:
+        """The recogniser let this caller down: say so once, and go on with keys only (the
+        caller is never left with prompts that wait for speech nobody can hear)."""
+        self._step("asr_unavailable")
+        await self._stop_ears()
+        path = await self.prompts.get(P["speech_unavailable"], "speech_unavailable")
+        self._step("say", prompt="speech_unavailable", text=P["speech_unavailable"])
+        got = await self.channel.play(path, interruptible=True)
+        if got is not None and got != SPEECH:
+            self._first_key = got
 
     async def _keys(self, action: Collect, first: str | None) -> DialogEvent:
         digits = first or ""

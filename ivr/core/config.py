@@ -110,6 +110,9 @@ class ASRSettings(BaseModel):
     # requests at once) and decodes a lone short request in 680 ms instead of 1,080 ms (Whisper
     # encodes a padded 30 s window whatever the length): the caller's wait (`ivr bench voice`)
     threads: int = Field(default=2, ge=1)
+    # a final decode not done this many seconds after the caller stopped talking (queued
+    # behind other calls', or a back end hanging) counts as failed: the call goes on with keys
+    decode_deadline_s: float = Field(default=6.0, gt=0)
     workers: int = Field(default=2, ge=1)
     # Whisper decoding. Measured on the shared zh set (2-core CPU): beam 1, 2, 3 and 5 cost the
     # same (CPU RTF 0.21-0.25) and score within noise (8 kHz CER 0.17-0.26 on 42 characters,
@@ -318,6 +321,12 @@ class WebSettings(BaseModel):
     allowed_origins: list[str] = []
 
 
+class CallsSettings(BaseModel):
+    # calls this server takes into its dialogs at once (ARI inbound); a caller beyond it hears
+    # an announcement and goes straight to the general agent queue (dialog/overload.py)
+    capacity: int = Field(default=100, ge=1)
+
+
 class AGISettings(BaseModel):
     host: str = "127.0.0.1"  # where the FastAGI server listens
     port: int = 4573
@@ -353,6 +362,7 @@ class Settings(BaseSettings):
     asr: ASRSettings = Field(default_factory=ASRSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     dialog: DialogSettings = Field(default_factory=DialogSettings)
+    calls: CallsSettings = Field(default_factory=CallsSettings)
     nlu: NLUSettings = Field(default_factory=NLUSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)

@@ -52,6 +52,8 @@ async def metrics(request: web.Request) -> web.Response:
         # outcomes come from bot files too: a fixed vocabulary, anything else is "other"
         lines += counter_lines("ivr_call_outcomes_total", "outcome", calls.outcomes,
                                CALL_OUTCOME_LABELS)
+        lines += ["# TYPE ivr_calls_shed_total counter",
+                  f"ivr_calls_shed_total {calls.shed_calls}"]
         # ARI websocket drops: calls that went on, calls found gone on reconnect, outages
         lines.append("# TYPE ivr_ari_blip_calls_total counter")
         lines += counter_lines("ivr_ari_blip_calls_total", "result", calls.ari_blips,

@@ -18,6 +18,7 @@ from dialog.actions import Utterance
 from dialog.catalog import Catalog
 from dialog.engine import DialogEngine
 from ivr.calls.listener import CUT_S, Heard, Listener
+from ivr.calls.session import SpeechUnavailable
 from tests.integration.test_asr_backends import Recording, backend_settings, recordings
 from tests.integration.test_vad import feed, line_noise, recording, silero_or_skip, speech_span
 
@@ -89,8 +90,8 @@ async def whisper() -> AsyncIterator[Any]:
 
 
 async def _turns(rec: Any, pcm: bytes, complete: Any, n: int = 1, *, pause_ms: int = 200,
-                 end_ms: int = END_MS,
-                 cut_s: float = CUT_S) -> tuple[list[Heard], Listener, list[float]]:
+                 end_ms: int = END_MS, cut_s: float = CUT_S,
+                 deadline_s: float | None = None) -> tuple[list[Heard], Listener, list[float]]:
     # Recording adds only 1.5 s of silence: add the end's length, so that an utterance not
     # ended early still reaches its end
     source = Recording(pcm + bytes(int(end_ms / 1000 * RATE) * 2), RATE, pace=True)
@@ -103,7 +104,8 @@ async def _turns(rec: Any, pcm: bytes, complete: Any, n: int = 1, *, pause_ms: i
 
     listener = Listener(open_audio, close_audio, rec,
                         EndpointSettings(vad="silero", no_input_s=30.0, pause_ms=pause_ms,
-                                         end_silence_ms=end_ms), cut_s=cut_s)
+                                         end_silence_ms=end_ms), cut_s=cut_s,
+                        decode_deadline_s=deadline_s)
     listener.complete = complete
     await listener.start()
     heard: list[Heard] = []
@@ -188,3 +190,17 @@ async def test_the_dialog_judges_what_is_complete() -> None:
     assert await engine.turn_complete("一零零零一一三三零零零零零零零一")  # all 16 digits
     assert time.monotonic() - t < 1.0
     assert engine.state.mode == "bot" and not engine.state.slots  # judging changed nothing
+
+
+async def test_a_decode_that_fails_or_misses_its_deadline_is_not_silence(whisper: Any) -> None:
+    """On old main both came back as silence (no input); now the session is told, and goes on
+    with keys (tests/unit/test_speech_fallback.py)."""
+    example = next(r for r in recordings() if r.name == "funasr_asr_example")
+    pcm, _ = read_wav(example.path_8k)
+    with pytest.raises(SpeechUnavailable):  # the real decoder cannot finish in 1 ms
+        await _turns(whisper, pcm, no, pause_ms=0, deadline_s=0.001)
+    down = await asyncio.to_thread(build_recognizer, backend_settings("whisper"))
+    assert down is not None
+    await down.close()  # the recogniser is down
+    with pytest.raises(SpeechUnavailable):
+        await _turns(down, pcm, no, pause_ms=0)
