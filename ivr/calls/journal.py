@@ -2,6 +2,12 @@
 
 Queue bound: ``maxsize`` operations. When full, path steps are dropped (and counted) but call
 start/finish records are always kept, so every call row is opened and closed.
+
+A write that fails (PostgreSQL down or restarting) is retried in order, after 0.5, 1, 2, 4, 8,
+15, 30 and 30 s (about 90 s in all), while later writes wait in the queue behind it; calls go on
+meanwhile (nothing a caller waits on writes here). Only after the last retry is it counted as
+failed and dropped. A write the table refuses (no such call, a value it does not accept) is not
+retried. At shutdown each queued write gets one try.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ from typing import Any
 
 from ivr.core.privacy import mask_json
 from ivr.core.storage.calls import CallRepository
-from ivr.core.storage.errors import StorageError
+from ivr.core.storage.errors import CallNotFoundError, InvalidCallDataError, StorageError
 
 log = logging.getLogger("ivr.calls.journal")
 
 Op = Callable[[], Awaitable[Any]]
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0)
 
 
 class CallJournal:
@@ -27,7 +34,10 @@ class CallJournal:
         self._queue: asyncio.Queue[Op | None] = asyncio.Queue()
         self.maxsize = maxsize
         self.dropped = 0
-        self.failed = 0
+        self.failed = 0  # writes given up after every retry
+        self.retried = 0  # retries made
+        self.retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
         # called with the call id once a call's row is closed (e.g. survey call-backs:
         # campaigns.callbacks.CallbackFeeder.offer); hooks must not block
@@ -39,6 +49,7 @@ class CallJournal:
     async def close(self) -> None:
         """Flush what is queued, then stop."""
         if self._task is not None:
+            self._closing = True
             self._queue.put_nowait(None)
             await self._task
             self._task = None
@@ -47,7 +58,8 @@ class CallJournal:
         done = asyncio.get_running_loop().create_future()
 
         async def mark() -> None:
-            done.set_result(None)
+            if not done.done():  # the flusher may have stopped waiting
+                done.set_result(None)
 
         self._queue.put_nowait(mark)
         await done
@@ -60,11 +72,27 @@ class CallJournal:
 
     async def _run(self) -> None:
         while (op := await self._queue.get()) is not None:
+            await self._write(op)
+
+    async def _write(self, op: Op) -> None:
+        for attempt, delay in enumerate((*self.retry_delays_s, None)):
             try:
                 await op()
             except StorageError as exc:
-                self.failed += 1
-                log.error("call journal write failed: %s", exc)
+                permanent = isinstance(exc, CallNotFoundError | InvalidCallDataError)
+                if delay is None or self._closing or permanent:
+                    self.failed += 1
+                    log.error("call journal write failed for good: %s", exc)
+                    return
+                if attempt == 0:
+                    log.warning("call journal write failed (%s); retrying, %d writes wait",
+                                exc, self._queue.qsize())
+                self.retried += 1
+                await asyncio.sleep(delay)
+            else:
+                if attempt:
+                    log.info("call journal writing again after %d retries", attempt)
+                return
 
     # ---- the CallLog protocol ---------------------------------------------------
     def start(
