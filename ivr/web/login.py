@@ -171,11 +171,15 @@ async def form_login(request: web.Request, form: LoginForm) -> web.Response:
     raise response
 
 
-async def logout(request: web.Request, home: str) -> web.Response:
-    """Revoke the session server-side, clear the cookie, go to the login form."""
+async def _revoke_presented(request: web.Request) -> None:
     presented = presented_token(request)
     if presented is not None:
         await request.app[SESSION_STORE].revoke(presented[1])
+
+
+async def logout(request: web.Request, home: str) -> web.Response:
+    """Revoke the session server-side, clear the cookie, go to the login form."""
+    await _revoke_presented(request)
     response = web.HTTPSeeOther(home)
     response.del_cookie(COOKIE, path="/")
     raise response
@@ -204,9 +208,7 @@ async def api_login(request: web.Request) -> web.Response:
 
 async def api_logout(request: web.Request) -> web.Response:
     """``DELETE /api/session``: the presented session is revoked (204)."""
-    presented = presented_token(request)
-    if presented is not None:
-        await request.app[SESSION_STORE].revoke(presented[1])
+    await _revoke_presented(request)
     response = web.Response(status=204)
     response.del_cookie(COOKIE, path="/")
     return response

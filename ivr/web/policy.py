@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -113,21 +114,12 @@ def policy_for(method: str, path: str) -> Policy | None:
     return ROLE_TABLE.get((method, _plain(path)))
 
 
+_REGEX_PART = re.compile(r"\{(\w+):[^}]*\}")
+
+
 def _plain(path: str) -> str:
-    out, depth, skipping = [], 0, False
-    for ch in path:  # "/{action:start|pause}" -> "/{action}"
-        if ch == "{":
-            depth += 1
-            skipping = False
-        elif ch == "}":
-            depth -= 1
-            skipping = False
-        elif ch == ":" and depth == 1:
-            skipping = True
-            continue
-        if not skipping:
-            out.append(ch)
-    return "".join(out)
+    """``/{action:start|pause}`` -> ``/{action}``: patterns are looked up by name only."""
+    return _REGEX_PART.sub(r"{\1}", path)
 
 
 def _same_site(request: web.Request, origin: str) -> bool:
@@ -154,8 +146,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _scraper(request: web.Request) -> bool:
     token = request.app[SETTINGS].web.metrics_token.get_secret_value()
-    header = request.headers.get("Authorization", "")
-    given = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    presented = presented_token(request)
+    given = presented[1] if presented is not None and presented[0] == "bearer" else ""
     return bool(token) and hmac.compare_digest(given.encode(), token.encode())
 
 
