@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 
 from ivr.core.config import Settings
+from ivr.core.sounds import DIALPLAN_PROMPTS, QUEUE_CALLBACK
 
 log = logging.getLogger("ivr.asterisk")
 
@@ -60,7 +61,10 @@ def render_configs(settings: Settings) -> dict[str, str]:
         "AGI_PORT": str(settings.agi.port),
         "QUEUE_MAX_WAIT": str(settings.handoff.queue_max_wait_s),
         # ivr/calls/queue_exit.py: the periodic "press 1 for a callback" (rendered by our TTS)
-        "QUEUE_ANNOUNCE": f"{a.sounds_subdir}/queue-callback",
+        "QUEUE_ANNOUNCE": f"{a.sounds_subdir}/{QUEUE_CALLBACK}",
+        # the failsafe's own words, server down (dialog/prompts.py DIALPLAN_PROMPTS)
+        "FAILSAFE_HOLD": f"{a.sounds_subdir}/{DIALPLAN_PROMPTS['failsafe_hold']}",
+        "FAILSAFE_SORRY": f"{a.sounds_subdir}/{DIALPLAN_PROMPTS['failsafe_sorry']}",
         "DIAL_ENDPOINT": settings.dialer.endpoint,
         "INSTANCE": a.instance,
     }
@@ -218,7 +222,9 @@ class ManagedAsterisk:
         self.settings.asterisk.run_dir.mkdir(parents=True, exist_ok=True)
         logf = await asyncio.to_thread(open, self.log_path, "ab")
         self._log_file = logf
+        netns = self.settings.asterisk.netns
         self.proc = await asyncio.create_subprocess_exec(
+            *(["ip", "netns", "exec", netns] if netns else []),
             "chroot",
             str(self.root),
             "/usr/sbin/asterisk",

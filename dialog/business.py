@@ -11,6 +11,7 @@ The spoken text uses digits ("1280.50元"); the TTS front end reads them out in 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
@@ -26,6 +27,7 @@ from dialog.backends.base import (
     TRANSACTION_KIND_ZH,
     BackendError,
     Backends,
+    BackendUnavailable,
     Priority,
     VerifyKind,
 )
@@ -53,16 +55,28 @@ def action_names() -> frozenset[str]:
     return frozenset(_REGISTRY)
 
 
-def build_actions(backends: Backends, *, today: Callable[[], date] | None = None
-                  ) -> dict[str, ActionFn]:
-    """The action table for ``DialogEngine``: each registered action bound to ``backends``."""
+DEADLINE_S = 2.5  # a back-end answer later than this is no answer: the caller hears why
+
+
+def build_actions(backends: Backends, *, today: Callable[[], date] | None = None,
+                  deadline_s: float = DEADLINE_S) -> dict[str, ActionFn]:
+    """The action table for ``DialogEngine``: each registered action bound to ``backends``.
+    An action not done within ``deadline_s`` (a slow database, a hung business system) is
+    given up as unavailable, so the caller never waits in silence longer than that; a write
+    given up is rolled back with its transaction, and its idempotency key makes a retry safe."""
     clock = today or date.today
 
     def bind(name: str, impl: Impl) -> ActionFn:
         async def run(args: dict[str, Any]) -> dict[str, Any]:
             args = {**args, "_today": clock()}
             try:
-                return await impl(backends, args)
+                return await asyncio.wait_for(impl(backends, args), deadline_s)
+            except TimeoutError as exc:
+                log.error("action %s: no answer from the back end in %.1f s", name, deadline_s)
+                raise ActionRefused(P["system_busy"], unavailable=True) from exc
+            except BackendUnavailable as exc:
+                log.error("action %s: back end unavailable: %s", name, exc.detail)
+                raise ActionRefused(exc.message_zh, unavailable=True) from exc
             except BackendError as exc:
                 log.info("action %s refused: %s", name, exc.detail or type(exc).__name__)
                 raise ActionRefused(exc.message_zh) from exc
@@ -71,7 +85,7 @@ def build_actions(backends: Backends, *, today: Callable[[], date] | None = None
                 raise ActionRefused(P["system_busy"]) from exc
             except OSError as exc:
                 log.error("action %s: back end unreachable: %s", name, type(exc).__name__)
-                raise ActionRefused(P["system_busy"]) from exc
+                raise ActionRefused(P["system_busy"], unavailable=True) from exc
 
         return run
 

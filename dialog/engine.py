@@ -27,11 +27,14 @@ ActionFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class ActionRefused(Exception):
-    """A business action refused the request; ``message`` is Chinese text to speak."""
+    """A business action refused the request; ``message`` is Chinese text to speak.
+    ``unavailable``: the back end did not answer (down, or past its deadline), which is not a
+    refusal of this caller: a verification that could not be checked is not a wrong PIN."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, unavailable: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.unavailable = unavailable
 
 
 GLOBALS: list[tuple[str, re.Pattern[str]]] = [
@@ -431,6 +434,10 @@ class DialogEngine:
             outcome = await self._verify(verify)
             if outcome == "locked":
                 return out + self._verification_locked()
+            if outcome == "unavailable":  # nothing the caller did: an agent, at once
+                return [*out, Step("backend_unavailable", {"action": f"verify.{verify}"}),
+                        Say(P["system_busy"], "system_busy"),
+                        *self._transfer("backend_unavailable")]
             if outcome != "ok":
                 return out + self._verification_failed()
             st.verified = True
@@ -503,16 +510,16 @@ class DialogEngine:
         self.state.vars.update(result)
         return None
 
-    async def _verify(self, kind: str) -> Literal["ok", "failed", "locked"]:
+    async def _verify(self, kind: str) -> Literal["ok", "failed", "locked", "unavailable"]:
         """``locked``: the card or account is locked after repeated failures across calls (the
-        action did not check the secret)."""
+        action did not check the secret); ``unavailable``: the back end could not check it."""
         fn = self.actions.get(f"verify.{kind}")
         if fn is None:
             return "failed"
         try:
             result = await fn({"_slots": dict(self.state.slots)})
-        except ActionRefused:
-            return "failed"
+        except ActionRefused as exc:
+            return "unavailable" if exc.unavailable else "failed"
         self.state.vars.update({k: v for k, v in result.items() if k not in ("ok", "locked")})
         if result.get("locked"):
             return "locked"

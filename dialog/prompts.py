@@ -38,6 +38,12 @@ P: dict[str, str] = {
     "goodbye": "感谢您的来电，再见。",
     "resume": "抱歉，刚才系统有些问题，让您久等了，我们继续。",
     "no_input_goodbye": "很抱歉一直没有听到您的声音，感谢您的来电，再见。",
+    # played by Asterisk's dialplan itself while the IVR server is down (extensions.conf
+    # failsafe): published under fixed file names (``ivr.core.sounds.DIALPLAN_PROMPTS``)
+    "failsafe_hold": (
+        "您好，欢迎致电九五六一零零。自助语音服务暂时无法使用，正在为您转接人工服务，请稍候。"
+    ),
+    "failsafe_sorry": "很抱歉，现在坐席全忙，暂时无法接通。请您稍后再拨，感谢您的耐心等待，再见。",
 }
 
 

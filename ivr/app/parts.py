@@ -36,7 +36,7 @@ from dialog.callback import QUEUE_ANNOUNCE
 from dialog.engine import DialogEngine
 from dialog.lifecycle.repository import BotVersions
 from dialog.lifecycle.store import CatalogStore
-from dialog.prompts import fixed_prompts
+from dialog.prompts import P, fixed_prompts
 from handoff.callback import callback_policy
 from handoff.embeddings import intent_embedder
 from handoff.live import LiveTranscripts
@@ -51,6 +51,7 @@ from ivr.calls.manager import CallManager
 from ivr.calls.queue_exit import QUEUE_ANNOUNCE_NAME
 from ivr.calls.state import CallStateStore
 from ivr.core.config import Settings
+from ivr.core.sounds import DIALPLAN_PROMPTS
 from ivr.core.storage.calls import CallRepository
 from ivr.core.storage.db import create_engine, session_factory
 from ivr.core.storage.migrate import upgrade
@@ -181,7 +182,8 @@ def bots_part(settings: Settings, say: Progress) -> Part:
         store.start_watching(settings.dialog.bots_check_interval_s)
         seeded = await seed_demo(app[SESSIONS])
         app[ACTIONS] = build_actions(demo_backends(
-            app[SESSIONS], lock_policy=LockPolicy.from_settings(settings.dialog)))
+            app[SESSIONS], lock_policy=LockPolicy.from_settings(settings.dialog)),
+            deadline_s=settings.dialog.action_deadline_s)
         say(f"Bots ready in {time.monotonic() - t:.1f} s ({len(catalog.bots)} published bots"
             f"{' seeded from dialog/bots' if seeded_bots else ''}; demo back "
             f"end, {sum(seeded.values())} seed rows added)")
@@ -208,6 +210,11 @@ def prompts_part(settings: Settings, say: Progress) -> Part:
                                 "queue_callback_announce")
         except (TTSError, OSError) as exc:  # the queues then play music only
             log.warning("queue announcement not rendered: %s", exc)
+        for prompt_id, name in DIALPLAN_PROMPTS.items():  # the failsafe's, server down
+            try:
+                await cache.publish(name, P[prompt_id], prompt_id)
+            except (TTSError, OSError) as exc:  # the dialplan then goes on without it
+                log.warning("dialplan prompt %s not rendered: %s", name, exc)
         app[PROMPT_CACHE] = cache
         say(f"TTS ready in {time.monotonic() - t:.1f} s ({synth.name}, voice {synth.voice}, "
             f"{len(essential)} call-flow prompts cached; {len(rest)} bot prompts rendering in "

@@ -25,6 +25,7 @@ import aiohttp
 from dialog.overload import OverloadDialog
 from ivr.calls.ari_channel import AriChannel
 from ivr.calls.factory import CallFactory
+from ivr.calls.orphans import is_orphan
 from ivr.calls.queue_exit import QueueExit
 from ivr.calls.router import ChannelRouter
 from ivr.calls.session import (
@@ -139,8 +140,9 @@ class CallManager:
     # ---- calls left behind by a previous server process ----------------------------------
     async def adopt_orphans(self) -> int:
         """Resume the calls still parked in our Stasis application that no session drives
-        (the previous server process died mid-call): from their Redis snapshot when there is
-        one, else from the main menu, always with an apology first. Returns how many."""
+        (the previous server process died mid-call): their music on hold stopped, from their
+        Redis snapshot when there is one, else from the main menu, always with an apology
+        first. Returns how many."""
         try:
             channels = await self.ari.channels()
         except (AriError, aiohttp.ClientError, TimeoutError) as exc:
@@ -148,10 +150,10 @@ class CallManager:
             return 0
         adopted = 0
         for info in channels:
-            if (info.app_name != "Stasis" or info.app_data.split(",")[0] != self.ari.app
-                    or info.id in self.channels or info.state != "Up"
-                    or is_media_channel(info.name)):
+            if not is_orphan(info, self.ari.app) or info.id in self.channels:
                 continue
+            with contextlib.suppress(AriError, aiohttp.ClientError, TimeoutError):
+                await self.ari.stop_moh(info.id)  # held while this server started (orphans.py)
             saved = await self.calls.restore(info.id)
             log.info("resuming orphaned call on channel %s (%s)", info.id,
                      "from its saved state" if saved is not None else "from the main menu")

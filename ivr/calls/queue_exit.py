@@ -26,11 +26,12 @@ from dialog.callback import CallbackDialog, QueueReturn
 from ivr.calls.factory import CallFactory
 from ivr.calls.session import CallChannel, Dialog
 from ivr.core.lines import line_of_queue
+from ivr.core.sounds import QUEUE_CALLBACK
 from ivr.telephony.ari.client import AriClient
 
 log = logging.getLogger("ivr.calls.queue_exit")
 
-QUEUE_ANNOUNCE_NAME = "queue-callback"  # <sounds>/<subdir>/queue-callback: queues.conf
+QUEUE_ANNOUNCE_NAME = QUEUE_CALLBACK  # <sounds>/<subdir>/queue-callback: queues.conf
 
 CallOf = Callable[[str], Awaitable[uuid.UUID | None]]  # handoff id -> the original call id
 

@@ -61,6 +61,9 @@ class AsteriskSettings(BaseModel):
     # for gone and its calls are ended
     ari_outage_s: float = Field(default=20.0, gt=0)
     debian_mirror: str = "http://deb.debian.org/debian"
+    # development and drills: run the managed Asterisk inside this network namespace (another
+    # host on a private link, ``ivr drill remote-asterisk``); "" = this host's network
+    netns: str = ""
 
 
 class DatabaseSettings(BaseModel):
@@ -209,6 +212,9 @@ class DialogSettings(BaseModel):
     verify_max_failures: int = Field(default=5, ge=1)
     verify_failure_window_h: float = Field(default=24.0, gt=0)
     verify_lock_h: float = Field(default=24.0, gt=0)
+    # a business action (a balance, a verification) not answered within this is given up: the
+    # caller hears 系统暂时繁忙 and goes to an agent, never a longer silence (dialog.business)
+    action_deadline_s: float = Field(default=2.5, gt=0)
 
 
 def _agent_desk_passwords() -> dict[str, SecretStr]:

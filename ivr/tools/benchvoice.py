@@ -107,15 +107,18 @@ async def first_loud_after(call: SipCall, t: float, timeout: float) -> float | N
     return None
 
 
-async def _turns_of_one_call(ua: SipUserAgent, audio: list[tuple[str, bytes, float]],
-                             start: int, wanted: int, report: VoiceBench) -> int:
-    """One call; returns how many turns it measured."""
+async def turns_of_one_call(ua: SipUserAgent, audio: list[tuple[str, bytes, float]],
+                            start: int, wanted: int, report: VoiceBench, *,
+                            prompt_max_s: float = 20.0) -> int:
+    """One call; returns how many turns it measured. Each prompt (the greeting and menu
+    first) is heard to its end, if it ends within ``prompt_max_s``; else (music on hold, say)
+    the call is over."""
     call = await ua.call("956100")
     report.calls += 1
     began = time.monotonic()
     done = 0
     try:
-        if not await wait_quiet(call):
+        if not await wait_quiet(call, max_s=prompt_max_s):
             report.failed_calls += 1
             return 0
         while done < wanted and not call.ended:
@@ -127,7 +130,7 @@ async def _turns_of_one_call(ua: SipUserAgent, audio: list[tuple[str, bytes, flo
             heard = await first_loud_after(call, max(spoke_until, sent), REPLY_TIMEOUT_S)
             report.turns.append(Turn(text, None if heard is None else heard - spoke_until))
             done += 1
-            if not await wait_quiet(call):  # music on hold, a hang-up: start a new call
+            if not await wait_quiet(call, max_s=prompt_max_s):  # music on hold, a hang-up
                 break
     finally:
         report.call_seconds += time.monotonic() - began
@@ -166,7 +169,7 @@ async def bench_voice(app: web.Application, settings: Settings, *, turns: int = 
     cpu0, ast0 = time.process_time(), asterisk_cpu_s(app)
     try:
         while len(report.turns) < turns and report.failed_calls < 3:
-            got = await _turns_of_one_call(ua, audio, len(report.turns),
+            got = await turns_of_one_call(ua, audio, len(report.turns),
                                            min(TURNS_PER_CALL, turns - len(report.turns)),
                                            report)
             echo(f"  call {report.calls}: {got} turns")

@@ -91,6 +91,10 @@ def _pidfile(settings: Settings) -> Path:
 @click.pass_obj
 def up(settings: Settings, demo: bool, exit_after_demo: bool) -> None:
     """Start Asterisk, PostgreSQL, Redis and the IVR server in the foreground."""
+    if not settings.asterisk.managed:  # first, before seconds of imports: callers left by a
+        from ivr.calls.orphans import hold_orphans  # process that died hear hold music
+
+        asyncio.run(hold_orphans(settings.asterisk))
     from aiohttp import web
 
     from ivr.app.server import serve
@@ -313,7 +317,7 @@ def _register_subcommands() -> None:
     from ivr.tools.privacycli import register as register_privacy  # privacy purge|forget
 
     register_privacy(main)
-    from ivr.tools.drill import register as register_drill  # drill fuzz|ari-blip|all
+    from ivr.tools.drill import register as register_drill  # ivr drill …
 
     register_drill(main)
 

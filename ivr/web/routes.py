@@ -53,7 +53,10 @@ async def metrics(request: web.Request) -> web.Response:
         lines += counter_lines("ivr_call_outcomes_total", "outcome", calls.outcomes,
                                CALL_OUTCOME_LABELS)
         lines += ["# TYPE ivr_calls_shed_total counter",
-                  f"ivr_calls_shed_total {calls.shed_calls}"]
+                  f"ivr_calls_shed_total {calls.shed_calls}",
+                  # calls left by a server process that died, picked up by this one
+                  "# TYPE ivr_calls_resumed_total counter",
+                  f"ivr_calls_resumed_total {calls.resumed_calls}"]
         # ARI websocket drops: calls that went on, calls found gone on reconnect, outages
         lines.append("# TYPE ivr_ari_blip_calls_total counter")
         lines += counter_lines("ivr_ari_blip_calls_total", "result", calls.ari_blips,

@@ -12,7 +12,7 @@ import pytest
 from asterisk.runner import ManagedAsterisk
 from ivr.core.config import Settings
 from ivr.sim.demo import listen_until_quiet
-from ivr.sim.sipua import SipCall, SipUserAgent
+from ivr.sim.sipua import SipCall, SipUserAgent, voiced_seconds
 from ivr.telephony.ami import AmiClient, QueueEvent
 from ivr.web.keys import AGI, ARI, CALLS, REPO
 from tests.conftest import ServerControl
@@ -88,20 +88,21 @@ async def test_failsafe_lands_in_queue_when_server_is_down(
     await server.stop()
     try:
         call = await caller.call("956100")
+        answered = time.monotonic()
         joined = await wait_queue_join(events, "hotline-general")
+        # first told so (the words the server published when it last started), then queued
+        told = voiced_seconds(call.heard())
+        assert time.monotonic() - answered > 4.0 and told >= 3.0, \
+            f"the failsafe announcement: {told:.1f} s voiced before the queue"
         assert joined.variables.get("IVR_FAILSAFE", "1") == "1"
+        heard = len(call.heard())
         await asyncio.sleep(3.0)  # the music fades in over about a second
-        assert voiced_ok(call), "the caller must hear music on hold, not silence"
+        assert voiced_seconds(call.heard(heard)) > 0.3, \
+            "the caller must hear music on hold, not silence"
         await call.hangup()
     finally:
         ami.unsubscribe(events)
         await server.start()
-
-
-def voiced_ok(call: SipCall) -> bool:
-    from ivr.sim.sipua import voiced_seconds
-
-    return voiced_seconds(call.heard()) > 0.3
 
 
 async def test_asterisk_restart_then_next_call_works(

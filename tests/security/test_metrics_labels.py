@@ -52,7 +52,8 @@ def test_handoff_metrics_cannot_be_injected(key: str) -> None:
 async def test_call_outcomes_on_metrics_page() -> None:
     app_calls = SimpleNamespace(active=0, total_calls=2,
                                 outcomes={"completed": 1, EVIL[0]: 1},
-                                ari_blips={"calls_kept": 1, EVIL[0]: 1}, shed_calls=0)
+                                ari_blips={"calls_kept": 1, EVIL[0]: 1}, shed_calls=0,
+                                resumed_calls=0)
     app = web.Application()
     app[CALLS] = app_calls  # type: ignore[misc]
     req = make_mocked_request("GET", "/metrics", app=app)

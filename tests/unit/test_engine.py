@@ -90,6 +90,22 @@ async def test_wrong_pin_twice_goes_to_an_agent(catalog: Catalog) -> None:
     assert isinstance(out[-1], TransferAction) and out[-1].line == "oil"
 
 
+async def test_a_verification_the_back_end_cannot_check_goes_to_an_agent_at_once(
+        catalog: Catalog) -> None:
+    """System down is not a wrong PIN: no 'please re-enter', no count toward a lock."""
+    async def down(args: dict[str, Any]) -> dict[str, Any]:
+        raise ActionRefused("抱歉，系统暂时繁忙。", unavailable=True)
+
+    e = DialogEngine(catalog, {**fake_actions(), "verify.fuel_card": down})
+    e.start()
+    await e.on_event(Utterance("查一下加油卡余额"))
+    await e.on_event(Dtmf("9001000000000000017#"))
+    out = await e.on_event(Dtmf("123456#"))
+    assert "重新输入" not in said(out) and "系统暂时繁忙" in said(out)
+    assert [s.name for s in out if isinstance(s, Step)][-1] == "backend_unavailable"
+    assert isinstance(out[-1], TransferAction) and out[-1].reason == "backend_unavailable"
+
+
 async def test_safety_interrupts_anything(catalog: Catalog) -> None:
     e = DialogEngine(catalog, fake_actions())
     e.start()

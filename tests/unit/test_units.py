@@ -121,6 +121,10 @@ def test_asterisk_configs_render_from_settings(tmp_path) -> None:
     assert "ivr-dev-ari-secret" in confs["ari.conf"]
     assert "Stasis(${IVR_APP},inbound)" in confs["extensions.conf"]
     assert 'STASISSTATUS}" = "FAILED"' in confs["extensions.conf"]
+    # server down: the failsafe says so, and ends a wait no agent took with an apology
+    assert "Playback(ivr/failsafe-hold)" in confs["extensions.conf"]
+    assert '"${IVR_FAILSAFE}" = "1"]?failsafe-sorry,1' in confs["extensions.conf"]
+    assert "Playback(ivr/failsafe-sorry)" in confs["extensions.conf"]
     for q in ("hotline-oil", "hotline-gas", "hotline-general", "hotline-priority"):
         assert f"[{q}]" in confs["queues.conf"]
     assert "/etc/asterisk-x" in confs["asterisk.conf"]

@@ -144,6 +144,20 @@ class AriClient:
             priority=priority,
         )
 
+    async def start_moh(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/moh")
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/moh")
+
+    async def app_registered(self, app: str | None = None) -> bool:
+        """Whether a process holds the events websocket of ``app`` (ours by default)."""
+        try:
+            await self.request("GET", f"/applications/{app or self.app}")
+        except ChannelGone:  # 404: no such application registered
+            return False
+        return True
+
     async def channels(self) -> list[ChannelInfo]:
         data = await self.request("GET", "/channels")
         return [ChannelInfo.from_json(c) for c in data or []]
