@@ -21,7 +21,31 @@ def _progress(message: str) -> None:
     click.echo(click.style("» ", fg="cyan") + message, err=True)
 
 
-@click.group()
+class _Main(click.Group):
+    """The command group: the tool modules' subcommands (eval, bench, kb, campaigns, drill, …)
+    are imported when a command other than ``up`` is asked for or listed. ``ivr up`` starts
+    without them, so a server restarted after a crash puts the callers it left on hold within
+    half a second (``ivr.calls.orphans``), not after every tool is imported."""
+
+    LIGHT = frozenset({"up"})
+    _loaded = False
+
+    def _load(self) -> None:
+        if not _Main._loaded:
+            _Main._loaded = True
+            _register_subcommands()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.LIGHT:
+            self._load()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_Main)
 @click.option(
     "--config",
     "config_file",
@@ -321,8 +345,6 @@ def _register_subcommands() -> None:
 
     register_drill(main)
 
-
-_register_subcommands()
 
 
 if __name__ == "__main__":  # pragma: no cover
