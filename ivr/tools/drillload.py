@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import os
 import resource
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.core.config import Settings
+from ivr.tools.benchvoice import asterisk_cpu_s
 
 SCENARIO = Path(__file__).resolve().parent.parent / "sim" / "sipp" / "keys.xml"
 SIPP_PORT = 25060  # SIPp's own SIP port on loopback
@@ -71,35 +71,16 @@ class LoadReport:
         return out
 
 
-def _rss_mb(pid: int | str = "self") -> float:
+def _rss_mb() -> float:
+    """This process's resident memory."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
-
-
-def _cpu_s(pid: int) -> float:
-    """user + system seconds of a process (and its waited-for children)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def _asterisk_pid(settings: Settings) -> int | None:
-    """The managed Asterisk's pid (its astrundir inside the root), if there is one."""
-    a = settings.asterisk
-    for run in ("run", "var/run"):  # /var/run is often a link to /run: read it in the root
-        with contextlib.suppress(OSError, ValueError):
-            return int((a.root_dir / run / f"asterisk-{a.instance}" / "asterisk.pid")
-                       .read_text().strip())
-    return None
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -109,8 +90,7 @@ def _percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-async def _sample(app: web.Application, report: LoadReport, stop: asyncio.Event,
-                  ast_pid: int | None) -> list[float]:
+async def _sample(app: web.Application, report: LoadReport, stop: asyncio.Event) -> list[float]:
     """Once a second: calls up, CPU, memory; every 100 ms: the loop's lag."""
     from ivr.web.keys import CALLS
 
@@ -186,13 +166,12 @@ async def load(app: web.Application, settings: Settings, *, calls: int, rate: fl
     report = LoadReport(calls=calls)
     manager, repo = app[CALLS], app[REPO]
     shed_before = manager.shed_calls
-    ast_pid = _asterisk_pid(settings)
-    ast_cpu0 = _cpu_s(ast_pid) if ast_pid else 0.0
+    ast_cpu0 = asterisk_cpu_s(app)
     report.rss_mb_start = _rss_mb()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     since, t0 = time.time(), time.monotonic()
     stop = asyncio.Event()
-    sampler = asyncio.create_task(_sample(app, report, stop, ast_pid), name="load-sampler")
+    sampler = asyncio.create_task(_sample(app, report, stop), name="load-sampler")
     echo(f"  SIPp: {calls} calls at {rate:g}/s, each {listen_s:g} s of prompts, the key 0, "
          f"{hold_s:g} s in the queue")
     proc = await asyncio.create_subprocess_exec(
@@ -211,8 +190,9 @@ async def load(app: web.Application, settings: Settings, *, calls: int, rate: fl
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     report.cpu_share = ((cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)) \
         / report.seconds
-    if ast_pid:
-        report.asterisk_cpu_share = (_cpu_s(ast_pid) - ast_cpu0) / report.seconds
+    ast_cpu1 = asterisk_cpu_s(app)
+    if ast_cpu0 is not None and ast_cpu1 is not None:
+        report.asterisk_cpu_share = (ast_cpu1 - ast_cpu0) / report.seconds
     report.loop_lag_ms_p95 = _percentile(lags, 0.95)
     report.loop_lag_ms_max = max(lags, default=0.0)
     if proc.returncode not in (0, 1):
@@ -249,13 +229,7 @@ def _went_through(path: list[dict[str, Any]]) -> bool:
 async def _tally(repo: Any, since: float, report: LoadReport) -> None:
     """Outcomes of the drill's calls from their records, once they are all closed. A call
     passed when SIPp saw it through and its record says it went where the key sent it."""
-    rows: list[Any] = []
-    for _ in range(100):
-        rows = [r for r in await repo.recent(min(1000, report.calls + 50))
-                if r.started_at.timestamp() >= since - 1]
-        if len(rows) >= report.calls and all(r.ended_at for r in rows):
-            break
-        await asyncio.sleep(0.2)
+    rows = await repo.all_closed_since(since, report.calls, wait_s=20.0)
     report.outcomes = dict(Counter(str(r.outcome) for r in rows))
     through = sum(1 for r in rows if _went_through(r.path))
     report.passed = min(report.sipp_ok, through)

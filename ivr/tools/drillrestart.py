@@ -261,7 +261,7 @@ async def _resumed(repo: CallRepository, since: float, want: int, wait_s: float 
     waiting up to ``wait_s`` for ``want``: a key pressed before that is pressed into hold music."""
     n = 0
     for _ in range(int(wait_s / 0.2)):
-        rows = [r for r in await repo.recent(want + 20) if r.started_at.timestamp() >= since - 1]
+        rows = await repo.started_since(since, want + 20)
         n = sum(1 for r in rows if any(s.get("step") == "resumed" for s in r.path))
         if n >= want:
             break
@@ -284,13 +284,7 @@ def longest_quiet(loud: Any, start: float, end: float) -> float:
 
 async def _judge(repo: CallRepository, since: float, report: KillReport) -> int:
     """Calls whose record shows them resumed, greeted once and both keys taken."""
-    rows = []
-    for _ in range(75):  # the last ends are written within a few seconds
-        rows = [r for r in await repo.recent(report.calls + 20)
-                if r.started_at.timestamp() >= since - 1]
-        if len(rows) >= report.calls and all(r.ended_at for r in rows):
-            break
-        await asyncio.sleep(0.2)
+    rows = await repo.all_closed_since(since, report.calls)
     went_on = 0
     for row in rows:
         steps = [(s.get("step"), s.get("detail") or {}) for s in row.path]

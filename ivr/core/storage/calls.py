@@ -159,6 +159,24 @@ class CallRepository:
         stmt = select(Call).order_by(Call.started_at.desc(), Call.id).limit(n)
         return [row[0] for row in await self._rows("recent", None, stmt)]
 
+    async def started_since(self, since: float, limit: int) -> list[Call]:
+        """The calls started after ``since`` (epoch seconds), newest first, at most ``limit``
+        (drills, tests)."""
+        return [r for r in await self.recent(limit) if r.started_at.timestamp() >= since - 1]
+
+    async def all_closed_since(self, since: float, count: int,
+                               wait_s: float = 15.0) -> list[Call]:
+        """The calls started after ``since``, waiting up to ``wait_s`` until at least ``count``
+        are there and every one is closed (a drill's calls, their ends written); what there
+        is then."""
+        rows: list[Call] = []
+        for _ in range(max(1, int(wait_s / 0.2))):
+            rows = await self.started_since(since, min(MAX_RECENT, count + 50))
+            if len(rows) >= count and all(r.ended_at for r in rows):
+                break
+            await asyncio.sleep(0.2)
+        return rows
+
     async def closed_since(self, since: float, wait_s: float = 10.0) -> Call | None:
         """The newest call started after ``since`` (epoch seconds) once it is closed, waiting
         up to ``wait_s`` for its end to be written (drills, tests); None if there is none."""
