@@ -17,6 +17,7 @@ from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, 
 from dialog.actions import Transfer as TransferAction
 from dialog.catalog import Catalog
 from dialog.nlu.lines import named_line
+from dialog.nlu.pinyin import fuzzy_pinyin
 from dialog.prompts import P, line_menu_text
 from dialog.scenario import BotSpec, SlotSpec
 from dialog.scenario import Step as BotStep
@@ -44,11 +45,36 @@ GLOBALS: list[tuple[str, re.Pattern[str]]] = [
                    r"|闻到.{0,4}味|(燃气|煤气)?报警器.{0,2}(响|叫)"),
     ),
     ("agent", re.compile(r"转?人工|人工服务|人工客服|找客服|真人|接线员")),
-    ("repeat", re.compile(r"重复|再说一遍|再说一次|没听清|没听到|什么\?*$")),
+    # 重复 but not 重复扣款 / 重复缴费 (a double charge is a business question, not "say again")
+    ("repeat", re.compile(r"重复(?!扣|收|缴|交|充|付|支|刷|计|开|办|下单|购)|再说一遍|再说一次"
+                          r"|没听清|没听到|什么\?*$")),
     ("back", re.compile(r"返回上一步|上一步|返回上一级")),
     ("main_menu", re.compile(r"主菜单|返回菜单|重新开始")),
     ("goodbye", re.compile(r"^(再见|拜拜|没有了|没事了|不用了谢谢|挂了)")),
 ]
+# The same by sound, over fuzzy pinyin (dialog/nlu/pinyin.py: zh=z, ch=c, sh=s, n=l, -ng=-n):
+# what the recogniser writes with the wrong characters still means it. 方会主菜弹 (heard so by
+# Whisper base on 8 kHz) is 返回主菜单, 仁工 is 人工, 在说一片 is 再说一遍. Only phrases of three
+# syllables or more, or 人工 itself (the text pattern takes 人工 anywhere already).
+GLOBAL_SOUNDS: dict[str, re.Pattern[str]] = {
+    "agent": re.compile(r"\bren gong\b"),
+    "repeat": re.compile(r"\bzai (suo|jian) yi (bian|pian|ci)\b"),
+    "back": re.compile(r"\b(fan hui )?san yi (bu|ji)\b"),
+    "main_menu": re.compile(r"\b(zu|fan hui) cai dan\b|\bcon xin kai si\b"),
+}
+
+
+def global_intent(text: str) -> str | None:
+    """The global intent ``text`` says, as written (``GLOBALS``, in their order) or, failing
+    that, as it sounds (``GLOBAL_SOUNDS``); None when it says none."""
+    for name, pattern in GLOBALS:
+        if pattern.search(text):
+            return name
+    sounds = " ".join(fuzzy_pinyin(text))
+    for name, sound in GLOBAL_SOUNDS.items():
+        if sound.search(sounds):
+            return name
+    return None
 
 # The recogniser hints of the first question ("which business?"): the hotline's two businesses,
 # the words Whisper base mishears most (人其, 然计, 两次 for 燃气). `ivr eval intents` on the
@@ -136,7 +162,7 @@ class DialogEngine:
         text = text.strip()
         if not text:
             return False
-        if any(pattern.search(text) for _, pattern in GLOBALS):
+        if global_intent(text) is not None:
             return True
         st = self.state
         if st.mode == "bot":
@@ -255,9 +281,8 @@ class DialogEngine:
     # ---- global intents -----------------------------------------------------------------
     def _global(self, text: str) -> list[Action] | None:
         st = self.state
-        for name, pattern in GLOBALS:
-            if not pattern.search(text):
-                continue
+        name = global_intent(text)
+        if name is not None:
             if name == "safety":
                 st.mode = "done"
                 return [Step("safety", {"text": text}), Say(P["safety"], "safety", barge_in=False),

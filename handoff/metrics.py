@@ -56,7 +56,7 @@ class HandoffMetrics:
     unknown_calls: int = 0  # AgentCalled for a channel without a pop (failsafe calls)
     redis_failures: int = 0
     malformed_messages: int = 0  # pop messages on Redis that were not JSON or failed to apply
-    writes_dropped: int = 0  # Redis writes dropped because the write queue was full
+    writes_dropped: int = 0  # Redis writes dropped: the queue full, or too many kept in an outage
     deliveries_dropped: int = 0  # desktop updates dropped because a desktop was too slow
     llm: Counter[str] = field(default_factory=Counter)  # summaries by status
     tickets: Counter[str] = field(default_factory=Counter)  # LLM ticket fills by status

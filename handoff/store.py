@@ -11,7 +11,12 @@ Channels: ``ivr:handoff:pops`` (every new or updated pop) and ``ivr:handoff:agen
 Writes are queued (``WRITE_QUEUE`` deep; when full the oldest queued write is dropped and
 counted: newer writes of a pop carry its whole state) and run in order by one task, each batch
 in one pipeline with a timeout. Reads have a short timeout. A dead Redis is logged and counted,
-never raised: the process keeps its pops in memory and delivers to its own desktops.
+never raised: the process keeps its pops in memory and delivers to its own desktops, and keeps
+the newest value of every key it could not set (``UNWRITTEN_MAX`` keys, oldest dropped and
+counted beyond that). When Redis answers again (a write goes through, or the subscriber is back)
+those values are written before any newer queued batch, so a pop made during an outage is in
+Redis afterwards; messages published during the outage are not sent again (they were live
+updates; a desktop that connects later reads the stored pop).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +42,7 @@ POPS_CHANNEL = PREFIX + "pops"
 AGENT_PATTERN = PREFIX + "agent:*"
 WRITE_QUEUE = 256
 TIMEOUT_S = 0.5
+UNWRITTEN_MAX = 4096  # keys kept while Redis is away
 RELISTEN_S = (0.5, 1.0, 2.0, 5.0)  # back-off of the subscriber after Redis went away
 # delete an agent's current pop only if it is still the given one
 _DEL_IF = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end " \
@@ -76,6 +83,7 @@ class PopStore:
         self._writes: asyncio.Queue[Write] = asyncio.Queue(queue_size)
         self._writer: asyncio.Task[None] | None = None
         self._failing = False  # log the first failure of a streak, not every one
+        self._unwritten: OrderedDict[str, str] = OrderedDict()  # key -> newest unset value
 
     def start(self) -> None:
         if self._writer is None:
@@ -107,13 +115,25 @@ class PopStore:
         while True:
             job = await self._writes.get()
             try:
-                ok = await self._run(job.ops)
+                ok = await self._run(job.ops) if job.ops else True
                 if job.done is not None:
                     job.done(ok)
+                if ok and self._unwritten and not self._failing:
+                    await self._write_kept()
             finally:
                 self._writes.task_done()
 
+    async def _write_kept(self) -> None:
+        """The values kept during an outage, now (each queued batch is newer than them)."""
+        kept = [("set", key, value) for key, value in self._unwritten.items()]
+        self._unwritten.clear()
+        if await self._run(kept):
+            log.info("handoff Redis: %d keys kept during the outage written", len(kept))
+
     async def _run(self, ops: list[tuple[str, str, str]]) -> bool:
+        for op, key, _ in ops:  # this batch is newer than anything kept for its keys
+            if op == "set":
+                self._unwritten.pop(key, None)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for op, key, value in ops:
@@ -126,9 +146,19 @@ class PopStore:
                 await asyncio.wait_for(pipe.execute(), self.timeout_s)
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed("write", exc)
+            self._keep(ops)
             return False
         self._recovered()
         return True
+
+    def _keep(self, ops: list[tuple[str, str, str]]) -> None:
+        for op, key, value in ops:
+            if op == "set":
+                self._unwritten[key] = value
+                self._unwritten.move_to_end(key)
+        while len(self._unwritten) > UNWRITTEN_MAX:
+            self._unwritten.popitem(last=False)
+            self.metrics.writes_dropped += 1
 
     # ---- reads ----------------------------------------------------------------------
     async def _get(self, key: str) -> str | None:
@@ -167,6 +197,9 @@ class PopStore:
             try:
                 await pubsub.psubscribe(AGENT_PATTERN)
                 attempt = 0
+                if self._failing or self._unwritten:  # Redis is back: write what was kept
+                    self._recovered()
+                    self.write(Write([]))
                 while True:
                     msg = await pubsub.get_message(timeout=5.0)
                     if msg is None:

@@ -3,11 +3,14 @@
 Queue bound: ``maxsize`` operations. When full, path steps are dropped (and counted) but call
 start/finish records are always kept, so every call row is opened and closed.
 
-A write that fails (PostgreSQL down or restarting) is retried in order, after 0.5, 1, 2, 4, 8,
-15, 30 and 30 s (about 90 s in all), while later writes wait in the queue behind it; calls go on
-meanwhile (nothing a caller waits on writes here). Only after the last retry is it counted as
-failed and dropped. A write the table refuses (no such call, a value it does not accept) is not
-retried. At shutdown each queued write gets one try.
+A write that fails (PostgreSQL down or restarting) is retried in order, after 0.5, 1, 2 and 4 s,
+then every 5 s for as long as it takes (so writing resumes within 5 s of PostgreSQL's return,
+however long it was away), while later writes wait in the queue behind it; calls go on meanwhile
+(nothing a caller waits on writes here). The queue's bound keeps memory bounded: past
+``maxsize`` path steps are dropped, call starts and ends never. A write the table refuses (no
+such call, a value it does not accept) is not retried. At shutdown each queued write gets one
+try. Every write carries the moment it was queued, so a call's record written after an outage
+keeps its own start, step and end times.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from ivr.core.privacy import mask_json
@@ -25,7 +29,8 @@ from ivr.core.storage.errors import CallNotFoundError, InvalidCallDataError, Sto
 log = logging.getLogger("ivr.calls.journal")
 
 Op = Callable[[], Awaitable[Any]]
-RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0)
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)  # then RETRY_EVERY_S, until it goes through
+RETRY_EVERY_S = 5.0
 
 
 class CallJournal:
@@ -34,9 +39,10 @@ class CallJournal:
         self._queue: asyncio.Queue[Op | None] = asyncio.Queue()
         self.maxsize = maxsize
         self.dropped = 0
-        self.failed = 0  # writes given up after every retry
+        self.failed = 0  # writes given up (refused by the table, or at shutdown)
         self.retried = 0  # retries made
         self.retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+        self.retry_every_s = RETRY_EVERY_S
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         # called with the call id once a call's row is closed (e.g. survey call-backs:
@@ -75,12 +81,15 @@ class CallJournal:
             await self._write(op)
 
     async def _write(self, op: Op) -> None:
-        for attempt, delay in enumerate((*self.retry_delays_s, None)):
+        attempt = 0
+        while True:
+            delay = (self.retry_delays_s[attempt] if attempt < len(self.retry_delays_s)
+                     else self.retry_every_s)
             try:
                 await op()
             except StorageError as exc:
                 permanent = isinstance(exc, CallNotFoundError | InvalidCallDataError)
-                if delay is None or self._closing or permanent:
+                if self._closing or permanent:
                     self.failed += 1
                     log.error("call journal write failed for good: %s", exc)
                     return
@@ -88,6 +97,7 @@ class CallJournal:
                     log.warning("call journal write failed (%s); retrying, %d writes wait",
                                 exc, self._queue.qsize())
                 self.retried += 1
+                attempt += 1
                 await asyncio.sleep(delay)
             else:
                 if attempt:
@@ -98,6 +108,7 @@ class CallJournal:
     def start(
         self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str, transport: str
     ) -> None:
+        at = _now()
         self._put(
             lambda: self.repo.start(
                 call_id=call_id,
@@ -105,17 +116,19 @@ class CallJournal:
                 caller_number=caller,
                 dialed_number=dialed,
                 transport=transport,
+                at=at,
             ),
             essential=True,
         )
 
     def answered(self, call_id: uuid.UUID) -> None:
-        self._put(lambda: self.repo.answered(call_id), essential=True)
+        at = _now()
+        self._put(lambda: self.repo.answered(call_id, at), essential=True)
 
     def step(self, call_id: uuid.UUID, name: str, detail: dict[str, object]) -> None:
         """Every step is stored masked (card, phone, ID numbers and PINs in any detail)."""
-        masked = mask_json(detail)
-        self._put(lambda: self.repo.add_step(call_id, name, **masked), essential=False)
+        masked, at = mask_json(detail), _now()
+        self._put(lambda: self.repo.add_step(call_id, name, at, **masked), essential=False)
 
     def finish(
         self,
@@ -125,9 +138,16 @@ class CallJournal:
         queue: str | None = None,
         hangup_cause: str | None = None,
     ) -> None:
+        at = _now()
+
         async def op() -> None:
-            if await self.repo.finish(call_id, outcome, queue=queue, hangup_cause=hangup_cause):
+            if await self.repo.finish(call_id, outcome, queue=queue, hangup_cause=hangup_cause,
+                                      at=at):
                 for hook in self.on_finish:
                     hook(call_id)
 
         self._put(op, essential=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

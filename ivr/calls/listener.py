@@ -377,16 +377,21 @@ class Listener:
             await feed.close()
         return await self.recognizer.transcribe(event.pcm, rate, hints=self.hints)
 
+    async def _decode(self, event: SpeechEnded, feed: PartialFeed | None,
+                      spec: Speculation | None, early: Transcript | None
+                      ) -> tuple[Transcript, bool]:
+        """The utterance's text, and whether it came from the pause (judged or speculated)."""
+        t = early or await self._speculated(spec)
+        if t is not None:
+            return t, True
+        return await self._final(event, feed), False
+
     async def _recognise(self, event: SpeechEnded, ended: float,
                          feed: PartialFeed | None = None, spec: Speculation | None = None,
                          early: Transcript | None = None) -> None:
-        speculative = early is not None
-        try:
-            t = early or await self._speculated(spec)
-            if t is None:
-                t = await asyncio.wait_for(self._final(event, feed), self.decode_deadline_s)
-            else:
-                speculative = True
+        try:  # the deadline covers the decode started at the pause too (a hanging back end)
+            t, speculative = await asyncio.wait_for(self._decode(event, feed, spec, early),
+                                                    self.decode_deadline_s)
         except (ASRError, TimeoutError) as exc:
             what = "missed its deadline" if isinstance(exc, TimeoutError) else str(exc)
             log.warning("recognition failed (%s): the call goes on with keys", what)

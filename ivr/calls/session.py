@@ -259,7 +259,7 @@ class CallSession:
             return
         ch = self.channel
         await self.state.save(ch.channel_id, {
-            "call_id": self.call_id.hex, "caller": ch.caller, "dialed": ch.dialed,
+            "call_id": self.call_id.hex, "dialed": ch.dialed,  # no caller number: not needed
             "dialog": snapshot(),
         })
 

@@ -178,6 +178,31 @@ def server_kill(settings: Settings, calls: int, summary: dict[str, Any], echo: E
     return 0 if s["went_on"] == s["calls"] else 1
 
 
+def deps(settings: Settings, phases: list[tuple[str, Any]], calls: int, delay_s: float,
+         summary: dict[str, Any], echo: Echo) -> int:
+    """The dependency drills (``ivr.tools.drilldeps``) on PostgreSQL and Redis held here."""
+    from ivr.tools.drilldeps import dependency_drill
+    from ivr.tools.drillrestart import drill_stack
+
+    held = settings.model_copy(deep=True)
+    held.asterisk.managed = False  # the drill's server starts its own
+
+    async def run() -> list[Any]:
+        async with drill_stack(held) as (pg_url, redis_url, repo):
+            return await dependency_drill(settings, pg_url=pg_url, redis_url=redis_url,
+                                          repo=repo, phases=phases, calls=calls,
+                                          delay_s=delay_s, echo=echo)
+
+    done = asyncio.run(run())
+    for phase in done:
+        summary[f"{phase.dependency}-{phase.mode}"] = phase.summary()
+    for phase in done:
+        echo(phase.line())
+        for failure in phase.failures:
+            echo(f"  {failure}")
+    return 0 if done and all(p.passed for p in done) else 1
+
+
 def _finish(rc: int, summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         command = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
@@ -303,6 +328,37 @@ def load_cmd(settings: Settings, calls: int, rate: float, listen_s: float, hold_
     _one(settings, "load", load_drill(settings, calls, rate, listen_s, hold_s), as_json)
 
 
+def _deps_command(name: str) -> None:
+    which = ("postgres", "redis", "llm", "asr") if name == "deps" else (name,)
+
+    @drill_group.command(name, help=(
+        "PostgreSQL, Redis, the LLM endpoint and the recogniser in turn" if name == "deps"
+        else {"postgres": "PostgreSQL", "redis": "Redis", "llm": "The LLM endpoint",
+              "asr": "The recogniser"}[name])
+        + " down, then slow, under live callers: they must go on (keys, a queue) with at "
+        "most 3 s of silence, and nothing may be lost once it is back.")
+    @click.option("--calls", type=int, default=3, show_default=True,
+                  help="Callers in each phase.")
+    @click.option("--delay", "delay_s", type=float, default=10.0, show_default=True,
+                  help="Seconds each answer is held when slow.")
+    @click.option("--modes", default="down,slow", show_default=True)
+    @json_option
+    @click.pass_obj
+    def command(settings: Settings, calls: int, delay_s: float, modes: str,
+                as_json: bool) -> None:
+        chosen = [m.strip() for m in modes.split(",") if m.strip()]
+        if not chosen or any(m not in ("down", "slow") for m in chosen):
+            raise click.BadParameter("down, slow or down,slow", param_hint="--modes")
+        summary: dict[str, Any] = {}
+        phases = [(d, m) for d in which for m in chosen]
+        _finish(deps(settings, phases, calls, delay_s, summary, _echo(as_json)), summary,
+                as_json)
+
+
+for _name in ("postgres", "redis", "llm", "asr", "deps"):
+    _deps_command(_name)
+
+
 @drill_group.command("all")
 @click.option("--calls", type=int, default=5, show_default=True, help="ari-blip's calls.")
 @click.option("--load-calls", type=int, default=20, show_default=True)
@@ -321,6 +377,8 @@ def all_cmd(settings: Settings, calls: int, load_calls: int, kill_calls: int, ex
         "asterisk-restart": asterisk_drill(settings),
     }, summary, echo)
     rc = server_kill(settings, kill_calls, summary, echo) or rc
+    rc = deps(settings, [(d, m) for d in ("postgres", "redis", "llm", "asr")
+                         for m in ("down", "slow")], 2, 10.0, summary, echo) or rc
     echo(f"fuzz: {examples} inputs per parser")
     summary["fuzz"] = fuzz(examples, echo)
     rc = rc or int(any(r["escaped"] for r in summary["fuzz"]))

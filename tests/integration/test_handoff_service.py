@@ -320,3 +320,39 @@ async def test_a_bad_message_from_another_process_never_stops_the_listener(
         assert service.store.metrics.malformed_messages == 2
     finally:
         await service.close()
+
+
+async def test_a_pop_made_while_redis_is_away_is_in_redis_when_it_is_back(
+        redis: aioredis.Redis, redis_url: str) -> None:
+    """Redis behind a fault proxy that goes down: the pop is made and delivered here at once,
+    and written to Redis (with its channel index) once Redis answers again, without another
+    write to trigger it (the subscriber coming back does)."""
+    from ivr.sim.faults import FaultProxy, upstream_of_url, url_through
+
+    proxy = FaultProxy("redis", upstream_of_url(redis_url, default_port=6379))
+    port = await proxy.start()
+    client = aioredis.from_url(url_through(redis_url, port), decode_responses=True,
+                               socket_connect_timeout=0.3, socket_timeout=0.3)
+    service = await service_for(client)
+    try:
+        await asyncio.sleep(0.3)  # subscribed
+        await proxy.set("down")
+        ctx = context()
+        await service.handoff(ctx)
+        await service.on_queue_event(queue_event("AgentCalled", ctx.channel_id))
+        await asyncio.sleep(0.5)
+        assert service.metrics.redis_failures >= 1
+        assert await redis.get(pop_key(ctx.handoff_id)) is None
+        await proxy.set("up")
+        for _ in range(100):
+            if await redis.get(pop_key(ctx.handoff_id)) is not None:
+                break
+            await asyncio.sleep(0.1)
+        stored = json.loads(await redis.get(pop_key(ctx.handoff_id)) or "{}")
+        assert stored.get("handoff_id") == ctx.handoff_id
+        assert await redis.get(channel_key(ctx.channel_id)) == ctx.handoff_id
+        assert await redis.get(current_key("agent1")) == ctx.handoff_id
+    finally:
+        await service.close()
+        await client.aclose()
+        await proxy.close()

@@ -6,7 +6,7 @@ import asyncio
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,23 @@ async def test_call_lifecycle(call_repo: CallRepository) -> None:
     found = await call_repo.by_channel(channel)
     assert found is not None and found.id == cid
     assert (await call_repo.recent(1))[0].id == cid
+
+
+async def test_a_record_written_late_keeps_the_calls_own_times(
+        call_repo: CallRepository) -> None:
+    """The journal writes after an outage with the moments it queued: the record says when
+    the call started, answered, took each step and ended, not when PostgreSQL came back."""
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    cid = await call_repo.start(channel_id=f"late.{uuid.uuid4().hex[:6]}", transport="ari",
+                                at=t0)
+    await call_repo.answered(cid, t0 + timedelta(seconds=1))
+    await call_repo.add_step(cid, "menu", t0 + timedelta(seconds=5.25), key="1")
+    await call_repo.finish(cid, "completed", at=t0 + timedelta(seconds=20))
+    row = await call_repo.get(cid)
+    assert row is not None and row.started_at == t0
+    assert row.answered_at == t0 + timedelta(seconds=1)
+    assert row.ended_at == t0 + timedelta(seconds=20)
+    assert row.path == [{"t": 5.25, "step": "menu", "detail": {"key": "1"}}]
 
 
 async def test_many_concurrent_steps_are_all_kept(call_repo: CallRepository) -> None:

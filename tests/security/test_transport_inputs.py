@@ -93,7 +93,8 @@ class _Repo:
     def __init__(self) -> None:
         self.steps: list[tuple[str, dict[str, Any]]] = []
 
-    async def add_step(self, call_id: uuid.UUID, step: str, /, **detail: Any) -> None:
+    async def add_step(self, call_id: uuid.UUID, step: str, at: object = None, /,
+                       **detail: Any) -> None:
         self.steps.append((step, detail))
 
 

@@ -150,6 +150,32 @@ async def test_repeat_and_main_menu(catalog: Catalog) -> None:
     assert "加油卡业务请按1" in said(back)
 
 
+@pytest.mark.parametrize(("heard", "intent"), [
+    ("方会主菜弹", "main_menu"),  # 返回主菜单 as Whisper base heard it on 8 kHz
+    ("回到猪菜单吧", "main_menu"),
+    ("我要仁工服务", "agent"),
+    ("你在说一片", "repeat"),
+])
+async def test_global_intents_by_sound_anywhere(catalog: Catalog, heard: str,
+                                                intent: str) -> None:
+    """Misheard globals still hold, at the route menu and in the middle of a bot's slots."""
+    for keys in ([], ["1", "1"]):  # the first question; the balance bot's card number
+        e = DialogEngine(catalog)
+        e.start()
+        for k in keys:
+            await e.on_event(Dtmf(k))
+        out = await e.on_event(Utterance(heard))
+        steps = [a.detail for a in out if isinstance(a, Step) and a.name == "global"]
+        assert steps == [{"intent": intent}], (heard, keys, out)
+
+
+@pytest.mark.parametrize("text", ["我的加油卡被重复扣款了", "燃气费重复缴了两次"])
+def test_a_double_charge_is_no_request_to_repeat(text: str) -> None:
+    from dialog.engine import global_intent
+
+    assert global_intent(text) is None
+
+
 async def test_backend_refusal_is_spoken_then_transferred(catalog: Catalog) -> None:
     e = DialogEngine(catalog, fake_actions())
     e.start()

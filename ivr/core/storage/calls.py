@@ -1,5 +1,8 @@
 """The call record: one row per call in ``calls``, its path appended step by step.
 
+Each write takes the moment it happened (``at``, optional: the database's clock otherwise), so a
+record written late (the journal retrying while PostgreSQL was away) keeps the call's own times.
+
 Every method raises ``StorageError`` (or a subclass) and nothing else for storage failures, bad
 values and unknown call ids, with the operation and call id in the message (never the caller's
 number; the engine hides bound parameters). Callers decide what to do: the call journal logs it
@@ -11,9 +14,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Numeric, String, cast, func, literal, literal_column, select, update
+from sqlalchemy import (
+    DateTime,
+    Numeric,
+    String,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import Executable
@@ -54,6 +68,7 @@ class CallRepository:
         dialed_number: str | None = None,
         direction: str = "inbound",
         call_id: uuid.UUID | None = None,
+        at: datetime | None = None,
     ) -> uuid.UUID:
         """Open the row of a new call (outcome ``in_progress``); return its id.
 
@@ -69,31 +84,34 @@ class CallRepository:
         stmt = insert(Call).values(
             id=cid, channel_id=channel_id, transport=transport, direction=direction,
             caller_number=caller_number, dialed_number=dialed_number,
+            **({} if at is None else {"started_at": at}),
         ).on_conflict_do_nothing(index_elements=[Call.id]).returning(Call.id)
         await self._rows("start", cid, stmt)
         return cid
 
-    async def answered(self, call_id: uuid.UUID) -> None:
+    async def answered(self, call_id: uuid.UUID, at: datetime | None = None) -> None:
         """Set ``answered_at`` (the first time only)."""
         stmt = (
             update(Call).where(Call.id == call_id)
-            .values(answered_at=func.coalesce(Call.answered_at, func.now()))
+            .values(answered_at=func.coalesce(Call.answered_at, _moment(at, func.now())))
             .returning(Call.id)
         )
         if not await self._rows("answered", call_id, stmt):
             raise CallNotFoundError(f"calls.answered: no call {call_id}")
 
-    async def add_step(self, call_id: uuid.UUID, step: str, /, **detail: Any) -> None:
+    async def add_step(self, call_id: uuid.UUID, step: str, at: datetime | None = None, /,
+                       **detail: Any) -> None:
         """Append ``{"t": seconds since start, "step": step, "detail": detail}`` to the path.
 
-        ``call_id`` and ``step`` are positional-only, so ``detail`` may use those names too.
+        ``call_id``, ``step`` and ``at`` are positional-only, so ``detail`` may use any name.
         The append happens in one UPDATE (``path || ...``), so concurrent steps are all kept.
         Detail values JSON lacks (datetime, UUID, ...) are stored as strings.
         """
         if not step:
             raise InvalidCallDataError("calls.add_step: step name is empty")
         seconds = func.round(
-            cast(func.extract("epoch", func.clock_timestamp() - Call.started_at), Numeric), 3
+            cast(func.extract("epoch", _moment(at, func.clock_timestamp()) - Call.started_at),
+                 Numeric), 3
         )
         entry = func.jsonb_build_object(
             literal_column("'t'"), seconds,
@@ -116,6 +134,7 @@ class CallRepository:
         *,
         queue: str | None = None,
         hangup_cause: str | None = None,
+        at: datetime | None = None,
     ) -> bool:
         """Close the call: outcome, ``ended_at`` and optionally queue and hangup cause.
 
@@ -124,7 +143,7 @@ class CallRepository:
         """
         if not outcome or outcome == IN_PROGRESS:
             raise InvalidCallDataError(f"calls.finish: {outcome!r} is not a final outcome")
-        values: dict[str, Any] = {"outcome": outcome, "ended_at": func.now()}
+        values: dict[str, Any] = {"outcome": outcome, "ended_at": _moment(at, func.now())}
         if queue is not None:
             values["queue"] = queue
         if hangup_cause is not None:
@@ -186,3 +205,8 @@ class CallRepository:
                 return rows[0]
             await asyncio.sleep(0.2)
         return None
+
+
+def _moment(at: datetime | None, default: Any) -> Any:
+    """``at`` as a bound timestamp, else the database's clock (``default``)."""
+    return default if at is None else literal(at, DateTime(timezone=True))
