@@ -16,9 +16,11 @@ from typing import Any, Literal
 from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step
 from dialog.actions import Transfer as TransferAction
 from dialog.catalog import Catalog
+from dialog.global_intents import global_intent
 from dialog.nlu.lines import named_line
-from dialog.nlu.pinyin import fuzzy_pinyin
+from dialog.nlu.matching import MatchResult
 from dialog.prompts import P, line_menu_text
+from dialog.routing import RouteDecision, route_request
 from dialog.scenario import BotSpec, SlotSpec
 from dialog.scenario import Step as BotStep
 from dialog.slots import parse_slot
@@ -38,44 +40,6 @@ class ActionRefused(Exception):
         self.unavailable = unavailable
 
 
-GLOBALS: list[tuple[str, re.Pattern[str]]] = [
-    (
-        "safety",
-        re.compile(r"(燃气|煤气|天然气)?(泄漏|泄露|漏气|漏汽)|(煤气|燃气|天然气|煤汽|燃汽|臭)味"
-                   r"|闻到.{0,4}味|(燃气|煤气)?报警器.{0,2}(响|叫)"),
-    ),
-    ("agent", re.compile(r"转?人工|人工服务|人工客服|找客服|真人|接线员")),
-    # 重复 but not 重复扣款 / 重复缴费 (a double charge is a business question, not "say again")
-    ("repeat", re.compile(r"重复(?!扣|收|缴|交|充|付|支|刷|计|开|办|下单|购)|再说一遍|再说一次"
-                          r"|没听清|没听到|什么\?*$")),
-    ("back", re.compile(r"返回上一步|上一步|返回上一级")),
-    ("main_menu", re.compile(r"主菜单|返回菜单|重新开始")),
-    ("goodbye", re.compile(r"^(再见|拜拜|没有了|没事了|不用了谢谢|挂了)")),
-]
-# The same by sound, over fuzzy pinyin (dialog/nlu/pinyin.py: zh=z, ch=c, sh=s, n=l, -ng=-n):
-# what the recogniser writes with the wrong characters still means it. 方会主菜弹 (heard so by
-# Whisper base on 8 kHz) is 返回主菜单, 仁工 is 人工, 在说一片 is 再说一遍. Only phrases of three
-# syllables or more, or 人工 itself (the text pattern takes 人工 anywhere already).
-GLOBAL_SOUNDS: dict[str, re.Pattern[str]] = {
-    "agent": re.compile(r"\bren gong\b"),
-    "repeat": re.compile(r"\bzai (suo|jian) yi (bian|pian|ci)\b"),
-    "back": re.compile(r"\b(fan hui )?san yi (bu|ji)\b"),
-    "main_menu": re.compile(r"\b(zu|fan hui) cai dan\b|\bcon xin kai si\b"),
-}
-
-
-def global_intent(text: str) -> str | None:
-    """The global intent ``text`` says, as written (``GLOBALS``, in their order) or, failing
-    that, as it sounds (``GLOBAL_SOUNDS``); None when it says none."""
-    for name, pattern in GLOBALS:
-        if pattern.search(text):
-            return name
-    sounds = " ".join(fuzzy_pinyin(text))
-    for name, sound in GLOBAL_SOUNDS.items():
-        if sound.search(sounds):
-            return name
-    return None
-
 # The recogniser hints of the first question ("which business?"): the hotline's two businesses,
 # the words Whisper base mishears most (人其, 然计, 两次 for 燃气). `ivr eval intents` on the
 # spoken sets (136 utterances each; right / wrong bot): none, dev 57.4% / 3.7%, test 58.1% /
@@ -94,6 +58,7 @@ def _shown(slot: SlotSpec, value: Any) -> Any:
     return value
 
 
+SWITCH = "_switch_to"  # the bot a caller asked for mid-bot, while we confirm it
 EARLY_MATCH = 0.8  # a bot match this sure (rules score 1.0) is a complete request
 
 
@@ -320,6 +285,8 @@ class DialogEngine:
         if st.mode == "bot":
             return await self._answer(digits, dtmf=True)
         key = digits[:1]
+        if st.mode == "clarify" and len(st.clarify) == 1 and key in ("1", "2"):
+            return await self._confirmed(key == "1")
         if st.mode == "clarify" and key in ("1", "2") and len(st.clarify) >= int(key):
             return await self._enter(st.clarify[int(key) - 1], via="clarify")
         if key == "0":
@@ -357,20 +324,32 @@ class DialogEngine:
         line = self._named_line(text)
         if line is not None:
             return self._choose_line(line, {"text": text})
-        only = st.clarify if st.mode == "clarify" else None
-        if self.catalog.embedder is None:
-            result = self.catalog.matcher.match(text, only=only)
-        else:  # the embedding layer computes (CPU or HTTP): off the event loop
-            result = await asyncio.to_thread(self.catalog.matcher.match, text, only=only)
+        if st.mode == "clarify" and len(st.clarify) == 1:  # 您是要办理X吗？
+            yes = parse_slot(self.catalog.yes_no_slot(""), text, dtmf=False)[0]
+            if yes is not None:
+                return await self._confirmed(bool(yes))
+            st.mode, st.clarify = "route", ()  # something else: a new request
+        decision: str
+        if st.mode == "clarify":
+            result = await self._match(text, only=st.clarify)
+            decision, options = result.decision, tuple(c.intent for c in result.candidates[:2])
+        else:
+            routed = await self._route(text)
+            result, decision, options = routed.result, routed.decision, routed.options
         best = result.best
-        detail = {"text": text, "decision": result.decision,
+        detail = {"text": text, "decision": decision,
                   "intent": best.intent if best else None,
                   "score": round(best.score, 3) if best else 0.0,
                   "layer": best.layer if best else None}
-        if result.decision == "match" and best is not None:
+        if decision == "match" and best is not None:
             return [Step("intent", detail), *await self._enter(best.intent, via="speech")]
-        if result.decision == "clarify" and st.mode != "clarify":
-            options = tuple(c.intent for c in result.candidates[:2])
+        if decision == "confirm" and st.mode != "clarify":
+            st.mode, st.clarify = "clarify", options
+            name = self.catalog.bots[options[0]].name
+            return [Step("confirm", detail), *self._prompt(
+                [Say(self.catalog.yes_no_slot(P["confirm_bot"].format(bot=name)).prompt),
+                 Collect(1)])]
+        if decision == "clarify" and st.mode != "clarify":
             st.mode, st.clarify = "clarify", options
             a, b = (self.catalog.bots[o].name for o in options)
             question = f"请问您是要办理{a}，还是{b}？{a}请按1，{b}请按2。"
@@ -378,6 +357,27 @@ class DialogEngine:
         return [Step("intent", detail),
                 *self._failure("no_match", [Say(P["no_match"], "no_match"),
                                             *self._route_prompt()])]
+
+    async def _match(self, text: str, *, only: tuple[str, ...]) -> MatchResult:
+        if self.catalog.embedder is None:
+            return self.catalog.matcher.match(text, only=only)
+        # the embedding layer computes (CPU or HTTP): off the event loop
+        return await asyncio.to_thread(self.catalog.matcher.match, text, only=only)
+
+    async def _route(self, text: str) -> RouteDecision:
+        if self.catalog.embedder is None:
+            return route_request(self.catalog, text)
+        return await asyncio.to_thread(route_request, self.catalog, text)
+
+    async def _confirmed(self, yes: bool) -> list[Action]:
+        """The answer to 您是要办理X吗？: X, or the request asked for again."""
+        st = self.state
+        bot_id = st.clarify[0]
+        if yes:
+            return await self._enter(bot_id, via="confirm")
+        st.mode, st.clarify = "route", ()
+        return [Step("confirm", {"intent": bot_id, "declined": True}),
+                *self._prompt([Say(P["confirm_no"], "confirm_no"), *self._route_prompt()])]
 
     async def _enter(self, bot_id: str, *, via: str) -> list[Action]:
         st = self.state
@@ -403,6 +403,9 @@ class DialogEngine:
         bot = self.bot
         if bot is None:
             return None
+        if SWITCH in self.state.vars:
+            other = self.catalog.bots[self.state.vars[SWITCH]].name
+            return SWITCH, self.catalog.yes_no_slot(P["switch_confirm"].format(bot=other))
         verify = self.catalog.identity_slots(self.state.vars.get("_verify"))
         if verify:
             name = next((n for n in verify if n not in self.state.slots), None)
@@ -422,7 +425,11 @@ class DialogEngine:
             return await self._advance()
         name, slot = current
         value, error = parse_slot(slot, raw, dtmf=dtmf)
+        if name == SWITCH:
+            return await self._switch_answer(value)
         if value is None:
+            if not dtmf and (other := await self._other_request(raw)) is not None:
+                return await self._topic_change(*other)
             return self._failure(f"invalid_{slot.type}",
                                  [Say(error or P["invalid"]), *self._ask(slot, again=True)])
         st.failures = 0
@@ -439,6 +446,63 @@ class DialogEngine:
         st.history.append(st.pc)
         st.pc += 1
         return out + await self._advance()
+
+    # ---- a caller who changes the subject mid-bot ------------------------------------------
+    async def _other_request(self, text: str) -> tuple[str, dict[str, Any]] | None:
+        """Another bot asked for without doubt (a sure match, ``EARLY_MATCH``), where the
+        current question's answer was expected: (bot id, the match's detail)."""
+        routed = await self._route(text)
+        best = routed.best
+        if (routed.decision != "match" or best is None or best.score < EARLY_MATCH
+                or best.intent == self.state.bot):
+            return None
+        return best.intent, {"text": text, "score": round(best.score, 3), "layer": best.layer}
+
+    async def _topic_change(self, bot_id: str, detail: dict[str, Any]) -> list[Action]:
+        """Straight to the other bot, unless this one has made progress (an answer taken, the
+        caller verified): then one yes/no question first."""
+        st = self.state
+        if st.verified or st.history or any(not k.startswith("_") for k in st.slots):
+            st.vars[SWITCH] = bot_id
+            ask = self._current_ask()
+            assert ask is not None
+            return [Step("topic_change", {"to": bot_id, "confirm": True, **detail}),
+                    *self._ask(ask[1])]
+        return await self._switch_to(bot_id, detail)
+
+    async def _switch_answer(self, yes: Any) -> list[Action]:
+        st = self.state
+        bot_id = st.vars.pop(SWITCH)
+        if yes is None:  # neither yes nor no: the question stays
+            st.vars[SWITCH] = bot_id
+            ask = self._current_ask()
+            assert ask is not None
+            return self._failure("invalid_yes_no", [Say(P["invalid"]), *self._ask(ask[1])])
+        if yes:
+            return await self._switch_to(bot_id, {"confirmed": True})
+        current = self._current_ask()  # no: back to the question that was asked
+        out: list[Action] = [Step("topic_change", {"to": bot_id, "declined": True})]
+        return out + (self._ask(current[1]) if current else await self._advance())
+
+    async def _switch_to(self, bot_id: str, detail: dict[str, Any]) -> list[Action]:
+        """The other bot from its start. For a bot of the same identity kind, what the caller
+        gave is kept: the verification, or the card or account number (not a PIN unchecked)."""
+        st, old = self.state, self.bot
+        new = self.catalog.bots[bot_id]
+        fresh = DialogState(turns=st.turns)
+        if "_verify_fails" in st.vars:
+            fresh.vars["_verify_fails"] = st.vars["_verify_fails"]
+        if old is not None and old.identity == new.identity != "none":
+            ids = self.catalog.identity_slots(new.identity)
+            fresh.verified = st.verified
+            fresh.slots = {k: v for k, v in st.slots.items()
+                           if k in ids and (st.verified or not ids[k].sensitive)}
+            if st.verified:
+                fresh.vars.update({k: v for k, v in st.vars.items()
+                                   if k in ("card_tail", "account_tail")})
+        self.state = fresh
+        step = Step("topic_change", {"from": old.id if old else None, "to": bot_id, **detail})
+        return [step, *await self._enter(bot_id, via="topic_change")]
 
     def _index(self, step_id: str | None) -> int:
         assert self.bot is not None

@@ -10,6 +10,9 @@ other line is a header naming the columns; required: ``kind``, ``input``, ``expe
     text    我的加油卡丢了               fuel_loss
     audio   clips/loss_01.wav           加油卡挂失       我的加油卡丢了           paraphrase
 
+A part of the shipped sets (``dialog/evalsets/dev.tsv``: columns ``bot``, ``source``, ``text``)
+is read as it is, every row as text.
+
 ``kind`` is ``text`` (``input`` is what the caller said) or ``audio`` (``input`` is a WAV file,
 any sample rate, relative to the TSV file's folder); ``expected`` is a bot id or its Chinese
 display name. Any other column (``reference``: what an audio row says; ``source``: similar or
@@ -38,15 +41,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dialog.catalog import Catalog
-from dialog.engine import GLOBALS
+from dialog.global_intents import global_intent
 from dialog.nlu.lines import named_line
 from dialog.nlu.text import normalize_for_match
+from dialog.routing import route_request
 
 EVALSETS_DIR = Path(__file__).with_name("evalsets")
 REQUIRED = ("kind", "input", "expected")
 SPLIT_SEED = 956100
 
-Decision = Literal["match", "clarify", "line", "no_match", "safety", "agent", "no_speech"]
+Decision = Literal["match", "clarify", "confirm", "line", "no_match", "safety", "agent",
+                   "no_speech"]
 Verdict = Literal["right", "wrong", "clarify", "no_match"]
 
 
@@ -85,6 +90,7 @@ def load_rows(path: Path, catalog: Catalog) -> tuple[list[EvalRow], list[str]]:
     rows: list[EvalRow] = []
     problems: list[str] = []
     header: list[str] | None = None
+    shipped = False  # dialog/evalsets' own columns (bot, source, text): text rows
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1)
              if line.strip() and not line.lstrip().startswith("#")]
     for n, cells in zip((n for n, _ in lines), csv.reader((ln for _, ln in lines),
@@ -93,15 +99,20 @@ def load_rows(path: Path, catalog: Catalog) -> tuple[list[EvalRow], list[str]]:
         cells = [c.strip() for c in cells]
         if header is None:
             header = [c.lower() for c in cells]
-            missing = [c for c in REQUIRED if c not in header]
+            if header[:3] == ["bot", "source", "text"]:  # a part of dialog/evalsets, as text
+                header = ["expected", "source", "input"]
+                shipped = True
+            missing = [c for c in REQUIRED if c not in header and not shipped]
             if missing:
                 raise EvalFileError(f"{path}:{n}: the header must name the columns "
                                     f"{', '.join(REQUIRED)} (missing {', '.join(missing)})")
             continue
-        if len(cells) < len(REQUIRED) or len(cells) > len(header):
+        if len(cells) < (2 if shipped else len(REQUIRED)) or len(cells) > len(header):
             problems.append(f"{path}:{n}: {len(cells)} columns, the header has {len(header)}")
             continue
         values = dict(zip(header, cells, strict=False))
+        if shipped:
+            values["kind"] = "text"
         kind, given, expected = values["kind"].lower(), values["input"], values["expected"]
         if kind not in ("text", "audio"):
             problems.append(f"{path}:{n}: kind {values['kind']!r} is neither text nor audio")
@@ -137,29 +148,31 @@ class Routed:
 def route(catalog: Catalog, text: str) -> Routed:
     """What ``DialogEngine`` does with ``text`` as the answer to its first question."""
     text = text.strip()
-    for name, pattern in GLOBALS:
-        if name in ("safety", "agent") and pattern.search(text):
-            if name == "safety":
-                return Routed("safety", "gas_leak", 1.0, "global", "safety global")
-            return Routed("agent", None, 0.0, "global", "agent global")
+    said = global_intent(text)
+    if said == "safety":
+        return Routed("safety", "gas_leak", 1.0, "global", "safety global")
+    if said == "agent":
+        return Routed("agent", None, 0.0, "global", "agent global")
+    if said is not None:  # repeat, back, main menu, goodbye: the engine does that, no bot
+        return Routed("no_match", None, 0.0, "global", f"{said} global")
     line = named_line(text)
     if line is not None:  # the line's menu (dialog.nlu.lines): a question, like clarify
         return Routed("line", None, 0.0, "line", f"names the {line} line: its menu")
-    result = catalog.matcher.match(text)
-    best = result.best
-    options = tuple(c.intent for c in result.candidates[:2]) if result.decision == "clarify" \
-        else ()
+    decided = route_request(catalog, text)
+    best = decided.best
+    options = decided.options if decided.decision in ("clarify", "confirm") else ()
     if best is None:
+        result = decided.result
         top = result.candidates[0] if result.candidates else None
         return Routed("no_match", None, top.score if top else 0.0, top.layer if top else None,
                       f"best {top.intent}: {top.why}" if top else "nothing matched")
-    return Routed(result.decision, best.intent, best.score, best.layer, best.why, options)
+    return Routed(decided.decision, best.intent, best.score, best.layer, best.why, options)
 
 
 def verdict(expected: str, routed: Routed) -> Verdict:
     if routed.decision in ("match", "safety"):
         return "right" if routed.bot == expected else "wrong"
-    if routed.decision in ("clarify", "line"):
+    if routed.decision in ("clarify", "confirm", "line"):
         return "clarify"
     return "no_match"
 

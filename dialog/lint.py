@@ -50,4 +50,25 @@ def lint(catalog: Catalog) -> list[str]:
     for text, bots in owners.items():
         if len(bots) > 1:
             problems.append(f"similar question {text!r} is in several bots: {sorted(bots)}")
-    return problems
+    return problems + rules_firing_elsewhere(catalog)
+
+
+def rules_firing_elsewhere(catalog: Catalog) -> list[str]:
+    """A bot's rule that fires on another bot's standard or similar question: a rule scores
+    1.0, so such a caller is sent confidently to the wrong bot (unless the other bot's own
+    rule or exact question wins)."""
+    from dialog.nlu.rules import compile_rule
+
+    out = []
+    for bot in catalog.bots.values():
+        for source in bot.rules:
+            rule = compile_rule(source)
+            for other in catalog.bots.values():
+                if other.id == bot.id:
+                    continue
+                hits = [q for q in (other.standard, *other.similar)
+                        if rule.matches(normalize_for_match(q), normalized=True)]
+                if hits:
+                    out.append(f"{bot.id}: rule {source!r} fires on {len(hits)} question(s) of "
+                               f"{other.id}, e.g. {hits[0]!r}")
+    return out

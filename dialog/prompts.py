@@ -20,6 +20,9 @@ P: dict[str, str] = {
     "no_input": "抱歉，没有听到您的声音。",
     "no_match": "抱歉，我没有听懂您的问题。",
     "invalid": "抱歉，您的输入有误。",
+    "switch_confirm": "您是要改为办理{bot}吗？",
+    "confirm_bot": "请问您是要办理{bot}吗？",
+    "confirm_no": "好的，请您再简单说一下要办理什么业务。",
     "transfer": "正在为您转接人工服务，请稍候。",
     "transfer_after_errors": "为了更好地为您服务，正在为您转接人工服务，请稍候。",
     "verify_failed": "抱歉，身份验证没有通过，请重新输入。",
@@ -63,7 +66,7 @@ def fixed_prompts(catalog: Catalog) -> tuple[dict[str, str], list[str]]:
     the first seconds of every call; ``rest``: every bot text without a ``{placeholder}``
     (replies, slot prompts and reprompts, confirmations), in catalog order, deduplicated.
     """
-    essential = dict(P)
+    essential = {k: v for k, v in P.items() if not _TEMPLATE.search(v)}  # {bot}: per call
     for line in ("oil", "gas"):
         essential[f"menu_{line}"] = line_menu_text(catalog, line)
     for kind in ("fuel_card", "gas_account"):

@@ -13,6 +13,9 @@
   ``speech-load``: speaking callers at once until p95 passes 1.2 s (``ivr.tools.drillvoice``).
 - ``remote-asterisk``: Asterisk in a network namespace of its own, a speech call over ARI and a
   keys call over FastAGI with every address from settings (``ivr.tools.drillremote``).
+- ``postgres|redis|llm|asr [--calls N] [--delay S]``, ``deps`` (all four): the dependency down,
+  then slow, under live callers; they must go on with at most 3 s of silence and nothing may be
+  lost once it is back (``ivr.tools.drilldeps``).
 - ``all [--json]``: each in turn (load and server-kill in short forms unless asked), one summary.
 
 The drills that need the stack start it in this process (stop ``ivr up`` first); server-kill

@@ -43,3 +43,18 @@ async def test_every_bot_conversation_passes(actions: dict[str, ActionFn]) -> No
     assert len(report.results) >= 68 and all(b.tests for b in catalog.bots.values())
     # held-out similar questions route to their own bot (measured 94.8 %; wrong bot ~1 %)
     assert report.intent_accuracy >= 0.92
+
+
+def test_lint_reports_a_rule_that_fires_on_another_bots_questions() -> None:
+    """A rule scores 1.0: one that fires on another bot's question sends such callers,
+    confidently, to the wrong bot (issue 19)."""
+    from dataclasses import replace
+
+    from dialog.lint import rules_firing_elsewhere
+
+    catalog = Catalog.load()
+    balance = catalog.bots["fuel_balance"]
+    loose = balance.model_copy(update={"rules": [*balance.rules, "加油卡"]})
+    problems = rules_firing_elsewhere(replace(catalog, bots={**catalog.bots,
+                                                             "fuel_balance": loose}))
+    assert problems and all(p.startswith("fuel_balance: rule '加油卡' fires on") for p in problems)

@@ -169,11 +169,75 @@ async def test_global_intents_by_sound_anywhere(catalog: Catalog, heard: str,
         assert steps == [{"intent": intent}], (heard, keys, out)
 
 
-@pytest.mark.parametrize("text", ["我的加油卡被重复扣款了", "燃气费重复缴了两次"])
-def test_a_double_charge_is_no_request_to_repeat(text: str) -> None:
-    from dialog.engine import global_intent
+@pytest.mark.parametrize("text", ["我的加油卡被重复扣款了", "燃气费重复缴了两次",
+                                  "办加油卡要带什么", "初始密码是什么"])
+def test_a_question_is_no_request_to_repeat(text: str) -> None:
+    """A double charge, or a question ending in 什么, is a business question (before, the
+    prompt was replayed to the caller)."""
+    from dialog.global_intents import global_intent
 
     assert global_intent(text) is None
+
+
+async def test_a_caller_who_changes_the_subject_is_heard(catalog: Catalog) -> None:
+    """At the card-number question, a sure request for another bot goes to that bot; once the
+    caller has given something, one yes/no first (no: the question that was asked)."""
+    e = DialogEngine(catalog, fake_actions())
+    e.start()
+    await e.on_event(Utterance("我要查加油卡余额"))
+    out = await e.on_event(Utterance("我家燃气灶打不着火了"))
+    assert [a.detail["to"] for a in out if isinstance(a, Step) and a.name == "topic_change"] \
+        == ["stove_no_ignite"]
+    assert e.state.bot == "stove_no_ignite"
+
+    e = DialogEngine(catalog, fake_actions())
+    e.start()
+    await e.on_event(Utterance("我要查加油卡余额"))
+    await e.on_event(Dtmf("9001010000012345678#"))  # the card number: progress
+    asked = await e.on_event(Utterance("我卡丢了"))
+    assert "您是要改为办理加油卡挂失吗" in said(asked) and e.state.bot == "fuel_balance"
+    kept = await e.on_event(Dtmf("2"))  # no: the PIN question again
+    assert "密码" in said(kept) and e.state.bot == "fuel_balance"
+    await e.on_event(Utterance("我卡丢了"))
+    moved = await e.on_event(Utterance("是的"))
+    assert e.state.bot == "fuel_loss" and "密码" in said(moved)  # the card number is kept
+    assert e.state.slots == {"card_number": "9001010000012345678"}
+
+
+async def test_a_valid_answer_is_never_taken_for_another_request(catalog: Catalog) -> None:
+    e = DialogEngine(catalog, fake_actions())
+    e.start()
+    await e.on_event(Utterance("我要查加油卡余额"))
+    await e.on_event(Dtmf("9001010000012345678#"))
+    out = await e.on_event(Dtmf("123456#"))
+    assert not [a for a in out if isinstance(a, Step) and a.name == "topic_change"]
+    assert "1280.50" in said(out)
+
+
+async def test_an_unsure_request_far_ahead_is_confirmed_alone(catalog: Catalog) -> None:
+    """Unsure, but far ahead of the runner-up: one yes/no question about it, not an either/or
+    with an implausible second (yes enters it; no asks for the request again)."""
+    for answer, bot in ((Utterance("是的"), "fuel_pin_reset"), (Dtmf("1"), "fuel_pin_reset"),
+                        (Utterance("不是"), None), (Dtmf("2"), None)):
+        e = DialogEngine(catalog)
+        e.start()
+        asked = await e.on_event(Utterance("加油卡的密码想重新设一个"))
+        assert "请问您是要办理" in said(asked) and "还是" not in said(asked)
+        out = await e.on_event(answer)
+        assert e.state.bot == bot, (answer, out)
+        if bot is None:
+            assert e.state.mode == "route" and "再简单说一下" in said(out)
+
+
+async def test_a_named_line_decides_between_its_bots_and_the_other_lines(
+        catalog: Catalog) -> None:
+    """燃气卡充了钱没到 names gas: the gas bot, not "fuel or gas?"; a service complaint (no one
+    line's) stays in the running when a line is named."""
+    from dialog.routing import route_request
+
+    assert route_request(catalog, "燃气卡充了钱没到").options == ("gas_recharge_missing",)
+    assert route_request(catalog, "我家燃气打不着火了").options == ("stove_no_ignite",)
+    assert route_request(catalog, "我要投诉加油站的服务员").options == ("service_complaint",)
 
 
 async def test_backend_refusal_is_spoken_then_transferred(catalog: Catalog) -> None:

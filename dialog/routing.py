@@ -1,0 +1,65 @@
+"""Which bot a request asks for, and how sure we are: the matcher's result (``dialog.nlu``)
+read with the business line the caller named, turned into what to do with it.
+
+- **The named line**: a request that names one line (燃气卡充了钱没到: 燃气; 加油卡…) is matched
+  among that line's bots (and those of no one line, such as a service complaint) first; the
+  other line's bots only when none of those scores at all. (Before, 燃气卡充了钱没到 asked
+  "加油卡充值未到账, or 燃气充值未到账?", and 我家燃气打不着火了 offered 油品质量投诉 first.)
+- **Confirm or clarify**: a sure match enters the bot; an unsure one whose runner-up is far
+  behind (``CONFIRM_GAP``) gets one yes/no question about the best alone (您是要办理燃气灶打不着火
+  吗？: yes/no is easy for the recogniser); only close candidates make an either/or question,
+  and only of the same line when the caller named one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from dialog.catalog import Catalog
+from dialog.nlu.lines import LINE_WORDS
+from dialog.nlu.matching import Candidate, MatchResult
+from dialog.nlu.text import normalize_for_match
+
+CONFIRM_GAP = 0.15
+# bots of no one line (a complaint about the service) stay in the running whatever is named
+_NEITHER = ("general",)  # an unsure best this far ahead of the runner-up: confirm it alone
+
+Decision = Literal["match", "confirm", "clarify", "no_match"]
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    decision: Decision
+    best: Candidate | None
+    options: tuple[str, ...]  # the bots of a confirm (one) or an either/or question (two)
+    line: str | None  # the line the caller named, if one
+    result: MatchResult
+
+
+def line_named_in(text: str) -> str | None:
+    """``oil`` / ``gas`` when the request names words of exactly one line, else None."""
+    q = normalize_for_match(text)
+    named = {line for line, words in LINE_WORDS.items() if any(w in q for w in words)}
+    return named.pop() if len(named) == 1 else None
+
+
+def route_request(catalog: Catalog, text: str) -> RouteDecision:
+    """What to do with ``text`` as a request (the first question, or a fresh one)."""
+    result = catalog.matcher.match(text)
+    line = line_named_in(text)
+    if line is not None and result.best is not None and any(
+            catalog.bots[c.intent].line not in (line, *_NEITHER) for c in result.candidates[:2]):
+        own = [b for b, spec in catalog.bots.items() if spec.line in (line, *_NEITHER)]
+        within = catalog.matcher.match(text, only=own)
+        if within.best is not None and within.decision != "no_match":
+            result = within
+    best = result.best
+    if result.decision == "match" and best is not None:
+        return RouteDecision("match", best, (best.intent,), line, result)
+    if result.decision == "clarify" and best is not None:
+        top = result.candidates
+        if len(top) < 2 or top[0].score - top[1].score >= CONFIRM_GAP:
+            return RouteDecision("confirm", best, (best.intent,), line, result)
+        return RouteDecision("clarify", best, (top[0].intent, top[1].intent), line, result)
+    return RouteDecision("no_match", None, (), line, result)
