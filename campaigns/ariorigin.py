@@ -11,6 +11,9 @@ context ``survey-amd`` (asterisk/conf/extensions.conf): ``AMD()``, then back int
 (StasisStart ``amd,<AMDSTATUS>,<AMDCAUSE>``). A machine is hung up on (or given a short message,
 per campaign); a person gets the survey: a CallSession driving a SurveyDialog, with the same
 prompts, journal and listener (speech) as inbound calls.
+
+A survey call a dead process left parked in the application is ended by the next originator to
+start (``end_orphans``): the customer hears why, the attempt is settled at once.
 """
 
 from __future__ import annotations
@@ -24,15 +27,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+
 from campaigns.answers import DbAnswerSink
 from campaigns.dialer import DialResult
 from campaigns.phones import masked
-from campaigns.repo import Claim, mark_answered
+from campaigns.repo import Claim, mark_answered, settle_cut
 from campaigns.survey import SurveySpec, load_survey
 from campaigns.surveydialog import SurveyDialog
 from campaigns.tables import Campaign, Contact
 from ivr.calls.ari_channel import AriChannel
 from ivr.calls.factory import CallFactory
+from ivr.calls.orphans import is_orphan
 from ivr.calls.router import ChannelRouter
 from ivr.core.config import AsteriskSettings
 from ivr.core.storage.db import SessionFactory
@@ -50,6 +56,8 @@ log = logging.getLogger("campaigns.ari")
 RING_TIMEOUT_S = 30
 AMD_TIMEOUT_S = 10.0  # answered, waiting for AMD() to give the channel back
 MACHINE_MESSAGE = "您好，这里是中国石油956100客服热线，我们稍后会再与您联系，再见。"
+# to a customer whose survey a crashed process left (end_orphans)
+ORPHAN_APOLOGY = "抱歉，系统刚才出现了问题，本次回访到此结束，感谢您的配合，再见。"
 EVENT_QUEUE = 64  # per dialing channel; overflow: the oldest event is dropped
 BUSY_CAUSES = {17}
 NO_ANSWER_CAUSES = {18, 19, 0}
@@ -80,17 +88,54 @@ class AriOriginator:
         self.router = ChannelRouter(stasis_end_hangs_up=False)  # the dialing calls' events
         self._surveys: dict[str, SurveySpec] = {}
         self._task: asyncio.Task[None] | None = None
+        self._orphans: asyncio.Task[int] | None = None
 
     async def start(self, wait_s: float = 15.0) -> None:
         self._task = asyncio.create_task(self.ari.run(self._on_event), name="survey-ari")
         await asyncio.wait_for(self.ari.connected.wait(), wait_s)
+        self._orphans = asyncio.create_task(self.end_orphans(), name="survey-orphans")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._orphans, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.ari.close()
+
+    async def end_orphans(self) -> int:
+        """Survey calls a process that died left in our application (one originator per
+        Asterisk, as for inbound calls): the customer hears why the survey ends, then the call
+        is hung up and its attempt settled at once (``repo.settle_cut``: the answers given are
+        kept, and count). Returns how many."""
+        try:
+            channels = [c for c in await self.ari.channels() if is_orphan(c, self.ari.app)]
+        except (AriError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("could not list survey calls left by a previous process: %s", exc)
+            return 0
+        if channels:
+            log.info("%d survey calls left by a previous process: each is told and ended",
+                     len(channels))
+        await asyncio.gather(*(self._end_orphan(info) for info in channels))
+        return len(channels)
+
+    async def _end_orphan(self, info: ChannelInfo) -> None:
+        channel = AriChannel(self.ari, info, self.sounds_subdir)
+        self.router.add(info.id, channel.feed)
+        try:
+            with contextlib.suppress(Exception):  # hung up meanwhile, or no prompt
+                await channel.play(await self.prompts.get(ORPHAN_APOLOGY, "survey_orphan"),
+                                   interruptible=False)
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(info.id)
+        finally:
+            self.router.remove(info.id)
+        parts = info.id.split("-")  # survey-<attempt id>-<hex>
+        if len(parts) == 3 and parts[0] == "survey" and parts[1].isdigit():
+            try:
+                await settle_cut(self.sessions, int(parts[1]), datetime.now(UTC))
+            except Exception as exc:  # recover_stale settles it later
+                log.warning("survey attempt %s not settled: %s", parts[1], exc)
 
     async def _on_event(self, event: AriEvent) -> None:
         self.router.route(event)

@@ -375,12 +375,31 @@ async def recover_stale(sessions: SessionFactory, now: datetime, *,
     for attempt_id in ids:
         await finish_attempt(sessions, attempt_id, "failed", now, cause="lost")
     for attempt_id, answered in cut:
-        if answered:
-            await finish_attempt(sessions, attempt_id, "answered", now, cause="lost",
-                                 contact_status="completed")
-        else:
-            await finish_attempt(sessions, attempt_id, "failed", now, cause="lost")
+        await _settle_cut(sessions, attempt_id, answered, now)
     return ids + [attempt_id for attempt_id, _ in cut]
+
+
+async def settle_cut(sessions: SessionFactory, attempt_id: int, now: datetime) -> None:
+    """An answered survey call cut by a crash, settled at once (``recover_stale`` would after
+    ``ANSWERED_STALE``): completed when the customer gave answers (they are kept), else the
+    retry policy of a failed dial."""
+    async with sessions() as s:
+        attempt = await s.get(Attempt, attempt_id)
+        if attempt is None or attempt.outcome != "dialing":
+            return
+        answered = bool(await s.scalar(select(exists().where(
+            Answer.contact_id == attempt.contact_id, Answer.campaign_id == attempt.campaign_id,
+            Answer.answered_at >= attempt.started_at))))
+    await _settle_cut(sessions, attempt_id, answered, now)
+
+
+async def _settle_cut(sessions: SessionFactory, attempt_id: int, answered: bool,
+                      now: datetime) -> None:
+    if answered:
+        await finish_attempt(sessions, attempt_id, "answered", now, cause="lost",
+                             contact_status="completed")
+    else:
+        await finish_attempt(sessions, attempt_id, "failed", now, cause="lost")
 
 
 async def running_campaigns(sessions: SessionFactory) -> list[Campaign]:

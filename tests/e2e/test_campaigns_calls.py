@@ -138,3 +138,69 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Simul
     assert "回访测试" in render_text(results)
     if not voice:  # reported, not silently passed: the keys, AMD and DNC checks above ran
         pytest.skip("no recogniser loaded: the survey by voice (contact 4) was not run")
+
+
+async def test_a_survey_left_by_a_dead_process_is_ended_politely(
+        server: ServerControl, customers: SimulatorProcess, pg_engine: AsyncEngine,
+        settings: Settings) -> None:
+    """A dialer process dies with a customer on the line: the channel stays parked in the
+    survey application. The next originator to start finds it, tells the customer why the
+    survey ends, hangs up and settles the attempt at once (before: silence until the customer
+    hung up, and the attempt open for 30 minutes)."""
+    from datetime import UTC, datetime
+
+    from ivr.telephony.ari.client import AriClient
+    from ivr.telephony.ari.events import StasisStart
+
+    assert server.app is not None
+    sessions = session_factory(pg_engine)
+    phone = BASE + "7"  # answers, and would take the survey by keys
+    await fresh_numbers(sessions, [phone])
+    cid = await repo.create_campaign(sessions, name="中断回访", survey="satisfaction",
+                                     line="gas", windows=ALL_DAY, max_attempts=1,
+                                     max_channels=1, calls_per_second=5.0)
+    await repo.import_contacts(sessions, cid, f"phone,name\n{phone},测试客户\n")
+    await repo.set_status(sessions, cid, "start")
+    (claim,) = await repo.claim_due(sessions, cid, 1, datetime.now(UTC))
+    # the process that dies: it dials into the survey application and goes away once answered
+    a = settings.asterisk
+    dead = AriClient(a.model_copy(update={"ari_app": f"{a.ari_app}-survey"}))
+    answered = asyncio.Event()
+    channel_id = f"survey-{claim.attempt_id}-0dead0ff"
+
+    async def on_event(event: object) -> None:
+        if isinstance(event, StasisStart) and event.channel.id == channel_id:
+            answered.set()
+
+    run = asyncio.create_task(dead.run(on_event))
+    try:
+        await asyncio.wait_for(dead.connected.wait(), 15)
+        await dead.request("POST", "/channels", endpoint=f"PJSIP/{phone}@customer",
+                           app=dead.app, appArgs=f"dial,{claim.attempt_id}",
+                           channelId=channel_id, callerId="956100", timeout=10)
+        await asyncio.wait_for(answered.wait(), 20)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await dead.close()
+    await asyncio.sleep(1.0)  # the customer on a line nobody drives
+    originator = survey_originator(server.app[CALL_FACTORY], sessions, settings)
+    await originator.start()
+    attempt = None
+    results = await read_back(sessions, cid)
+    try:
+        async with asyncio.timeout(40):
+            for _ in range(1000):  # the channel gone and the attempt settled
+                gone = all(c.id != channel_id for c in await originator.ari.channels())
+                results = await read_back(sessions, cid)
+                attempt = results.attempts.get("7")
+                if gone and attempt is not None and attempt.outcome != "dialing":
+                    break
+                await asyncio.sleep(0.3)
+    finally:
+        await originator.close()
+    assert attempt is not None and attempt.outcome == "failed" and attempt.cause == "lost", \
+        attempt
+    assert results.contacts["7"] == "exhausted"  # one attempt allowed, no answer given
+    sim = await customers.report()
+    assert sim.hung_up_on["keys"] >= 1, sim  # ended by us, after the apology
