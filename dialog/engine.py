@@ -137,11 +137,7 @@ class DialogEngine:
             return False
         if self._named_line(text) is not None:
             return True
-        only = st.clarify if st.mode == "clarify" else None
-        if self.catalog.embedder is None:
-            result = self.catalog.matcher.match(text, only=only)
-        else:
-            result = await asyncio.to_thread(self.catalog.matcher.match, text, only=only)
+        result = await self._match(text, only=st.clarify if st.mode == "clarify" else None)
         return (result.decision == "match" and result.best is not None
                 and result.best.score >= EARLY_MATCH)
 
@@ -358,7 +354,7 @@ class DialogEngine:
                 *self._failure("no_match", [Say(P["no_match"], "no_match"),
                                             *self._route_prompt()])]
 
-    async def _match(self, text: str, *, only: tuple[str, ...]) -> MatchResult:
+    async def _match(self, text: str, *, only: tuple[str, ...] | None = None) -> MatchResult:
         if self.catalog.embedder is None:
             return self.catalog.matcher.match(text, only=only)
         # the embedding layer computes (CPU or HTTP): off the event loop
@@ -404,8 +400,7 @@ class DialogEngine:
         if bot is None:
             return None
         if SWITCH in self.state.vars:
-            other = self.catalog.bots[self.state.vars[SWITCH]].name
-            return SWITCH, self.catalog.yes_no_slot(P["switch_confirm"].format(bot=other))
+            return SWITCH, self._switch_slot(self.state.vars[SWITCH])
         verify = self.catalog.identity_slots(self.state.vars.get("_verify"))
         if verify:
             name = next((n for n in verify if n not in self.state.slots), None)
@@ -464,20 +459,22 @@ class DialogEngine:
         st = self.state
         if st.verified or st.history or any(not k.startswith("_") for k in st.slots):
             st.vars[SWITCH] = bot_id
-            ask = self._current_ask()
-            assert ask is not None
             return [Step("topic_change", {"to": bot_id, "confirm": True, **detail}),
-                    *self._ask(ask[1])]
+                    *self._ask(self._switch_slot(bot_id))]
         return await self._switch_to(bot_id, detail)
+
+    def _switch_slot(self, bot_id: str) -> SlotSpec:
+        """The yes/no question 您是要改为办理X吗？ (the answer expected while ``SWITCH`` is set)."""
+        name = self.catalog.bots[bot_id].name
+        return self.catalog.yes_no_slot(P["switch_confirm"].format(bot=name))
 
     async def _switch_answer(self, yes: Any) -> list[Action]:
         st = self.state
-        bot_id = st.vars.pop(SWITCH)
+        bot_id = st.vars[SWITCH]
         if yes is None:  # neither yes nor no: the question stays
-            st.vars[SWITCH] = bot_id
-            ask = self._current_ask()
-            assert ask is not None
-            return self._failure("invalid_yes_no", [Say(P["invalid"]), *self._ask(ask[1])])
+            return self._failure("invalid_yes_no",
+                                 [Say(P["invalid"]), *self._ask(self._switch_slot(bot_id))])
+        del st.vars[SWITCH]
         if yes:
             return await self._switch_to(bot_id, {"confirmed": True})
         current = self._current_ask()  # no: back to the question that was asked

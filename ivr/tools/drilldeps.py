@@ -181,7 +181,7 @@ async def _caller(ua: Any, dependency: str, delay: float, audio: tuple[bytes, fl
 async def run_phase(app: web.Application, settings: Settings, faults: Faults,
                     repo: CallRepository, redis_url: str, dependency: str, mode: Mode, *,
                     calls: int, delay_s: float, echo: Any = print) -> Phase:
-    from ivr.tools.drillvoice import _ua, rendered
+    from ivr.tools.drillvoice import caller_ua, rendered
 
     phase = Phase(dependency, mode, delay_s if mode == "slow" else 0.0, calls=calls)
     audio = None
@@ -193,7 +193,7 @@ async def run_phase(app: web.Application, settings: Settings, faults: Faults,
         audio = (pcm, end)
     since = time.time()
     await faults.set(dependency, mode, delay_s)
-    ua = _ua(settings)
+    ua = caller_ua(settings)
     await ua.start()
     try:
         got = await asyncio.gather(*(_caller(ua, dependency, 0.7 * i, audio)

@@ -52,7 +52,8 @@ async def rendered(app: web.Application, texts: tuple[str, ...]) -> list[tuple[s
     return out
 
 
-def _ua(settings: Settings) -> Any:
+def caller_ua(settings: Settings) -> Any:
+    """The test caller's SIP user agent (endpoint ``caller``) on the stack's Asterisk."""
     from ivr.sim.sipua import SipUserAgent
 
     a = settings.asterisk
@@ -84,7 +85,7 @@ async def long_call(app: web.Application, settings: Settings, *, turns: int = 20
     audio = await rendered(app, LONG_UTTERANCES)
     report = LongCallReport(turns=turns)
     bench = VoiceBench()
-    ua = _ua(settings)
+    ua = caller_ua(settings)
     await ua.start()
     try:
         done = await turns_of_one_call(ua, audio, 0, turns, bench, prompt_max_s=45)
@@ -142,7 +143,7 @@ async def speech_load(app: web.Application, settings: Settings, *,
     report = SpeechLoadReport()
     for k in ladder:
         bench = VoiceBench()
-        ua = _ua(settings)
+        ua = caller_ua(settings)
         await ua.start()
         t0 = time.monotonic()
         try:
