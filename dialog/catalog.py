@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from dialog.nlu.matching import Embedder, IntentMatcher, IntentSpec
@@ -48,6 +49,16 @@ def menu_key_problems(bots: Iterable[BotSpec]) -> list[str]:
     return problems
 
 
+NO_BOT_FILE = Path(__file__).with_name("nlu") / "no_bot.txt"
+
+
+@lru_cache(maxsize=1)
+def no_bot_examples() -> tuple[str, ...]:
+    """Requests no bot handles: the trained layer's "no bot" class (dialog/nlu/no_bot.txt)."""
+    lines = NO_BOT_FILE.read_text(encoding="utf-8").splitlines()
+    return tuple(t.strip() for t in lines if t.strip() and not t.startswith("#"))
+
+
 @dataclass
 class Catalog:
     bots: dict[str, BotSpec]
@@ -56,16 +67,18 @@ class Catalog:
     # 57% to 64% of utterances, wrong bot unchanged (4.4%), leave-one-out text accuracy
     # unchanged (99.5%), none of 22 out-of-scope requests newly matched
     threshold: float = 0.5
-    # the matcher's optional embedding layer (a blocking callable: the engine then matches
-    # off the event loop) and the cosine that scores 0 in it
+    # the sentence embedder of the matcher's trained layer (a blocking callable: the engine
+    # then matches off the event loop)
     embedder: Embedder | None = None
-    embedding_floor: float = 0.0
+    # the matcher's trained layer (dialog.nlu.classifier); off only to measure without it
+    semantic: bool = True
     matcher: IntentMatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.matcher = IntentMatcher(
             self.intent_specs(), threshold=self.threshold, embedder=self.embedder,
-            embedding_floor=self.embedding_floor)
+            semantic=self.semantic,
+            no_bot=no_bot_examples() if self.semantic else ())
 
     def intent_specs(self) -> list[IntentSpec]:
         return [IntentSpec(id=b.id, name=b.name, standard=b.standard, similar=tuple(b.similar),
@@ -73,7 +86,7 @@ class Catalog:
 
     @classmethod
     def load(cls, folder: Path = BOTS_DIR, *, embedder: Embedder | None = None,
-             embedding_floor: float = 0.0) -> Catalog:
+             semantic: bool = True) -> Catalog:
         bots: dict[str, BotSpec] = {}
         problems: list[str] = []
         for path in sorted(folder.glob("*.yaml")):
@@ -89,11 +102,11 @@ class Catalog:
         problems += menu_key_problems(bots.values())
         if problems:
             raise CatalogError("\n".join(problems))
-        return cls(bots, embedder=embedder, embedding_floor=embedding_floor)
+        return cls(bots, embedder=embedder, semantic=semantic)
 
     @classmethod
     def from_specs(cls, specs: Iterable[BotSpec], *, embedder: Embedder | None = None,
-                   embedding_floor: float = 0.0) -> Catalog:
+                   semantic: bool = True) -> Catalog:
         """A catalog of already parsed bots (e.g. the published versions in the database);
         raises ``CatalogError`` on a repeated id or menu key, as ``load`` does."""
         bots: dict[str, BotSpec] = {}
@@ -106,7 +119,7 @@ class Catalog:
         problems += menu_key_problems(bots.values())
         if problems:
             raise CatalogError("\n".join(problems))
-        return cls(bots, embedder=embedder, embedding_floor=embedding_floor)
+        return cls(bots, embedder=embedder, semantic=semantic)
 
     def menu(self, line: str) -> list[BotSpec]:
         return sorted((b for b in self.bots.values() if b.line == line and b.menu_key),

@@ -357,7 +357,7 @@ class DialogEngine:
     async def _match(self, text: str, *, only: tuple[str, ...] | None = None) -> MatchResult:
         if self.catalog.embedder is None:
             return self.catalog.matcher.match(text, only=only)
-        # the embedding layer computes (CPU or HTTP): off the event loop
+        # the trained layer embeds the request (CPU or HTTP): off the event loop
         return await asyncio.to_thread(self.catalog.matcher.match, text, only=only)
 
     async def _route(self, text: str) -> RouteDecision:

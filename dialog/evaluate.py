@@ -49,6 +49,8 @@ from dialog.routing import route_request
 EVALSETS_DIR = Path(__file__).with_name("evalsets")
 REQUIRED = ("kind", "input", "expected")
 SPLIT_SEED = 956100
+NO_BOT = "none"  # expected: no bot (out of scope): right when nothing matches
+TRAIN_SHARE = 0.3  # of each bot's paraphrases: learnt from (the bots' similar questions)
 
 Decision = Literal["match", "clarify", "confirm", "line", "no_match", "safety", "agent",
                    "no_speech"]
@@ -74,9 +76,9 @@ class EvalRow:
 
 
 def resolve_bot(catalog: Catalog, value: str) -> str | None:
-    """A bot id from an id or a display name."""
+    """A bot id from an id or a display name (``none``: no bot should take it)."""
     v = value.strip()
-    if v in catalog.bots:
+    if v in catalog.bots or v == NO_BOT:
         return v
     return next((b.id for b in catalog.bots.values() if b.name == v), None)
 
@@ -99,8 +101,8 @@ def load_rows(path: Path, catalog: Catalog) -> tuple[list[EvalRow], list[str]]:
         cells = [c.strip() for c in cells]
         if header is None:
             header = [c.lower() for c in cells]
-            if header[:3] == ["bot", "source", "text"]:  # a part of dialog/evalsets, as text
-                header = ["expected", "source", "input"]
+            if header[0] == "bot" and "text" in header:  # dialog/evalsets' own files, as text
+                header = [{"bot": "expected", "text": "input"}.get(c, c) for c in header]
                 shipped = True
             missing = [c for c in REQUIRED if c not in header and not shipped]
             if missing:
@@ -170,6 +172,9 @@ def route(catalog: Catalog, text: str) -> Routed:
 
 
 def verdict(expected: str, routed: Routed) -> Verdict:
+    if expected == NO_BOT:
+        return ("wrong" if routed.decision in ("match", "safety") else
+                "clarify" if routed.decision in ("clarify", "confirm") else "right")
     if routed.decision in ("match", "safety"):
         return "right" if routed.bot == expected else "wrong"
     if routed.decision in ("clarify", "confirm", "line"):
@@ -258,6 +263,7 @@ class Item:
     bot: str
     source: str  # similar | paraphrase
     text: str
+    part: str = ""  # paraphrases: train | dev | test (split_paraphrases)
 
 
 def read_items(path: Path) -> list[Item]:
@@ -271,25 +277,47 @@ def read_items(path: Path) -> list[Item]:
     head = rows[0]
     for r in rows[1:]:
         v = dict(zip(head, r, strict=False))
-        items.append(Item(v["bot"], v.get("source", "paraphrase"), v["text"]))
+        items.append(Item(v["bot"], v.get("source", "paraphrase"), v["text"], v.get("part", "")))
     return items
+
+
+def split_paraphrases(paraphrases: Sequence[Item], seed: int = SPLIT_SEED) -> list[Item]:
+    """Each bot's paraphrases, shuffled with a seed per bot and dealt once into parts:
+    ``TRAIN_SHARE`` of them (rounded) to ``train`` (they become the bot's similar questions:
+    callers' own words to learn from), the rest half to ``dev`` and half (the odd one) to
+    ``test``. Written into ``paraphrases.tsv`` once; never re-dealt to improve a figure."""
+    out: list[Item] = []
+    for bot in sorted({p.bot for p in paraphrases}):
+        rng = random.Random(f"{seed}:paraphrases:{bot}")
+        para = [p for p in paraphrases if p.bot == bot]
+        rng.shuffle(para)
+        n_train = round(len(para) * TRAIN_SHARE)
+        n_dev = (len(para) - n_train) // 2
+        parts = ["train"] * n_train + ["dev"] * n_dev + ["test"] * (len(para) - n_train - n_dev)
+        out += [replace(p, source="paraphrase", part=part) for p, part in zip(para, parts,
+                                                                              strict=True)]
+    return out
 
 
 def split(catalog: Catalog, paraphrases: Sequence[Item],
           seed: int = SPLIT_SEED) -> dict[str, list[Item]]:
-    """Each bot's similar questions and paraphrases, shuffled with a seed per bot and split:
-    paraphrases ceil(n/2) to test, the rest to dev; similar questions half and half. Within a
-    bot, paraphrases come first (so ``--per-bot N`` always includes the harder ones)."""
+    """The dev and test parts: each bot's dev or test paraphrases (their part as dealt by
+    :func:`split_paraphrases`), then its similar questions, shuffled with a seed per bot, half
+    and half (the paraphrases of the train part, which the bots now hold as similar
+    questions, are in neither). Within a bot, paraphrases come first (so ``--per-bot N``
+    always includes the harder ones)."""
     parts: dict[str, list[Item]] = {"dev": [], "test": []}
+    train = {(p.bot, p.text) for p in paraphrases if p.part == "train"}
     for bot in sorted(catalog.bots.values(), key=lambda b: b.id):
         rng = random.Random(f"{seed}:{bot.id}")
-        para = [p for p in paraphrases if p.bot == bot.id]
-        rng.shuffle(para)
-        sim = [Item(bot.id, "similar", s) for s in dict.fromkeys(bot.similar)]
+        sim = [Item(bot.id, "similar", s) for s in dict.fromkeys(bot.similar)
+               if (bot.id, s) not in train]
         rng.shuffle(sim)
-        cut_p, cut_s = len(para) // 2, len(sim) // 2
-        parts["dev"] += para[:cut_p] + sim[:cut_s]
-        parts["test"] += para[cut_p:] + sim[cut_s:]
+        cut_s = len(sim) // 2
+        for name, half in (("dev", sim[:cut_s]), ("test", sim[cut_s:])):
+            para = [Item(p.bot, "paraphrase", p.text) for p in paraphrases
+                    if p.bot == bot.id and p.part == name]
+            parts[name] += para + half
     return parts
 
 

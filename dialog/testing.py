@@ -91,6 +91,5 @@ async def run_catalog_tests(catalog: Catalog, actions: Mapping[str, ActionFn],
             if progress is not None:
                 progress(r)
     accuracy, confusions = leave_one_out_accuracy(
-        catalog.intent_specs(), threshold=catalog.threshold, embedder=catalog.embedder,
-        embedding_floor=catalog.embedding_floor)
+        catalog.intent_specs(), threshold=catalog.threshold)
     return CatalogReport(results, accuracy, confusions)

@@ -48,6 +48,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         },
         # prompts persist between runs so a test run renders them once
         tts={"cache_dir": CACHE / "test-prompts", "model_dir": CACHE / "models"},
+        # the bots' question vectors for the trained layer, embedded once for every run
+        nlu={"cache_dir": CACHE / "test-embeddings"},
         # the tests judge paths, not the recogniser's deadline (1.8 s shipped; `ivr drill asr`
         # and tests/e2e/test_drill_deps.py hold it): a slow machine must not turn speech to keys
         asr={"decode_deadline_s": 4.0},

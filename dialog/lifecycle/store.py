@@ -33,11 +33,10 @@ DEFAULT_CHECK_INTERVAL_S = 5.0
 
 
 class CatalogStore:
-    def __init__(self, repo: BotVersions, *, embedder: Embedder | None = None,
-                 embedding_floor: float = 0.0) -> None:
+    def __init__(self, repo: BotVersions, *, embedder: Embedder | None = None) -> None:
         self._repo = repo
-        # the intent matcher's embedding layer (settings.nlu), given to every catalog built
-        self._embedder, self._embedding_floor = embedder, embedding_floor
+        # the sentence embedder of the matcher's trained layer (settings.nlu), for every catalog
+        self._embedder = embedder
         self._catalog = Catalog({})
         self._versions: dict[str, int] = {}  # bot id -> version in service
         self._parsed: dict[tuple[str, str], BotSpec] = {}  # (bot id, sha256) -> spec
@@ -65,8 +64,7 @@ class CatalogStore:
         if not self._catalog.bots:
             log.error("no published bot could be loaded from the database; serving %s", folder)
             self._catalog = await asyncio.to_thread(
-                lambda: Catalog.load(folder, embedder=self._embedder,
-                                     embedding_floor=self._embedding_floor))
+                lambda: Catalog.load(folder, embedder=self._embedder))
         return seeded
 
     async def reload(self) -> bool:
@@ -117,8 +115,7 @@ class CatalogStore:
             specs[row.bot_id] = spec
             versions[row.bot_id] = row.version
         try:
-            catalog = Catalog.from_specs(specs.values(), embedder=self._embedder,
-                                         embedding_floor=self._embedding_floor)
+            catalog = Catalog.from_specs(specs.values(), embedder=self._embedder)
         except CatalogError as exc:
             log.error("published bots do not make a catalog; the current one stays:\n%s", exc)
             return None

@@ -18,9 +18,11 @@ each in [0, 1] and each with a readable ``why``:
     The same two measures on fuzzy pinyin syllables (:mod:`dialog.nlu.pinyin`; unigrams +
     bigrams), catching ASR homophone errors (鱼鹅 for 余额), scaled by 0.95 so that an exact
     character match wins a tie.
-``embedding``
-    Optional: cosine between embeddings from the injected ``embedder`` (rescaled by
-    ``embedding_floor``: ``(cos - floor) / (1 - floor)``, clipped to [0, 1]).
+``semantic``
+    The trained layer (:mod:`dialog.nlu.classifier`): the calibrated probability that the
+    request asks for the intent, learnt from every intent's questions at once (characters,
+    pinyin and, with an ``embedder``, sentence embeddings), with a "no bot" class trained on
+    ``no_bot`` sentences (requests no intent handles).
 
 An intent's score is the maximum over its layers, plus ``AGREE_BONUS`` (0.05) when at least
 two layers each score >= ``AGREE_FLOOR`` (0.5), capped at 1.0; the candidate's ``layer`` is
@@ -28,8 +30,23 @@ the strongest one. Decision, with ``s1``/``s2`` the best scores of the two best 
 ``match`` when ``s1 >= threshold`` and ``s1 - s2 >= clarify_margin``; ``clarify`` when both
 are ``>= 0.8 * threshold`` and ``s1 - s2 < clarify_margin``, or when ``s1`` itself is only
 ``>= UNSURE_FLOOR * threshold`` (unsure: ask "A or B?" with the two best rather than guess or
-give up; on the spoken dev set 8 of 9 such questions offered the right bot, and 1 of 22
-out-of-scope requests got one); otherwise ``no_match``.
+give up); otherwise ``no_match``.
+
+The trained layer also checks the word layers, so that a word never wins alone against the
+sense of the whole request (measured with ``ivr eval intents`` and ``ivr eval dialogs`` on
+``dialog/evalsets/dev.tsv``; figures in the README):
+
+- a rule does not count when the trained layer gives its intent less than ``RULE_DOUBT`` while
+  another intent gets ``RULE_CONTRARY`` or more (strong contrary evidence);
+- a match that the trained layer gives less than ``AGREE_P`` is disputed: no match when it
+  finds "no bot" likelier (and no rule matched), else a question: "A or B?" with its own
+  choice as B, or a yes/no question when it has none other;
+- a match on the trained layer alone below ``SEMANTIC_SURE`` is asked first (yes/no);
+- an either/or question offers after the best only candidates the trained layer gives at
+  least ``PLAUSIBLE`` (none left: a yes/no question about the best).
+
+What the caller says after correcting themselves is what is scored
+(:mod:`dialog.nlu.correction`: 我想补卡，不对，先挂失 is 先挂失).
 """
 
 from __future__ import annotations
@@ -45,9 +62,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
+from dialog.nlu.classifier import IntentClassifier, train_classifier
+from dialog.nlu.correction import intended
 from dialog.nlu.pinyin import fuzzy_pinyin
 from dialog.nlu.rules import Rule, compile_rule
-from dialog.nlu.text import normalize_for_match, to_simplified
+from dialog.nlu.text import normalize_for_match
 
 __all__ = [
     "AGREE_BONUS",
@@ -62,7 +81,7 @@ __all__ = [
 ]
 
 Embedder = Callable[[list[str]], list[list[float]]]
-Layer = Literal["rule", "similar", "pinyin", "embedding"]
+Layer = Literal["rule", "similar", "pinyin", "semantic"]
 
 AGREE_FLOOR = 0.5
 AGREE_BONUS = 0.05
@@ -72,6 +91,13 @@ COSINE_GAIN = 1.25  # calibrates cosine so a clear paraphrase reaches ~0.6
 CLARIFY_FLOOR = 0.8  # of threshold
 UNSURE_FLOOR = 0.85  # of threshold: a best score this high (but below it) asks "A or B?"
 MAX_CANDIDATES = 5
+RULE_DOUBT = 0.1  # a rule's intent this unlikely to the trained layer ...
+RULE_CONTRARY = 0.5  # ... while another intent is this likely: the rule does not count
+SEMANTIC_SURE = 0.9  # the trained layer alone enters a bot from here; below, it asks first
+PLAUSIBLE = 0.05  # of the trained layer: an either/or question's second option at least this likely
+AGREE_P = 0.3  # a match the trained layer gives less than this is disputed (a question)
+NONE_VETO = 0.3  # "no bot" at least this likely (and likeliest) makes a disputed match none
+NONE_CLASS = "_none"  # the trained layer's class for requests no bot handles
 
 
 @dataclass(frozen=True)
@@ -88,7 +114,7 @@ class IntentSpec:
 class Candidate:
     intent: str
     score: float
-    layer: str  # rule | similar | pinyin | embedding
+    layer: str  # rule | similar | pinyin | semantic
     why: str
 
 
@@ -160,12 +186,10 @@ class IntentMatcher:
 
     def __init__(self, intents: Sequence[IntentSpec], *, threshold: float = 0.6,
                  clarify_margin: float = 0.08, embedder: Embedder | None = None,
-                 embedding_floor: float = 0.0) -> None:
+                 semantic: bool = True, no_bot: Sequence[str] = ()) -> None:
         self.intents = tuple(intents)
         self.threshold = threshold
         self.clarify_margin = clarify_margin
-        self._embedder = embedder
-        self._embedding_floor = embedding_floor
         self._rules: list[list[Rule]] = [[compile_rule(r) for r in it.rules]
                                          for it in self.intents]
         # Flattened phrases; _owner maps each to its intent, _is_keyword marks keywords (which
@@ -199,14 +223,16 @@ class IntentMatcher:
         self._ends = np.append(self._starts[1:], len(ex)).astype(np.int64)
         self._group_owner = ex_owner[self._starts] if len(ex) else self._starts
         self._emb: NDArray[np.float64] | None = None
-        if embedder is not None and ex:
-            vecs = np.asarray(embedder([to_simplified(texts[i]) for i in ex]), dtype=np.float64)
-            norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-            self._emb = vecs / np.where(norms == 0, 1.0, norms)
+        self.classifier: IntentClassifier | None = None
+        if semantic and ex:
+            self.classifier = train_classifier(
+                [(self.intents[owner[i]].id, texts[i]) for i in ex]
+                + [(NONE_CLASS, t) for t in no_bot],
+                embedder=embedder)
         self._index_of = {it.id: k for k, it in enumerate(self.intents)}
 
     # ---- scoring -----------------------------------------------------------------------
-    def _layers(self, q: str, text: str, exclude: int | None) -> dict[int, dict[str, _Layer]]:
+    def _layers(self, q: str, exclude: int | None) -> dict[int, dict[str, _Layer]]:
         n = len(self.intents)
         out: dict[int, dict[str, _Layer]] = {k: {} for k in range(n)}
 
@@ -222,17 +248,11 @@ class IntentMatcher:
             "pinyin": np.minimum(1.0, self._py.scores(_pinyin_features(qpy)) * COSINE_GAIN)
             * PINYIN_WEIGHT,
         }
-        if self._emb is not None and self._embedder is not None:
-            v = np.asarray(self._embedder([to_simplified(text)])[0], dtype=np.float64)
-            cos = self._emb @ (v / (np.linalg.norm(v) or 1.0))
-            floor = self._embedding_floor
-            per_example["embedding"] = np.clip((cos - floor) / (1 - floor), 0.0, 1.0)
         for layer, scores in per_example.items():
             if exclude is not None:
                 scores = np.where(self._ex_index == exclude, 0.0, scores)
             best = np.maximum.reduceat(scores, self._starts) if len(scores) else np.zeros(0)
-            what = {"similar": "char cosine", "pinyin": "pinyin cosine",
-                    "embedding": "embedding cosine"}[layer]
+            what = {"similar": "char cosine", "pinyin": "pinyin cosine"}[layer]
             for g in np.flatnonzero(best > 0).tolist():
                 lo, hi = int(self._starts[g]), int(self._ends[g])
                 src = self._texts[int(self._ex_index[lo + int(np.argmax(scores[lo:hi]))])]
@@ -252,26 +272,60 @@ class IntentMatcher:
                       f"sounds like {kind} '{self._texts[i]}' ({self._pinyin_str[i].strip()})")
         return out
 
+    def _disputed(self, top: tuple[Candidate, ...], proba: dict[str, float], p_none: float,
+                  allowed: set[int]) -> MatchResult:
+        """A match the trained layer does not share: no bot when it finds "no bot" likelier
+        (unless a rule matched), else a question: "A or B?" with its own choice, or a yes/no."""
+        best = top[0]
+        ids = {self.intents[k].id for k in allowed}
+        mine = max((p for i, p in proba.items() if i in ids), default=0.0)
+        if p_none >= mine and best.layer != "rule" and p_none >= NONE_VETO:
+            return MatchResult("no_match", None, top)
+        alt = max(ids, key=lambda i: proba.get(i, 0.0))
+        if alt == best.intent:
+            return MatchResult("clarify", best, (best,))
+        other = Candidate(alt, best.score, "semantic",
+                          f"trained layer p={proba.get(alt, 0.0):.2f} (against {best.why})")
+        return MatchResult("clarify", best, (best, other, *(c for c in top[1:]
+                                                            if c.intent != alt)))
+
+    @staticmethod
+    def _contrary(intent: str, proba: dict[str, float]) -> bool:
+        """Strong contrary evidence against ``intent``: the trained layer finds it (nearly)
+        impossible and another bot likely."""
+        if not proba:
+            return False
+        other = max((p for i, p in proba.items() if i not in (intent, NONE_CLASS)), default=0.0)
+        return proba.get(intent, 0.0) < RULE_DOUBT and other >= RULE_CONTRARY
+
     def match(self, text: str, *, only: Collection[str] | None = None) -> MatchResult:
         """Decide which intent ``text`` asks for; ``only`` restricts to these intent ids."""
         return self._match(text, only=only, exclude=None)
 
     def _match(self, text: str, *, only: Collection[str] | None,
                exclude: int | None) -> MatchResult:
+        text = intended(text)  # 我想补卡，不对，先挂失: what follows the correction
         q = normalize_for_match(text)
         if not q:
             return MatchResult("no_match", None, ())
         allowed = (set(range(len(self.intents))) if only is None
                    else {self._index_of[i] for i in only if i in self._index_of})
-        layers = self._layers(q, text, exclude)
+        layers = self._layers(q, exclude)
+        proba = self.classifier.proba(text) if self.classifier is not None else {}
+        p_none = proba.get(NONE_CLASS, 0.0)
         cands: list[Candidate] = []
         for k in allowed:
             rules = self._rules[k]
             if any(r.vetoes(q, normalized=True) for r in rules):
                 continue
+            intent = self.intents[k].id
+            contrary = self._contrary(intent, proba)
             hit = next((r for r in rules if r.matches(q, normalized=True)), None)
-            if hit is not None:
+            if hit is not None and not contrary:
                 layers[k]["rule"] = _Layer(1.0, f"rule '{hit.source}'")
+            p = proba.get(intent, 0.0)
+            if p > 0:
+                layers[k]["semantic"] = _Layer(p, f"trained layer p={p:.2f}")
             scored = [(lay.score, name, lay.why) for name, lay in layers[k].items()
                       if lay.score > 0]
             if not scored:
@@ -280,7 +334,7 @@ class IntentMatcher:
             if sum(1 for s, _, _ in scored if s >= AGREE_FLOOR) >= 2:
                 score = min(1.0, score + AGREE_BONUS)
                 why += f" (+{AGREE_BONUS} layers agree)"
-            cands.append(Candidate(self.intents[k].id, round(score, 4), name, why))
+            cands.append(Candidate(intent, round(score, 4), name, why))
         cands.sort(key=lambda c: -c.score)
         top = tuple(cands[:MAX_CANDIDATES])
         if not top:
@@ -298,14 +352,26 @@ class IntentMatcher:
         s1 = top[0].score
         s2 = top[1].score if len(top) > 1 else 0.0
         if s1 >= self.threshold and s1 - s2 >= self.clarify_margin:
+            if proba and proba.get(top[0].intent, 0.0) < AGREE_P:
+                return self._disputed(top, proba, p_none, allowed)
+            if top[0].layer == "semantic" and s1 < SEMANTIC_SURE:
+                return MatchResult("clarify", top[0], top[:1])  # yes/no: 您是要…吗？
             return MatchResult("match", top[0], top)
         floor = CLARIFY_FLOOR * self.threshold
         if s2 >= floor and s1 - s2 < self.clarify_margin:
-            return MatchResult("clarify", top[0], top)
+            return self._question(top, proba)
         if UNSURE_FLOOR * self.threshold <= s1 < self.threshold and len(top) > 1:
             # unsure: ask "A or B?" rather than guess or give up
-            return MatchResult("clarify", top[0], top)
+            return self._question(top, proba)
         return MatchResult("no_match", None, top)
+
+    @staticmethod
+    def _question(top: tuple[Candidate, ...], proba: dict[str, float]) -> MatchResult:
+        """An either/or question offers only what the trained layer finds plausible: the best,
+        and after it only candidates with at least ``PLAUSIBLE`` (alone: a yes/no question)."""
+        if proba:
+            top = (top[0], *(c for c in top[1:] if proba.get(c.intent, 0.0) >= PLAUSIBLE))
+        return MatchResult("clarify", top[0], top)
 
 
 def leave_one_out_accuracy(
@@ -318,7 +384,7 @@ def leave_one_out_accuracy(
     place (they are part of the deployed intent). The index is built once and the held-out
     question is masked out of it (IDF statistics still include it, a negligible leak).
     """
-    matcher = IntentMatcher(intents, **matcher_kwargs)
+    matcher = IntentMatcher(intents, **{"semantic": False, **matcher_kwargs})
     total = 0
     errors: list[tuple[str, str, str]] = []
     for i, raw in enumerate(matcher._texts):

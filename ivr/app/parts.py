@@ -170,8 +170,7 @@ def bots_part(settings: Settings, say: Progress) -> Part:
     business back end (demo data seeded)."""
     async def part(app: web.Application) -> AsyncIterator[None]:
         t = time.monotonic()
-        store = CatalogStore(BotVersions(app[SESSIONS]), embedder=intent_embedder(settings),
-                             embedding_floor=settings.nlu.embedding_floor)  # nlu.embedder
+        store = CatalogStore(BotVersions(app[SESSIONS]), embedder=intent_embedder(settings))
         seeded_bots = await store.start()
         catalog = app[CATALOG] = store.catalog  # the catalog at start (prompt pre-rendering)
         app[BOT_STORE] = store

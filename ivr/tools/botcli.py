@@ -109,8 +109,8 @@ async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str
         report = await run_catalog_tests(catalog, actions, only=only, progress=progress)
     total = len(report.results)
     echo(f"bots: {len(catalog.bots)}; conversations: {report.passed}/{total} passed")
-    echo(f"intent accuracy (leave-one-out over similar questions): {report.intent_accuracy:.1%}"
-         f" (embedding layer: {settings.nlu.embedder})")
+    echo(f"intent accuracy (leave-one-out over similar questions, word layers): "
+         f"{report.intent_accuracy:.1%}")
     for text, want, got in report.confusions[:10]:
         echo(f"  {text!r}: expected {want}, got {got}")
     echo(f"containment (test conversations resolved without an agent): {report.containment:.1%}")

@@ -7,6 +7,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -247,15 +248,41 @@ def eval_intents(
     from ivr.tools.evalintents import print_report, run_file
 
     _apply(settings, None, prompt, None)
-    command = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
     report = run_file(settings, Path(tsv), backend=backend, holdout=holdout,
                       progress=_progress, hints=hints)
-    report["command"] = command
-    print_report(report, click.echo)
+    _report(report, print_report, json_out, "per-row")
+
+
+Show = Callable[[dict[str, Any], Callable[[str], None]], None]
+
+
+def _report(report: dict[str, Any], show: Show, json_out: str | None, what: str) -> None:
+    """Print a report (with the command that made it) and write it as JSON when asked."""
+    report["command"] = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
+    show(report, click.echo)
     if json_out:
         Path(json_out).write_text(json.dumps(report, ensure_ascii=False, indent=1),
                                   encoding="utf-8")
-        click.echo(f"per-row details in {json_out}")
+        click.echo(f"{what} details in {json_out}")
+
+
+@eval_group.command("dialogs")
+@click.argument("tsv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--holdout", is_flag=True,
+              help="Simulate against the bots without the set's own sentences.")
+@click.option("--source", default=None, help="Only rows of this source (paraphrase, similar).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the summary and every simulated dialog to this file.")
+@click.pass_obj
+def eval_dialogs(settings: Settings, tsv: str, holdout: bool, source: str | None,
+                 json_out: str | None) -> None:
+    """Simulated callers, one per row of TSV, through the dialog engine as text: each says
+    the row's words, answers yes/no and either/or questions truthfully and rephrases with the
+    same bot's other rows when asked again (dialog/simulate.py)."""
+    from ivr.tools.evaldialogs import print_dialogs, run_dialogs
+
+    report = run_dialogs(settings, Path(tsv), holdout=holdout, source=source)
+    _report(report, print_dialogs, json_out, "per-dialog")
 
 
 @eval_group.command("synth")
@@ -416,9 +443,4 @@ def eval_summaries(settings: Settings, file: str, json_out: str | None) -> None:
     except EvalFileError as exc:
         raise click.ClickException(str(exc)) from exc
     report = asyncio.run(run_summaries(settings.llm, cases, progress=_progress))
-    report["command"] = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
-    print_report(report, click.echo)
-    if json_out:
-        Path(json_out).write_text(json.dumps(report, ensure_ascii=False, indent=1),
-                                  encoding="utf-8")
-        click.echo(f"per-row details in {json_out}")
+    _report(report, print_report, json_out, "per-row")

@@ -128,7 +128,7 @@ def run_file(settings: Settings, path: Path, *, backend: str | None = None,
     replaces the first question's recogniser hints (an experiment: "" for none, "bots" or
     "questions" for ``dialog.nlu.vocabulary``'s two forms, or the words themselves)."""
     say = progress or (lambda _m: None)
-    if catalog is None:  # as the server builds it, with the optional embedding layer
+    if catalog is None:  # as the server builds it, with nlu.embedder's sentence embeddings
         from handoff.embeddings import intent_catalog
 
         catalog = intent_catalog(settings)
@@ -208,7 +208,7 @@ def print_report(r: dict[str, Any], echo: Callable[[str], object]) -> None:
              f"  wrong bot {_pct(h['wrong_rate'])}  clarify {_pct(h['clarify_rate'])}  "
              f"no match {_pct(h['no_match_rate'])}")
     if r.get("embedder", "none") != "none":
-        echo(f"matcher: with the embedding layer ({r['embedder']})")
+        echo(f"matcher: trained layer with {r['embedder']} sentence embeddings")
     if r["asr_mean_s"] is not None:
         echo(f"ASR: mean {r['asr_mean_s']:.2f} s per utterance over {r['asr_utterances']} "
              f"(prompt {r['asr']['initial_prompt']!r}, hints {r['asr']['hints']!r})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +22,13 @@ from dialog.evaluate import (
     read_items,
     route,
     split,
+    verdict,
 )
 from dialog.nlu.matching import UNSURE_FLOOR
 from dialog.nlu.vocabulary import bot_questions, bot_words
 from ivr.core.config import Settings, load_settings
 from ivr.tools.evalintents import first_question_hints, first_utterance, run_file, telephone
+from tests.catalogs import shipped_catalog
 
 CACHE = Path.home() / ".cache" / "ivr"
 TSV_HEADER = "kind\tinput\texpected\treference\tsource\n"
@@ -33,14 +36,15 @@ TSV_HEADER = "kind\tinput\texpected\treference\tsource\n"
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return Catalog.load()
+    return shipped_catalog()
 
 
 @pytest.fixture(scope="module")
 def eval_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("ivr-eval-home")
     return load_settings(home=home, asr={"model_dir": CACHE / "models"},
-                         tts={"model_dir": CACHE / "models"})
+                         tts={"model_dir": CACHE / "models"},
+                         nlu={"cache_dir": CACHE / "test-embeddings"})
 
 
 def _write(path: Path, text: str) -> Path:
@@ -118,7 +122,7 @@ def test_shipped_split_is_disjoint_and_names_real_bots(catalog: Catalog) -> None
 
 def test_bot_vocabulary_for_recogniser_hints(catalog: Catalog) -> None:
     words = bot_words(catalog.bots.values()).split("、")
-    assert {"挂失", "余额", "圈存"} <= set(words) and len(words) == len(set(words))
+    assert {"挂失", "圈存"} <= set(words) and len(words) == len(set(words))
     assert not {"怎么", "查询"} & set(words)  # words every bot uses say nothing
     assert bot_questions(catalog.bots.values()).split("，")[0] == "查询加油卡余额"
     # measured: the first question names the two businesses only (dialog.engine.ROUTE_HINTS)
@@ -259,3 +263,46 @@ def test_whisper_loops_are_dropped() -> None:
     assert is_loop("三分,三分,三分,三分,") and is_loop("好的。好的。好的。")
     assert not is_loop("三分,五分。") and not is_loop("喂喂喂") and not is_loop("好的，好的。")
     assert not is_loop("对对对，解决了")
+
+
+def test_out_of_scope_rows_are_right_when_no_bot_takes_them(catalog: Catalog) -> None:
+    rows, problems = load_rows(EVALSETS_DIR / "out_of_scope.tsv", catalog)
+    assert not problems and len(rows) >= 80 and {r.expected for r in rows} == {"none"}
+    assert {r.extra["part"] for r in rows} == {"dev", "test"}
+    assert verdict("none", route(catalog, "你是机器人吗")) == "right"
+    assert verdict("none", route(catalog, "我的加油卡丢了")) == "wrong"
+
+
+def test_shipped_paraphrases_are_dealt_once_and_train_is_in_the_bots(catalog: Catalog) -> None:
+    from dialog.evaluate import split_paraphrases
+
+    para = read_items(EVALSETS_DIR / "paraphrases.tsv")
+    per_bot = {b: [p for p in para if p.bot == b] for b in catalog.bots}
+    assert all(len(v) >= 15 for v in per_bot.values())
+    # dealt once, in the order they were written: 30 % train, the rest half dev, half test
+    for items in per_bot.values():
+        n = len(items)
+        parts = [p.part for p in items]
+        assert parts.count("train") == round(0.3 * n)
+        assert parts.count("test") - parts.count("dev") in (0, 1)
+    fresh = [replace(p, part="") for p in para]
+    assert split_paraphrases(fresh) == split_paraphrases(fresh)  # a seed, no other chance
+    for p in para:
+        assert (p.text in catalog.bots[p.bot].similar) == (p.part == "train"), p
+
+
+def test_cli_dialogs(tmp_path: Path, eval_settings: Settings) -> None:
+    from ivr.tools.evalcli import eval_group
+
+    f = _write(tmp_path / "set.tsv", TSV_HEADER + (
+        "text\t我的加油卡丢了\tfuel_loss\t\tparaphrase\n"
+        "text\t我跑长途想确认卡里的钱够不够\tfuel_balance\t\tparaphrase\n"
+    ))  # fmt: skip
+    out = tmp_path / "dialogs.json"
+    res = CliRunner().invoke(eval_group, ["dialogs", str(f), "--json", str(out)],
+                             obj=eval_settings)
+    assert res.exit_code == 0, res.output
+    assert "2 callers: within 2 turns 100.0%" in res.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["all"]["success_1"] == 0.5 and data["all"]["mean_turns"] == 1.5
+    assert [d["said"] for d in data["dialogs"]][1] == ["我跑长途想确认卡里的钱够不够", "是的"]

@@ -15,6 +15,7 @@ from dialog.actions import Transfer as TransferAction
 from dialog.catalog import Catalog, CatalogError
 from dialog.engine import ActionRefused, DialogEngine
 from dialog.scenario import ScenarioError, parse_bot
+from tests.catalogs import shipped_catalog
 
 
 def said(actions: list[Any]) -> str:
@@ -23,7 +24,7 @@ def said(actions: list[Any]) -> str:
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return Catalog.load()
+    return shipped_catalog()
 
 
 def fake_actions() -> dict[str, Any]:
@@ -129,9 +130,9 @@ async def test_no_match_twice_then_transfer_and_global_agent(catalog: Catalog) -
     e = DialogEngine(catalog)
     e.start()
     for _ in range(2):
-        out = await e.on_event(Utterance("今天天气怎么样"))
+        out = await e.on_event(Utterance("我找一下你们张经理"))
         assert "没有听懂" in said(out)
-    out = await e.on_event(Utterance("今天天气怎么样"))
+    out = await e.on_event(Utterance("我找一下你们张经理"))
     assert isinstance(out[-1], TransferAction) and out[-1].line == "general"
     e2 = DialogEngine(catalog)
     e2.start()
@@ -217,11 +218,11 @@ async def test_a_valid_answer_is_never_taken_for_another_request(catalog: Catalo
 async def test_an_unsure_request_far_ahead_is_confirmed_alone(catalog: Catalog) -> None:
     """Unsure, but far ahead of the runner-up: one yes/no question about it, not an either/or
     with an implausible second (yes enters it; no asks for the request again)."""
-    for answer, bot in ((Utterance("是的"), "fuel_pin_reset"), (Dtmf("1"), "fuel_pin_reset"),
+    for answer, bot in ((Utterance("是的"), "fuel_balance"), (Dtmf("1"), "fuel_balance"),
                         (Utterance("不是"), None), (Dtmf("2"), None)):
         e = DialogEngine(catalog)
         e.start()
-        asked = await e.on_event(Utterance("加油卡的密码想重新设一个"))
+        asked = await e.on_event(Utterance("我跑长途想确认卡里的钱够不够"))
         assert "请问您是要办理" in said(asked) and "还是" not in said(asked)
         out = await e.on_event(answer)
         assert e.state.bot == bot, (answer, out)

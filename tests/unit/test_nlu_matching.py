@@ -72,7 +72,8 @@ INTENTS = (
 
 @pytest.fixture(scope="module")
 def matcher() -> IntentMatcher:
-    return IntentMatcher(INTENTS)
+    """The word layers alone (rule, characters, pinyin): the trained layer has its own tests."""
+    return IntentMatcher(INTENTS, semantic=False)
 
 
 @pytest.mark.parametrize(("text", "intent"), [
@@ -128,15 +129,50 @@ def test_layers_are_reported(matcher: IntentMatcher) -> None:
     assert rule is not None and rule.layer == "rule" and rule.score == 1.0
 
 
-def test_embedding_layer() -> None:
+def test_trained_layer_learns_which_words_tell_intents_apart() -> None:
+    """The trained layer (dialog.nlu.classifier) generalises past any one question: words no
+    question has together still point to the intent whose questions carry them."""
+    m = IntentMatcher(INTENTS, no_bot=("今天天气怎么样", "你是机器人吗", "我找一下王经理",
+                                       "讲个笑话", "几点了"))
+    assert m.classifier is not None
+    p = m.classifier.proba("我想看看最近的流水明细")
+    assert max(p, key=p.__getitem__) == "transactions"
+    assert abs(sum(p.values()) - 1.0) < 1e-9
+    best = m.match("我想看看最近的流水明细").best
+    assert best is not None and best.intent == "transactions"
+    assert m.match("你是机器人吗").decision == "no_match"  # the "no bot" class
+
+
+def test_trained_layer_with_an_embedder_and_without_it() -> None:
     vocab = "余额钱挂失丢天气"
+    calls: list[int] = []
 
     def embed(texts: list[str]) -> list[list[float]]:
+        calls.append(len(texts))
         return [[float(ch in t) for ch in vocab] for t in texts]
 
     m = IntentMatcher(INTENTS[:2], embedder=embed)
-    c = m.match("钱钱").candidates
-    assert any(x.layer == "embedding" for x in c)
+    assert calls and calls[0] > 2  # every question embedded once, in one batch
+    assert m.match("钱钱").candidates
+    assert calls[-1] == 1  # the request
+
+    def broken(texts: list[str]) -> list[list[float]]:
+        raise RuntimeError("endpoint down")
+
+    # an embedder that fails leaves the words: still trained, still matching
+    m2 = IntentMatcher(INTENTS[:2], embedder=broken)
+    assert m2.classifier is not None
+    best = m2.match("我的卡丢了").best
+    assert best is not None and best.intent == "loss"
+
+
+def test_a_rule_does_not_win_against_strong_contrary_evidence() -> None:
+    from dialog.nlu.matching import IntentMatcher as M
+
+    m = M(INTENTS)
+    assert m._contrary("invoice", {"invoice": 0.01, "transactions": 0.9, "_none": 0.09})
+    assert not m._contrary("invoice", {"invoice": 0.3, "transactions": 0.6, "_none": 0.1})
+    assert not M._contrary("invoice", {})
 
 
 def test_leave_one_out_accuracy() -> None:

@@ -1,0 +1,32 @@
+"""Self-correction: what a caller asks for is what they say after they correct themselves.
+
+Callers change their mind mid-sentence (我想补卡，不对，先把丢的那张挂失; 我想查余额…不是，我是想问
+户主能不能改). Every word before the correction is what they do *not* want, yet it carries the
+strongest words (补卡, 余额) and a rule would fire on them. :func:`intended` keeps the words after
+the last correction marker, when enough is left to be a request; the matcher scores that.
+
+Markers: 说错了, 我是说, 应该是 anywhere; 不是 directly followed by 我是/我就/我想/我要 (不是，
+我是想问…); 不对 and 哦不/噢不 only as a word of their own, between pauses (spaces or punctuation,
+as a recogniser or a chat writes them): 金额不对 is a complaint, not a correction. A plain 不是
+is no marker either: it is part of requests (是不是停气了, 不是我的卡).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MIN_REST", "intended"]
+
+_PAUSE = r"[\s,，。.…!！?？、~～]"
+_MARKER = re.compile(rf"(?:^|{_PAUSE})(?:[哦噢喔]?不对|[哦噢喔]不)(?={_PAUSE})|说错了|我是说|应该是"
+                     rf"|不是{_PAUSE}*(?=我是|我就|我想|我要)")
+MIN_REST = 3  # characters after the marker for it to count as the request
+
+
+def intended(text: str) -> str:
+    """The part of a request after its last self-correction (else all of it)."""
+    last = None
+    for m in _MARKER.finditer(text):
+        if len(re.sub(_PAUSE, "", text[m.end():])) >= MIN_REST:
+            last = m
+    return text[last.end():] if last is not None else text

@@ -1,0 +1,59 @@
+"""``ivr eval dialogs``: simulated callers through the dialog engine (``dialog.simulate``), as
+text: task success within two turns, mean turns to the right bot, wrong-bot rate, by source."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dialog.evaluate import holdout_catalog, load_rows
+from dialog.simulate import Dialog, simulate_set, summarize_dialogs
+from ivr.core.config import Settings
+
+
+def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
+                source: str | None = None) -> dict[str, Any]:
+    from handoff.embeddings import intent_catalog
+
+    catalog = intent_catalog(settings)  # the matcher callers get (nlu.embedder)
+    rows, problems = load_rows(path, catalog)
+    texts = [r for r in rows if r.kind == "text" or r.said]
+    if source:
+        texts = [r for r in texts if r.extra.get("source", "") == source]
+    if holdout:
+        catalog = holdout_catalog(catalog, [r.said for r in texts])
+    triples = [(r.expected, r.extra.get("source", ""), r.said) for r in texts]
+    dialogs: list[Dialog] = asyncio.run(simulate_set(catalog, triples))
+    by_source: dict[str, Any] = {}
+    for name in dict.fromkeys(d.source for d in dialogs):
+        by_source[name or "-"] = summarize_dialogs([d for d in dialogs if d.source == name])
+    return {"file": str(path), "holdout": holdout, "problems": problems,
+            "all": summarize_dialogs(dialogs), "by_source": by_source,
+            "embedder": settings.nlu.embedder,
+            "dialogs": [d.as_dict() for d in dialogs]}
+
+
+def _line(name: str, s: dict[str, Any]) -> str:
+    if not s.get("n"):
+        return f"{name:<11} no callers"
+    turns = f"{s['mean_turns']:.2f}" if s["mean_turns"] is not None else "-"
+    return (f"{name:<11} {s['n']:4} callers: within 2 turns {100 * s['success_2']:5.1f}%  "
+            f"at all {100 * s['success']:5.1f}%  first turn {100 * s['success_1']:5.1f}%  "
+            f"wrong bot {100 * s['wrong']:4.1f}%  agent {100 * s['agent']:4.1f}%  "
+            f"mean turns {turns}")
+
+
+def print_dialogs(report: dict[str, Any], echo: Callable[[str], None]) -> None:
+    for p in report["problems"]:
+        echo(f"skipped: {p}")
+    echo(_line("all", report["all"]))
+    if len(report["by_source"]) > 1:
+        for name, s in report["by_source"].items():
+            echo(_line(name, s))
+    wrong = [d for d in report["dialogs"] if d["end"] == "wrong"][:10]
+    if wrong:
+        echo("wrong bots (first 10):")
+        for d in wrong:
+            echo(f"  {d['expected']} -> {d['reached']}: {' / '.join(d['said'])}")
