@@ -1,30 +1,54 @@
-"""``ivr eval dialogs``: simulated callers through the dialog engine (``dialog.simulate``), as
-text: task success within two turns, mean turns to the right bot, wrong-bot rate, by source."""
+"""``ivr eval dialogs``: simulated callers through the dialog engine (``dialog.simulate``):
+task success within two turns, mean turns to the right bot, wrong-bot rate, by source. The
+requests are a set's words (text), or what the recogniser heard of them (the audio rows of an
+``ivr eval intents`` / ``ivr bench speech`` JSON report: spoken requests, with the answers to
+yes/no and either/or questions taken as said)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dialog.evaluate import holdout_catalog, load_rows
+from dialog.evaluate import EvalFileError, holdout_catalog, load_rows
 from dialog.simulate import Dialog, simulate_set, summarize_dialogs
 from ivr.core.config import Settings
 
 
+def heard_rows(path: Path, part: str | None) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The audio rows of an ``ivr eval intents --json`` or ``ivr bench speech --json`` report
+    (``part``: that report of bench speech, e.g. ``test/audio``), as what was heard: the
+    requests of spoken dialogs whose answers (yes/no, keys) are taken as said."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvalFileError(f"cannot read {path}: {exc}") from exc
+    reports = data.get("reports", {"": data})
+    chosen = [r for name, r in reports.items() if part is None or name == part]
+    if not chosen:
+        raise EvalFileError(f"{path}: no report {part!r} (there are {', '.join(reports)})")
+    out = [(row["expected"], row.get("source", ""), row.get("text") or "")
+           for r in chosen for row in r.get("rows", []) if row.get("kind") == "audio"]
+    return out, ([] if out else [f"{path}: no audio rows"])
+
+
 def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
-                source: str | None = None) -> dict[str, Any]:
+                source: str | None = None, part: str | None = None) -> dict[str, Any]:
     from handoff.embeddings import intent_catalog
 
     catalog = intent_catalog(settings)  # the matcher callers get (nlu.embedder)
-    rows, problems = load_rows(path, catalog)
-    texts = [r for r in rows if r.kind == "text" or r.said]
+    if path.suffix == ".json":  # what the recogniser heard: a report of eval intents/bench speech
+        triples, problems = heard_rows(path, part)
+    else:
+        rows, problems = load_rows(path, catalog)
+        texts = [r for r in rows if r.kind == "text" or r.said]
+        triples = [(r.expected, r.extra.get("source", ""), r.said) for r in texts]
     if source:
-        texts = [r for r in texts if r.extra.get("source", "") == source]
+        triples = [t for t in triples if t[1] == source]
     if holdout:
-        catalog = holdout_catalog(catalog, [r.said for r in texts])
-    triples = [(r.expected, r.extra.get("source", ""), r.said) for r in texts]
+        catalog = holdout_catalog(catalog, [t[2] for t in triples])
     dialogs: list[Dialog] = asyncio.run(simulate_set(catalog, triples))
     by_source: dict[str, Any] = {}
     for name in dict.fromkeys(d.source for d in dialogs):

@@ -306,3 +306,22 @@ def test_cli_dialogs(tmp_path: Path, eval_settings: Settings) -> None:
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["all"]["success_1"] == 0.5 and data["all"]["mean_turns"] == 1.5
     assert [d["said"] for d in data["dialogs"]][1] == ["我跑长途想确认卡里的钱够不够", "是的"]
+
+
+def test_cli_dialogs_from_what_the_recogniser_heard(tmp_path: Path,
+                                                    eval_settings: Settings) -> None:
+    from ivr.tools.evalcli import eval_group
+
+    report = {"reports": {"test/audio": {"rows": [
+        {"kind": "audio", "expected": "fuel_loss", "source": "paraphrase",
+         "text": "我的加油卡丢了"},
+        {"kind": "text", "expected": "fuel_loss", "source": "paraphrase", "text": "不算"},
+    ]}}}
+    f = _write(tmp_path / "speech.json", json.dumps(report, ensure_ascii=False))
+    res = CliRunner().invoke(eval_group, ["dialogs", str(f), "--part", "test/audio"],
+                             obj=eval_settings)
+    assert res.exit_code == 0, res.output
+    assert "1 callers: within 2 turns 100.0%" in res.output
+    res = CliRunner().invoke(eval_group, ["dialogs", str(f), "--part", "dev/audio"],
+                             obj=eval_settings)
+    assert res.exit_code != 0 and "no report 'dev/audio'" in res.output
