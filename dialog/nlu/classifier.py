@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize, minimize_scalar
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, hstack
 
 from dialog.nlu.pinyin import fuzzy_pinyin
 from dialog.nlu.text import normalize_for_match, to_simplified
@@ -183,14 +183,12 @@ def _train(examples: Sequence[tuple[str, str]], intents: Sequence[str],
     char_vocab = {f: n for n, f in enumerate(sorted(f for f, k in char_df.items() if k >= MIN_DF))}
     py_vocab = {f: n for n, f in enumerate(sorted(f for f, k in py_df.items() if k >= MIN_DF))}
 
-    def design(rows: NDArray[np.int64]) -> csr_matrix:
-        from scipy.sparse import hstack
-        xc = _block([feats[r][0] for r in rows], char_vocab, CHAR_WEIGHT)
-        xp = _block([feats[r][1] for r in rows], py_vocab, PINYIN_WEIGHT)
-        return hstack([xc, xp]).tocsr()
+    # the design matrix once; each fold takes its rows
+    x = hstack([_block([c for c, _ in feats], char_vocab, CHAR_WEIGHT),
+                _block([p for _, p in feats], py_vocab, PINYIN_WEIGHT)]).tocsr()
 
     def fit(rows: NDArray[np.int64]) -> tuple[Floats, Floats | None, Floats]:
-        return _fit(design(rows), None if dense is None else dense[rows], y[rows],
+        return _fit(x[rows], None if dense is None else dense[rows], y[rows],
                     weights[rows], len(intents))
 
     # out-of-fold logits for the temperature: each bot's questions dealt round the folds
@@ -205,7 +203,7 @@ def _train(examples: Sequence[tuple[str, str]], intents: Sequence[str],
         if not len(te) or not len(tr):
             continue
         ws, wd, b = fit(tr)
-        z = np.asarray(design(te) @ ws) + b
+        z = np.asarray(x[te] @ ws) + b
         if wd is not None and dense is not None:
             z = z + dense[te] @ wd
         oof[te] = z
