@@ -3,8 +3,10 @@
 Each tick, per running campaign inside its calling window, it claims due contacts
 (campaigns.repo.claim_due: ``FOR UPDATE SKIP LOCKED``, attempt row committed before the dial),
 paced by ``calls_per_second`` (a token bucket on the injected clock) and bounded by
-``max_channels`` calls in progress. Every claimed dial runs as an owned task that asks the
-:class:`Originator` to place the call and run the survey, then records the outcome
+``max_channels`` calls in progress; the claim itself holds both caps over every dialer of the
+campaign (campaigns.repo._room), so N dialers together stay within them. Every claimed dial
+runs as an owned task that asks the :class:`Originator` to place the call and run the survey,
+then records the outcome
 (campaigns.repo.finish_attempt: retry delay per outcome, max attempts). Pausing or stopping a
 campaign stops new claims at the next tick; calls in progress finish. On start and every
 ``recover_every_s`` it fails attempts left ``dialing`` by a dead dialer (cause ``lost``).

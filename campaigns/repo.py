@@ -4,7 +4,9 @@ All dialer state is in PostgreSQL. :func:`claim_due` locks due contacts with
 ``FOR UPDATE SKIP LOCKED`` and, in the same transaction, counts the attempt and writes its
 ``campaign_attempts`` row before anything is dialed: a dialer that dies after the commit has
 spent that attempt, so a restart never dials beyond ``max_attempts`` / ``daily_cap``; a second
-dialer never sees a locked or claimed contact. :func:`recover_stale` turns attempts left in
+dialer never sees a locked or claimed contact, and the campaign's channel and rate caps are
+counted over every dialer's attempts (:func:`_room`, under the campaign's row lock).
+:func:`recover_stale` turns attempts left in
 ``dialing`` by a dead dialer into ``failed`` (cause ``lost``).
 """
 
@@ -260,18 +262,41 @@ async def _dials_today(s: AsyncSession, phones: Iterable[str], now: datetime) ->
     return {p: n for p, n in rows.all()}
 
 
+async def _room(s: AsyncSession, campaign: Campaign, now: datetime) -> int:
+    """Dials the campaign may start now, whichever dialer asks: ``max_channels`` less the
+    attempts in progress (all dialers), and ``calls_per_second`` over a sliding window of
+    max(1 s, one call's interval) less the attempts started in it."""
+    in_flight, = (await s.execute(select(func.count()).select_from(Attempt).where(
+        Attempt.campaign_id == campaign.id, Attempt.outcome == "dialing"))).one()
+    window = max(1.0, 1.0 / campaign.calls_per_second) if campaign.calls_per_second > 0 else 1.0
+    recent, = (await s.execute(select(func.count()).select_from(Attempt).where(
+        Attempt.campaign_id == campaign.id,
+        Attempt.started_at > now - timedelta(seconds=window)))).one()
+    rate_room = int(campaign.calls_per_second * window + 1e-9) - int(recent)
+    return min(campaign.max_channels - int(in_flight), rate_room)
+
+
 async def claim_due(sessions: SessionFactory, campaign_id: int, limit: int, now: datetime, *,
-                    rng: Callable[[], float] = random.random) -> list[Claim]:
+                    rng: Callable[[], float] = random.random,
+                    paced: bool = True) -> list[Claim]:
     """Claim up to ``limit`` due contacts of a running campaign inside its window; the attempt
-    rows are committed before this returns (so before any dial)."""
+    rows are committed before this returns (so before any dial). ``paced``: within the
+    campaign's channel and rate caps, counted over every dialer (off: ``limit`` alone, for
+    tools and tests that claim by hand)."""
     if limit <= 0:
         return []
     claims: list[Claim] = []
     async with sessions() as s, s.begin():
-        campaign = await s.get(Campaign, campaign_id)
+        # the campaign's row lock makes claims of one campaign take turns across dialers, so
+        # its channel and rate caps hold for all of them together
+        campaign = await s.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None or campaign.status != "running" or not in_window(
                 campaign.windows, now):
             return []
+        if paced:
+            limit = min(limit, await _room(s, campaign, now))
+            if limit <= 0:
+                return []
         await s.execute(update(Contact).where(
             Contact.campaign_id == campaign_id, Contact.status == "pending",
             _dnc_clause(Contact.campaign_id)).values(status="dnc"))

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(debootstrap redis-server espeak-ng sox docker-compose)
+# the SIP front of several Asterisk boxes (ivr cluster, ivr drill cluster)
+APT_PACKAGES+=(kamailio)
 # headless browser tests of the web pages (selenium drives /usr/bin/chromedriver) + a CJK font
 APT_PACKAGES+=(chromium chromium-driver fonts-wqy-microhei)
 missing=()

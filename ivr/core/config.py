@@ -66,6 +66,27 @@ class AsteriskSettings(BaseModel):
     netns: str = ""
 
 
+class KamailioSettings(BaseModel):
+    """The SIP front (Kamailio's ``dispatcher``) spreading calls over several Asterisk boxes.
+
+    Rendered by ``asterisk.kamailio``; ``ivr cluster up`` runs it for development and drills,
+    production runs Debian's ``kamailio`` with the same rendered file.
+    """
+
+    listen_host: str = "127.0.0.1"  # where callers and carriers send INVITEs
+    sip_port: int = 5080
+    # the Asterisk boxes, as SIP URIs (sip:10.0.0.11:5060); one dispatcher set
+    boxes: list[str] = []
+    # SIP OPTIONS to every box this often; a box that misses ``probe_threshold`` answers in a
+    # row leaves the rotation, one that answers again comes back
+    probe_interval_s: int = Field(default=1, ge=1)
+    probe_threshold: int = Field(default=1, ge=1)
+    # an INVITE a box has not answered at all (not even 100 Trying) within this many ms goes to
+    # the next box, and that box is marked down at once
+    failover_ms: int = Field(default=1500, ge=200)
+    run_dir: Path = Path("kamailio-run")  # the rendered file, its control socket
+
+
 class DatabaseSettings(BaseModel):
     url: SecretStr | None = None  # DATABASE_URL; None -> embedded pgserver
     embedded_dir: Path = Path("pgdata")
@@ -368,6 +389,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     home: Path = Field(default_factory=_default_home)
     asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
+    kamailio: KamailioSettings = Field(default_factory=KamailioSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
@@ -404,7 +426,8 @@ class Settings(BaseSettings):
 
     def model_post_init(self, __context: Any) -> None:
         # relative directories live under ``home`` (IVR_HOME), so one setting moves them all
-        for section in (self.asterisk, self.database, self.redis, self.tts, self.asr, self.nlu):
+        for section in (self.asterisk, self.kamailio, self.database, self.redis, self.tts,
+                        self.asr, self.nlu):
             for name, value in list(section.__dict__.items()):
                 if isinstance(value, Path) and not value.is_absolute():
                     setattr(section, name, self.home / value)

@@ -344,6 +344,10 @@ def _register_subcommands() -> None:
     from ivr.tools.drill import register as register_drill  # ivr drill …
 
     register_drill(main)
+    from ivr.tools.clustercli import register as register_cluster  # ivr cluster, drill cluster
+    from ivr.tools.drill import drill_group
+
+    register_cluster(main, drill_group)
 
 
 

@@ -133,12 +133,22 @@ def _setup_ms(work: Path) -> list[float]:
     return out
 
 
-async def load(app: web.Application, settings: Settings, *, calls: int, rate: float,
-               listen_s: float, hold_s: float, echo: Any = print) -> LoadReport:
-    from ivr.web.keys import CALLS, REPO
+@dataclass
+class SippRun:
+    """What SIPp saw of one run of ``keys.xml``."""
 
-    a = settings.asterisk
-    root = a.root_dir
+    ok: int = 0
+    failed: int = 0
+    most_at_once: int = 0
+    setup_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+async def run_sipp(root: Path, *, target: tuple[str, int], local_ip: str, password: str,
+                   calls: int, rate: float, listen_s: float, hold_s: float) -> SippRun:
+    """Run SIPp (in the Asterisk root) against ``target``: ``calls`` keys callers at ``rate``
+    a second from ``local_ip``; bounded by the calls' own length plus a minute."""
     if not (root / "usr/bin/sipp").exists():
         raise RuntimeError(f"SIPp is not in the Asterisk root {root}: `ivr doctor --fix`")
     work = root / "tmp" / "ivr-load"
@@ -152,17 +162,49 @@ async def load(app: web.Application, settings: Settings, *, calls: int, rate: fl
     deadline_s = calls / rate + listen_s + hold_s + 60
     # in the scenario's folder: SIPp writes its per-call times (-trace_rtt) where it runs
     cmd = ["chroot", str(root), "sh", "-c", 'cd /tmp/ivr-load && exec "$@"', "sipp",
-           "sipp", f"{a.bind_host}:{a.sip_port}",
+           "sipp", f"{target[0]}:{target[1]}",
            "-sf", "/tmp/ivr-load/keys.xml", "-s", "956100",
-           "-au", "caller", "-ap", a.caller_password.get_secret_value(),
-           "-i", "127.0.0.1", "-p", str(SIPP_PORT), "-mi", "127.0.0.1",
+           "-au", "caller", "-ap", password,
+           "-i", local_ip, "-p", str(SIPP_PORT), "-mi", local_ip,
            "-min_rtp_port", str(RTP_PORTS[0]), "-max_rtp_port", str(RTP_PORTS[1]),
            "-m", str(calls), "-l", str(calls), "-r", str(rate),
            "-trace_stat", "-stf", "/tmp/ivr-load/stat.csv", "-fd", "1",
            "-trace_rtt", "-rtt_freq", "1",
            "-trace_err", "-error_file", "/tmp/ivr-load/errors.log",
            "-timeout", f"{int(deadline_s)}s", "-nostdin"]
+    out = SippRun()
+    t0 = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), deadline_s + 30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        err = b""
+        out.notes.append("SIPp passed its deadline and was stopped")
+    out.seconds = time.monotonic() - t0
+    if proc.returncode not in (0, 1):
+        out.notes.append(f"SIPp exited {proc.returncode}: "
+                         f"{err.decode(errors='replace').strip()[-300:]}")
+    stats = _sipp_stats(work / "stat.csv")
+    last = stats[-1] if stats else {}
+    out.ok = int(last.get("SuccessfulCall(C)", 0) or 0)
+    out.failed = int(last.get("FailedCall(C)", 0) or 0)
+    out.most_at_once = max((int(r.get("CurrentCall", 0) or 0) for r in stats), default=0)
+    out.setup_ms = _setup_ms(work)
+    errors = work / "errors.log"
+    if errors.exists() and errors.stat().st_size:
+        out.notes.append("SIPp errors (first lines): " + " | ".join(
+            errors.read_text(errors="replace").splitlines()[:3]))
+    return out
 
+
+async def load(app: web.Application, settings: Settings, *, calls: int, rate: float,
+               listen_s: float, hold_s: float, echo: Any = print) -> LoadReport:
+    from ivr.web.keys import CALLS, REPO
+
+    a = settings.asterisk
     report = LoadReport(calls=calls)
     manager, repo = app[CALLS], app[REPO]
     shed_before = manager.shed_calls
@@ -174,15 +216,10 @@ async def load(app: web.Application, settings: Settings, *, calls: int, rate: fl
     sampler = asyncio.create_task(_sample(app, report, stop), name="load-sampler")
     echo(f"  SIPp: {calls} calls at {rate:g}/s, each {listen_s:g} s of prompts, the key 0, "
          f"{hold_s:g} s in the queue")
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
-        _, err = await asyncio.wait_for(proc.communicate(), deadline_s + 30)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        err = b""
-        report.notes.append("SIPp passed its deadline and was stopped")
+        run = await run_sipp(a.root_dir, target=(a.bind_host, a.sip_port), local_ip="127.0.0.1",
+                             password=a.caller_password.get_secret_value(), calls=calls,
+                             rate=rate, listen_s=listen_s, hold_s=hold_s)
     finally:
         stop.set()
         lags = await sampler
@@ -195,24 +232,14 @@ async def load(app: web.Application, settings: Settings, *, calls: int, rate: fl
         report.asterisk_cpu_share = (ast_cpu1 - ast_cpu0) / report.seconds
     report.loop_lag_ms_p95 = _percentile(lags, 0.95)
     report.loop_lag_ms_max = max(lags, default=0.0)
-    if proc.returncode not in (0, 1):
-        report.notes.append(f"SIPp exited {proc.returncode}: "
-                            f"{err.decode(errors='replace').strip()[-300:]}")
-    stats = _sipp_stats(work / "stat.csv")
-    last = stats[-1] if stats else {}
-    report.sipp_ok = int(last.get("SuccessfulCall(C)", 0) or 0)
-    report.sipp_failed = int(last.get("FailedCall(C)", 0) or 0)
-    report.sip_most_at_once = max((int(r.get("CurrentCall", 0) or 0) for r in stats), default=0)
-    setup = _setup_ms(work)
-    if setup:
-        report.setup_ms_p50 = _percentile(setup, 0.5)
-        report.setup_ms_p95 = _percentile(setup, 0.95)
+    report.notes += run.notes
+    report.sipp_ok, report.sipp_failed = run.ok, run.failed
+    report.sip_most_at_once = run.most_at_once
+    if run.setup_ms:
+        report.setup_ms_p50 = _percentile(run.setup_ms, 0.5)
+        report.setup_ms_p95 = _percentile(run.setup_ms, 0.95)
     report.shed = manager.shed_calls - shed_before
     await _tally(repo, since, report)
-    errors = work / "errors.log"
-    if errors.exists() and errors.stat().st_size:
-        report.notes.append("SIPp errors (first lines): " + " | ".join(
-            errors.read_text(errors="replace").splitlines()[:3]))
     return report
 
 

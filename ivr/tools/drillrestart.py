@@ -66,10 +66,11 @@ def settings_file(settings: Settings, path: Path) -> Path:
 class ServerProcess:
     """``ivr up`` as a child process on storage and an Asterisk someone else runs."""
 
-    def __init__(self, settings: Settings, pg_url: str, redis_url: str) -> None:
+    def __init__(self, settings: Settings, pg_url: str, redis_url: str, *,
+                 name: str = "server") -> None:
         self.settings = settings
-        self.config = settings_file(settings, settings.home / "drill" / "server.yaml")
-        self.log_path = settings.home / "drill" / "server.log"
+        self.config = settings_file(settings, settings.home / "drill" / f"{name}.yaml")
+        self.log_path = settings.home / "drill" / f"{name}.log"
         self.env = {**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": redis_url,
                     "IVR_ASTERISK__MANAGED": "false", "IVR_CONFIG": str(self.config)}
         self.proc: asyncio.subprocess.Process | None = None

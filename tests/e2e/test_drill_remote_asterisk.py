@@ -5,28 +5,14 @@ The namespace and link are removed afterwards, whatever happens."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
 from ivr.core.config import Settings
+from tests.netns import namespaces, no_netns
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
-
-
-def _no_netns() -> str | None:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        return "needs root and iproute2 (ip netns)"
-    probe = subprocess.run(["ip", "netns", "list"], capture_output=True)
-    return None if probe.returncode == 0 else "network namespaces are not available here"
-
-
-def _namespaces() -> str:
-    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
 async def test_asterisk_on_another_host_takes_speech_and_fastagi_calls(
@@ -34,7 +20,7 @@ async def test_asterisk_on_another_host_takes_speech_and_fastagi_calls(
     from ivr.app.build import build_app
     from ivr.tools.drillremote import NETNS, remote_calls, remote_link, remote_settings
 
-    if reason := _no_netns():
+    if reason := no_netns():
         pytest.skip(reason)
     with remote_link() as (netns, host_ip, ast_ip):
         remote = remote_settings(settings, netns, host_ip, ast_ip, web_port=18710)
@@ -47,4 +33,4 @@ async def test_asterisk_on_another_host_takes_speech_and_fastagi_calls(
         finally:
             await runner.cleanup()
     assert report.speech_call and report.agi_call, report.failures
-    assert NETNS not in _namespaces()
+    assert NETNS not in namespaces()

@@ -123,17 +123,17 @@ async def test_windows_and_daily_cap(pg_engine: AsyncEngine) -> None:
     cid = await _campaign(sessions, _phones("10", 1), retry_s={"busy": 60}, daily_cap=1)
     early = datetime(2026, 11, 23, 8, 59, tzinfo=SH).astimezone(UTC)
     lunch = datetime(2026, 11, 23, 12, 30, tzinfo=SH).astimezone(UTC)
-    assert await repo.claim_due(sessions, cid, 5, early) == []
-    assert await repo.claim_due(sessions, cid, 5, lunch) == []
-    [claim] = await repo.claim_due(sessions, cid, 5, MONDAY_10)
+    assert await repo.claim_due(sessions, cid, 5, early, paced=False) == []
+    assert await repo.claim_due(sessions, cid, 5, lunch, paced=False) == []
+    [claim] = await repo.claim_due(sessions, cid, 5, MONDAY_10, paced=False)
     await repo.finish_attempt(sessions, claim.attempt_id, "busy", MONDAY_10)
     later = MONDAY_10 + timedelta(minutes=5)  # retry due, but the daily cap is used up
-    assert await repo.claim_due(sessions, cid, 5, later) == []
+    assert await repo.claim_due(sessions, cid, 5, later, paced=False) == []
     async with sessions() as s:
         contact = await s.get(Contact, claim.contact_id)
         assert contact is not None
         assert contact.next_at == datetime(2026, 11, 24, 9, 0, tzinfo=SH)
-    [again] = await repo.claim_due(sessions, cid, 5, contact.next_at)
+    [again] = await repo.claim_due(sessions, cid, 5, contact.next_at, paced=False)
     assert again.attempt_no == 2
 
 
@@ -142,7 +142,7 @@ async def test_retry_delay_per_outcome_and_max_attempts(pg_engine: AsyncEngine) 
     phones = _phones("11", 3)
     cid = await _campaign(sessions, phones, daily_cap=5, max_attempts=2,
                           retry_s={"busy": 60, "no_answer": 120, "machine": 300})
-    claims = await repo.claim_due(sessions, cid, 5, MONDAY_10)
+    claims = await repo.claim_due(sessions, cid, 5, MONDAY_10, paced=False)
     assert len(claims) == 3
     for claim, outcome in zip(claims, ("busy", "no_answer", "machine"), strict=True):
         await repo.finish_attempt(sessions, claim.attempt_id, outcome, MONDAY_10)
@@ -152,11 +152,12 @@ async def test_retry_delay_per_outcome_and_max_attempts(pg_engine: AsyncEngine) 
     assert due == {phones[0]: timedelta(seconds=60), phones[1]: timedelta(seconds=120),
                    phones[2]: timedelta(seconds=300)}
     t = MONDAY_10 + timedelta(seconds=300)
-    second = await repo.claim_due(sessions, cid, 5, t)
+    second = await repo.claim_due(sessions, cid, 5, t, paced=False)
     assert len(second) == 3
     for claim in second:
         await repo.finish_attempt(sessions, claim.attempt_id, "busy", t)
-    assert await repo.claim_due(sessions, cid, 5, t + timedelta(days=1)) == []
+    assert await repo.claim_due(sessions, cid, 5, t + timedelta(days=1),
+                                  paced=False) == []
     async with sessions() as s:
         statuses = Counter((await s.execute(select(Contact.status).where(
             Contact.campaign_id == cid))).scalars())
@@ -168,7 +169,7 @@ async def test_dnc_honoured_and_added_from_a_call(pg_engine: AsyncEngine) -> Non
     phones = _phones("12", 2)
     cid = await _campaign(sessions, phones)
     assert await repo.dnc_add(sessions, phones[0], campaign_id=cid, reason="manual")
-    claims = await repo.claim_due(sessions, cid, 5, MONDAY_10)
+    claims = await repo.claim_due(sessions, cid, 5, MONDAY_10, paced=False)
     assert [c.phone for c in claims] == [phones[1]]
     # the customer says 不要再打了 during the call: DNC at once, the contact settles as dnc
     await repo.dnc_add(sessions, phones[1], reason="customer", source_campaign_id=cid)
@@ -181,11 +182,11 @@ async def test_dnc_honoured_and_added_from_a_call(pg_engine: AsyncEngine) -> Non
     assert await repo.dnc_remove(sessions, phones[0], campaign_id=cid)
 
 
-async def test_two_dialers_dial_each_contact_once(pg_engine: AsyncEngine) -> None:
-    sessions = session_factory(pg_engine)
-    phones = _phones("13", 40, step=10)  # all end in 0: all answer
-    cid = await _campaign(sessions, phones, calls_per_second=100.0, max_channels=8)
-    net = Network(delay_s=0.01)
+async def _two_dialers(sessions: SessionFactory, phones: list[str], net: Network,
+                       timeout_s: float, **options: object) -> tuple[int, list[Dialer]]:
+    """A campaign of ``phones`` run by two dialers, the clock 50 ms ahead every 5 ms, until
+    it is finished: (its id, the dialers)."""
+    cid = await _campaign(sessions, phones, **options)
     clock = Clock(MONDAY_10)
     dialers = [Dialer(sessions, net, clock=clock, tick_s=0.0, name=f"d{i}") for i in range(2)]
 
@@ -197,7 +198,7 @@ async def test_two_dialers_dial_each_contact_once(pg_engine: AsyncEngine) -> Non
     ticker = asyncio.create_task(advance())
     runs = [asyncio.create_task(d.run()) for d in dialers]
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(timeout_s):
             while True:
                 async with sessions() as s:
                     status = await s.scalar(select(Campaign.status).where(Campaign.id == cid))
@@ -208,12 +209,55 @@ async def test_two_dialers_dial_each_contact_once(pg_engine: AsyncEngine) -> Non
         for t in (*runs, ticker):
             t.cancel()
         await asyncio.gather(*runs, ticker, return_exceptions=True)
+    return cid, dialers
+
+
+async def test_two_dialers_dial_each_contact_once(pg_engine: AsyncEngine) -> None:
+    sessions = session_factory(pg_engine)
+    phones = _phones("13", 40, step=10)  # all end in 0: all answer
+    net = Network(delay_s=0.01)
+    cid, dialers = await _two_dialers(sessions, phones, net, 30, calls_per_second=100.0,
+                                      max_channels=8)
     assert Counter(net.dialed) == {p: 1 for p in phones}
     assert all(d.dials > 0 for d in dialers)  # both took part
     async with sessions() as s:
         n = await s.scalar(select(func.count()).select_from(Attempt).where(
             Attempt.campaign_id == cid, Attempt.outcome == "answered"))
     assert n == len(phones)
+
+
+class CountingNetwork(Network):
+    """Network that also counts the calls up at once, over every dialer."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(delay_s)
+        self.up = self.most_up = 0
+
+    async def dial(self, claim: Claim, campaign: Campaign) -> DialResult:
+        self.up += 1
+        self.most_up = max(self.most_up, self.up)
+        try:
+            return await super().dial(claim, campaign)
+        finally:
+            self.up -= 1
+
+
+async def test_two_dialers_hold_the_channel_and_rate_caps_together(
+        pg_engine: AsyncEngine) -> None:
+    """Each dialer alone would allow 3 channels and 4 calls a second: two of them together
+    must still stay within 3 and 4 (the caps are the campaign's, not the dialer's)."""
+    sessions = session_factory(pg_engine)
+    phones = _phones("14", 30, step=10)  # all end in 0: all answer
+    net = CountingNetwork(delay_s=0.05)
+    cid, _ = await _two_dialers(sessions, phones, net, 60, calls_per_second=4.0, max_channels=3)
+    assert Counter(net.dialed) == {p: 1 for p in phones}
+    assert net.most_up <= 3
+    async with sessions() as s:
+        starts = sorted((await s.scalars(select(Attempt.started_at).where(
+            Attempt.campaign_id == cid))).all())
+    second = timedelta(seconds=1)
+    busiest = max(sum(1 for u in starts if t - second < u <= t) for t in starts)
+    assert busiest <= 4, busiest
 
 
 async def test_pause_and_crash_restart(pg_engine: AsyncEngine) -> None:
@@ -300,12 +344,13 @@ async def test_sampling_dials_the_configured_share_once(pg_engine: AsyncEngine) 
     phones = _phones("16", 200)
     cid = await _campaign(sessions, phones, sample_rate=0.3, daily_cap=5)
     rng = random.Random(7).random
-    claims = await repo.claim_due(sessions, cid, 500, MONDAY_10, rng=rng)
+    claims = await repo.claim_due(sessions, cid, 500, MONDAY_10, rng=rng, paced=False)
     assert 40 <= len(claims) <= 80, len(claims)  # 60 expected
     for c in claims:  # no answer: each is due again later
         await repo.finish_attempt(sessions, c.attempt_id, "no_answer", MONDAY_10)
     later = MONDAY_10 + timedelta(hours=1)  # inside the 09:00-12:00 window
-    again = await repo.claim_due(sessions, cid, 500, later, rng=lambda: 0.99)  # would skip all
+    again = await repo.claim_due(sessions, cid, 500, later, rng=lambda: 0.99,  # would skip all
+                                 paced=False)
     assert sorted(c.contact_id for c in again) == sorted(c.contact_id for c in claims)
     async with sessions() as s:
         skipped = await s.scalar(select(func.count()).select_from(Contact).where(

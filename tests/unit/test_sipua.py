@@ -14,6 +14,7 @@ from ivr.sim.sipua.message import (
     parse_message,
     sdp_offer,
     sdp_remote_audio,
+    uac_route_set,
 )
 from ivr.sim.sipua.rtp import (
     PT_PCMU,
@@ -38,6 +39,15 @@ def test_sip_message_round_trip_and_compact_headers() -> None:
     again = parse_message(msg.encode())
     assert again.get_all("via") == msg.get_all("via") and again.body == b"body"
     assert again.get("content-length") == "4"
+
+
+def test_caller_keeps_the_proxies_route_set_reversed() -> None:
+    resp = parse_message(
+        b"SIP/2.0 200 OK\r\nRecord-Route: <sip:10.0.0.2;lr>, <sip:10.0.0.3;lr>\r\n"
+        b"Record-Route: <sip:10.78.0.1:5080;lr>\r\nCall-ID: a\r\nCSeq: 2 INVITE\r\n\r\n")
+    assert uac_route_set(resp) == ["<sip:10.78.0.1:5080;lr>", "<sip:10.0.0.3;lr>",
+                                   "<sip:10.0.0.2;lr>"]
+    assert uac_route_set(parse_message(b"SIP/2.0 200 OK\r\nCall-ID: a\r\n\r\n")) == []
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from ivr.sim.sipua.message import (
     parse_message,
     sdp_offer,
     sdp_remote_audio,
+    uac_route_set,
     uri_of,
 )
 from ivr.sim.sipua.rtp import RtpPacket, RtpReceiver, RtpSender
@@ -54,6 +55,9 @@ class SipCall:
         self.local_tag = _token(4)
         self.remote_tag = ""
         self.remote_target = ""
+        # the proxies that asked to stay in the dialog (Record-Route, reversed: RFC 3261 12.1.2);
+        # in-dialog requests carry them as Route headers
+        self.route_set: list[str] = []
         self.cseq = 1
         self.receiver = RtpReceiver()
         self.sender: RtpSender | None = None
@@ -64,6 +68,11 @@ class SipCall:
         self.answered = asyncio.get_running_loop().create_future()
         self._ended = asyncio.Event()
         self.ended_by_remote = False
+
+    @property
+    def remote_media(self) -> tuple[str, int] | None:
+        """Where the far end's audio comes from (its SDP answer): the box that took the call."""
+        return self._remote_rtp
 
     @property
     def ended(self) -> bool:
@@ -216,6 +225,8 @@ class SipUserAgent:
             ("Contact", f"<sip:{self.username}@{self.local_host}:{self.local_port}>"),
             ("User-Agent", "ivr956100-test-caller"),
         ]
+        if call.remote_tag:
+            headers += [("Route", r) for r in call.route_set]
         if auth:
             headers.append(auth)  # type: ignore[arg-type]
         if body:
@@ -346,6 +357,7 @@ class SipUserAgent:
                     raise SipError(f"INVITE {extension}: {resp.start}")
                 call.remote_tag = header_param(resp.get("to"), "tag") or ""
                 call.remote_target = uri_of(resp.get("contact")) or uri
+                call.route_set = uac_route_set(resp)
                 self._send(self.request("ACK", call.remote_target, call, call.cseq))
                 call.start_media(sdp_remote_audio(resp.body))
                 call.answered.set_result(None)

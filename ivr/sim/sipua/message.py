@@ -183,6 +183,13 @@ def sdp_offer(host: str, rtp_port: int, session_id: int) -> bytes:
     ).encode()
 
 
+def uac_route_set(resp: SipMessage) -> list[str]:
+    """The route set a caller keeps from the 2xx to its INVITE: the Record-Route entries
+    reversed (RFC 3261 12.1.2), one per proxy that asked to stay in the dialog."""
+    return [r.strip() for v in reversed(resp.get_all("record-route"))
+            for r in reversed(v.split(",")) if r.strip()]
+
+
 def sdp_remote_audio(body: bytes) -> tuple[str, int]:
     """(address, port) of the remote audio stream in an SDP answer."""
     text = body.decode(errors="replace")

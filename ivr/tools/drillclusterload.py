@@ -1,0 +1,86 @@
+"""``ivr drill cluster --load N``: the same SIPp load through Kamailio on one box, then on two.
+
+SIPp (``ivr/sim/sipp/keys.xml``, as ``ivr drill load``) sends N keys callers at a rate to
+Kamailio at 10.78.0.1. First box 2 is taken out of the rotation (``dispatcher.set_state d``),
+so box 1 and its worker take every call; then both boxes are in and the Call-ID hash spreads
+them. Per phase: calls SIPp saw through, completed calls a second, set-up time (INVITE to
+answer, p50/p95), and the CPU of each worker and each Asterisk over the run (share of one
+core, from /proc). The ratio is completed calls a second on two boxes over one, measured in
+the same run on the same machine: on this 2-core machine every process shares the same two
+cores, so the ratio is bound by CPU; what scales on separate hosts is the busiest process's
+share, which the split halves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from ivr.tools.cluster import HOST_IP, Cluster
+from ivr.tools.drillload import _percentile, run_sipp
+
+
+def _cpu_s(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pids(cl: Cluster) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for n, w in enumerate(cl.workers, 1):
+        out[f"worker{n}"] = w.proc.pid if w.proc is not None else None
+    for n, a in enumerate(cl.asterisks, 1):
+        out[f"asterisk{n}"] = a.proc.pid if a.proc is not None else None
+    return out
+
+
+async def _set_state(cl: Cluster, uri: str, state: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "/usr/sbin/kamcmd", "-s", f"unix:{cl.kamailio.paths['ctl']}", "dispatcher.set_state",
+        state, "1", uri, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"kamcmd dispatcher.set_state {state} {uri}: {out.decode()}")
+
+
+async def compare_load(cl: Cluster, *, calls: int, rate: float, listen_s: float = 4.0,
+                       hold_s: float = 2.0, echo: Any = print) -> dict[str, Any]:
+    uris = cl.settings.kamailio.boxes
+    a = cl.boxes[0].asterisk
+    out: dict[str, Any] = {"calls": calls, "rate": rate}
+    for label, active in (("one_box", uris[:1]), ("two_boxes", uris)):
+        for uri in uris:
+            await _set_state(cl, uri, "ap" if uri in active else "d")
+        pids = _pids(cl)
+        cpu0 = {k: _cpu_s(p) for k, p in pids.items()}
+        run = await run_sipp(a.root_dir, target=cl.front, local_ip=HOST_IP,
+                             password=a.caller_password.get_secret_value(), calls=calls,
+                             rate=rate, listen_s=listen_s, hold_s=hold_s)
+        cpu = {k: round((_cpu_s(p) - cpu0[k]) / run.seconds, 2) for k, p in pids.items()}
+        phase = {"passed": run.ok, "failed": run.failed, "seconds": round(run.seconds, 1),
+                 "calls_per_s": round(run.ok / run.seconds, 2) if run.seconds else 0.0,
+                 "most_at_once": run.most_at_once,
+                 "setup_ms_p50": round(_percentile(run.setup_ms, 0.5)),
+                 "setup_ms_p95": round(_percentile(run.setup_ms, 0.95)),
+                 "cpu_share": cpu, "notes": run.notes}
+        out[label] = phase
+        echo(f"  load on {label.replace('_', ' ')}: {run.ok}/{calls} through, "
+             f"{phase['calls_per_s']} calls/s, set-up p95 {phase['setup_ms_p95']} ms, "
+             f"CPU {cpu}")
+    for uri in uris:
+        await _set_state(cl, uri, "ap")
+    one, two = out["one_box"]["calls_per_s"], out["two_boxes"]["calls_per_s"]
+    out["ratio"] = round(two / one, 2) if one else None
+    busiest = [max(v for k, v in out[p]["cpu_share"].items() if k.startswith("worker"))
+               for p in ("one_box", "two_boxes")]
+    out["busiest_worker_cpu"] = {"one_box": busiest[0], "two_boxes": busiest[1]}
+    echo(f"  throughput two boxes / one: {out['ratio']}; busiest worker's CPU "
+         f"{busiest[0]} -> {busiest[1]} of a core")
+    return out

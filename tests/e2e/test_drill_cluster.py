@@ -1,0 +1,49 @@
+"""The ``cluster`` drill, short form: Kamailio in front of two Asterisk boxes (each in a network
+namespace of its own) and two IVR workers (processes) on shared PostgreSQL and Redis.
+
+- keys calls spread over both boxes and reach their menu;
+- a call handled by worker 1 pops on an agent desktop connected to worker 2;
+- worker 1 killed with a caller at a menu on each box: its replacement resumes box 1's caller
+  from Redis, and both reach the queue;
+- box 1 killed: it leaves Kamailio's rotation within a probe and a fail-over, every new call
+  is answered by box 2, a caller already on box 2 goes on; box 1 started again comes back.
+
+The namespaces and the link are removed afterwards, whatever happens."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from ivr.core.config import Settings
+from tests.netns import namespaces, no_netns
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+
+async def test_two_boxes_behind_kamailio_share_calls_and_outlive_one(
+        settings: Settings, pg_url: str, redis_url: str) -> None:
+    from ivr.tools.cluster import PREFIX, cluster
+    from ivr.tools.drillcluster import cluster_drill
+
+    if reason := no_netns():
+        pytest.skip(reason)
+    s = settings.model_copy(deep=True)
+    s.database.url, s.redis.url = SecretStr(pg_url), SecretStr(redis_url)
+    async with cluster(s, boxes=2, echo=lambda _m: None) as cl:
+        report = await cluster_drill(cl, calls=4, batch=4, after_s=4.0, echo=lambda _m: None)
+    summary = report.summary()
+    assert report.passed, summary
+    assert set(summary["per_box"]) == {1, 2} and summary["greeted"] == summary["calls"], summary
+    k = s.kamailio
+    # out of the rotation within one probe interval plus one unanswered probe (and slack)
+    assert 0 <= summary["detect_s"] <= k.probe_interval_s + k.failover_ms / 1000 + 1.5, summary
+    # a call hashed to the dead box before that waits one fail-over, no more
+    assert summary["setup_s"]["max"] <= k.failover_ms / 1000 + 1.0, summary
+    assert summary["held_live_went_on"] and summary["rejoin_s"] >= 0, summary
+    # a call on worker 1 pops on the agent's desktop connected to worker 2
+    assert summary["pop_across"], summary
+    # worker 1 killed: its replacement took box 1's caller over, both callers went on
+    assert summary["worker_resumed"] == 1 and summary["worker_went_on"] == 2, summary
+    assert summary["silent_hangups"] == 0, summary
+    assert PREFIX not in namespaces()
