@@ -7,20 +7,22 @@ shared PostgreSQL and Redis), the test caller at 10.78.0.1 dials 956100 at Kamai
    ``batch`` at a time. Which box took each call is where its audio came from (RTP flows
    straight between the caller and the box). Passes when every call was greeted and its key
    is in its record, and every box took some.
-2. **screen pop across workers**: a call on box 1 (worker 1) transferred to agent1, whose
+2. **speech on each box**: a spoken request (rendered by the configured TTS) on a call to
+   each box must be recognised by that box's worker (a ``speech`` step with words).
+3. **screen pop across workers**: a call on box 1 (worker 1) transferred to agent1, whose
    desktop is connected to worker 2: the pop must arrive there (``ivr.tools.drillclusterpop``).
-3. **worker killed**: a caller at the oil menu on each box, then ``kill -9`` of worker 1. Its
+4. **worker killed**: a caller at the oil menu on each box, then ``kill -9`` of worker 1. Its
    replacement (``cluster.Supervisor``) holds box 1's caller on music and resumes it at the
    menu from Redis; box 2's caller is untouched. Figures: the replacement ready, the caller's
    longest dead line, callers resumed; both then reach the queue with key 0 (0 hang-ups).
-4. **box killed**: two callers held at the menu, then ``kill -9`` of box 1's Asterisk. From the
+5. **box killed**: two callers held at the menu, then ``kill -9`` of box 1's Asterisk. From the
    kill, a new call every ``interval_s`` for ``after_s``. Figures: how long until Kamailio took
    the box out of the rotation (its OPTIONS probe); each new call's set-up time and box (one
    hashed to the dead box waits ``kamailio.failover_ms`` and goes to the next); what happened to
    the held callers (the one on the surviving box presses its key and is answered; the one on
    the dead box lost its media with the box: Asterisk holds it, nothing above can keep it).
    Passes when every new call was answered by a live box and greeted.
-5. **box back**: box 1 started again; seconds until it is in the rotation again.
+6. **box back**: box 1 started again; seconds until it is in the rotation again.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class ClusterReport:
     held_live_went_on: bool = False
     held_dead_heard_s: float = -1.0  # audio the caller on the dead box heard after the kill
     rejoin_s: float = -1.0  # box started again -> back in the rotation
+    speech_heard: int = 0  # boxes whose spoken request was recognised (its record)
     # a call on box 1 (worker 1) pops on agent1's desktop connected to worker 2
     pop_across: bool = False
     ring_to_pop_ms: float | None = None
@@ -135,10 +138,12 @@ async def spread(cl: Cluster, report: ClusterReport, *, calls: int, batch: int) 
         report.failures.append(f"spread: calls per box {report.per_box}")
 
 
-async def _held(cl: Cluster, ua: SipUserAgent, want: set[int]) -> dict[int, SipCall]:
-    """Callers at the oil menu, one per box in ``want``. Calls are placed four at a time
-    (answered at once; the box is where the audio comes from), one per box is kept and the
-    rest hung up, so no kept caller waits on the others; at most five rounds."""
+async def _held(cl: Cluster, ua: SipUserAgent, want: set[int], *, key: str | None = "1",
+                listen_s: float = GREETING_S) -> dict[int, SipCall]:
+    """Callers at the oil menu (``key``; None: at the main menu, its prompts heard out), one
+    per box in ``want``. Calls are placed four at a time (answered at once; the box is where
+    the audio comes from), one per box is kept and the rest hung up, so no kept caller waits
+    on the others; at most five rounds."""
     held: dict[int, SipCall] = {}
     for _ in range(5):
         if want <= set(held):
@@ -150,10 +155,11 @@ async def _held(cl: Cluster, ua: SipUserAgent, want: set[int]) -> dict[int, SipC
             else:
                 await call.hangup()
     calls = list(held.values())
-    await asyncio.gather(*(listen_until_quiet(c, max_s=GREETING_S) for c in calls))
-    for call in calls:
-        await call.send_dtmf("1")
-    await asyncio.sleep(KEY_S)
+    await asyncio.gather(*(listen_until_quiet(c, max_s=listen_s) for c in calls))
+    if key is not None:
+        for call in calls:
+            await call.send_dtmf(key)
+        await asyncio.sleep(KEY_S)
     return held
 
 
@@ -281,13 +287,18 @@ async def kill_worker(cl: Cluster, report: ClusterReport) -> None:
 
 
 async def cluster_drill(cl: Cluster, *, calls: int = 6, batch: int = 3, after_s: float = 6.0,
-                        interval_s: float = 0.5, echo: Any = print) -> ClusterReport:
+                        interval_s: float = 0.5, speech: bool = True,
+                        echo: Any = print) -> ClusterReport:
     report = ClusterReport()
     await spread(cl, report, calls=calls, batch=batch)
     echo(f"  spread: {report.calls} calls, per box {report.per_box}, {report.greeted} greeted, "
          f"{report.keyed} keyed")
-    from ivr.tools.drillclusterpop import pop_across
+    from ivr.tools.drillclusterpop import pop_across, speech_on_each_box
 
+    if speech:  # about 40 s here (the TTS loaded, the prompts heard out, the reply)
+        report.speech_heard, failures = await speech_on_each_box(cl)
+        report.failures += failures
+        echo(f"  speech: a spoken request recognised on {report.speech_heard} boxes")
     pop = await pop_across(cl)
     report.pop_across, report.ring_to_pop_ms = pop.arrived, pop.ring_to_pop_ms
     report.failures += pop.failures

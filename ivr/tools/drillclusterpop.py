@@ -1,5 +1,5 @@
-"""``ivr drill cluster``, the screen pop across workers: a call handled by worker 1 pops on an
-agent desktop connected to worker 2.
+"""``ivr drill cluster``: the screen pop across workers (a call handled by worker 1 pops on an
+agent desktop connected to worker 2), and a spoken request on each box.
 
 agent1's phone registers with box 1 (its queues are box 1's app_queue); agent1's desktop
 websocket is open on worker 2's web server. A caller reaches box 1 through Kamailio (calls that
@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from ivr.sim.desk import dev_desk_headers
-from ivr.sim.sipua import SipError, SipPhone
+from ivr.sim.sipua import SipCall, SipError, SipPhone
 from ivr.tools.cluster import HOST_IP, Cluster
 from ivr.tools.drillcluster import KEY_S, _held, _ua
 
@@ -84,3 +84,46 @@ async def pop_across(cl: Cluster) -> PopReport:
         await ua.close()
         await phone.close()
     return report
+
+
+SPOKEN = "查一下我的加油卡还有多少钱。"  # a request the recogniser hears well (drillvoice)
+
+
+async def speech_on_each_box(cl: Cluster) -> tuple[int, list[str]]:
+    """A spoken request on each box (rendered by the configured TTS, played over RTP from the
+    caller): returns how many records have a recognised ``speech`` step, and the failures."""
+    import wave
+
+    from ivr.sim.demo import listen_until_quiet
+    from tts.cache import PromptCache
+    from tts.factory import build_synthesizer
+
+    s = cl.boxes[0]
+    synth = await asyncio.to_thread(build_synthesizer, s.tts, s.llm, None)
+    try:
+        path = await PromptCache(synth, s.tts).get(SPOKEN)
+    finally:
+        await synth.close()
+    with wave.open(str(path)) as w:
+        pcm = w.readframes(w.getnframes())
+    failures: list[str] = []
+    since = time.time()
+    ua = _ua(cl)
+    await ua.start()
+    try:
+        held = await _held(cl, ua, {1, 2}, key=None, listen_s=30)
+
+        async def speak(call: SipCall) -> None:
+            await call.play(pcm)
+            await listen_until_quiet(call, max_s=15)  # the reply
+            await call.hangup()
+
+        await asyncio.gather(*(speak(c) for c in held.values()))
+    finally:
+        await ua.close()
+    rows = await cl.repo.all_closed_since(since, len(held))
+    heard = sum(1 for r in rows if any(
+        st["step"] == "speech" and st["detail"].get("text") for st in r.path))
+    if len(held) < len(cl.boxes) or heard < len(held):
+        failures.append(f"speech: {len(held)} boxes reached, {heard} requests recognised")
+    return heard, failures
