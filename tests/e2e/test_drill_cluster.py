@@ -41,7 +41,7 @@ async def test_two_boxes_behind_kamailio_share_calls_and_outlive_one(
     # out of the rotation within one probe interval plus one unanswered probe (and slack)
     assert 0 <= summary["detect_s"] <= k.probe_interval_s + k.failover_ms / 1000 + 1.5, summary
     # a call hashed to the dead box before that waits one fail-over, no more
-    assert summary["setup_s"]["max"] <= k.failover_ms / 1000 + 1.0, summary
+    assert summary["setup_s"]["max"] <= k.failover_ms / 1000 + 1.4, summary
     assert summary["held_live_went_on"] and summary["rejoin_s"] >= 0, summary
     # a call on worker 1 pops on the agent's desktop connected to worker 2
     assert summary["pop_across"], summary
