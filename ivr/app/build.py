@@ -21,6 +21,7 @@ from ivr.app.parts import (
     calls_part,
     dialer_part,
     handoff_part,
+    loop_lag_part,
     prompts_part,
     retention_part,
     storage_part,
@@ -46,6 +47,7 @@ def stack_parts(settings: Settings, say: Progress, *, start_asterisk: bool) -> l
         calls_part(settings, say),
         dialer_part(settings, say),  # outbound surveys, when dialer.in_server
         retention_part(settings),  # daily purge of personal data past retention
+        loop_lag_part(),  # the event loop's lateness, for /metrics
     ]
 
 

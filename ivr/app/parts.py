@@ -51,6 +51,7 @@ from ivr.calls.manager import CallManager
 from ivr.calls.queue_exit import QUEUE_ANNOUNCE_NAME
 from ivr.calls.state import CallStateStore
 from ivr.core.config import Settings
+from ivr.core.looplag import LoopLag
 from ivr.core.sounds import DIALPLAN_PROMPTS
 from ivr.core.storage.calls import CallRepository
 from ivr.core.storage.db import create_engine, session_factory
@@ -73,6 +74,7 @@ from ivr.web.keys import (
     DIALER,
     HANDOFF,
     JOURNAL,
+    LOOP_LAG,
     PROMPT_CACHE,
     RECOGNIZER,
     REDIS,
@@ -365,6 +367,19 @@ def dialer_part(settings: Settings, say: Progress, *, endpoint: str | None = Non
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await originator.close()
+    return part
+
+
+def loop_lag_part() -> Part:
+    """The event loop's lateness, sampled all the time (``ivr.core.looplag``) for /metrics;
+    an owned task, cancelled on stop."""
+    async def part(app: web.Application) -> AsyncIterator[None]:
+        lag = app[LOOP_LAG] = LoopLag()
+        task = asyncio.create_task(lag.run(), name="loop-lag")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     return part
 
 

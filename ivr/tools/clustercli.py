@@ -146,10 +146,14 @@ def render_cmd(settings: Settings, boxes: tuple[str, ...], out: Path | None) -> 
               help="First, SIPp keys callers through Kamailio on one box, then on two (0: none).")
 @click.option("--rate", type=click.FloatRange(0.1, 50), default=5.0, show_default=True,
               help="SIPp calls a second for --load.")
+@click.option("--listen", "listen_s", type=click.FloatRange(1, 120), default=4.0,
+              show_default=True, help="--load: seconds of prompts before the key 0.")
+@click.option("--hold", "hold_s", type=click.FloatRange(0, 300), default=2.0, show_default=True,
+              help="--load: seconds in the queue before hanging up.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary on stdout.")
 @click.pass_obj
 def drill_cluster_cmd(settings: Settings, calls: int, after_s: float, load_calls: int,
-                      rate: float, as_json: bool) -> None:
+                      rate: float, listen_s: float, hold_s: float, as_json: bool) -> None:
     """Two Asterisk boxes behind Kamailio: calls spread, then one box killed (needs root)."""
     from ivr.tools.drill import _finish
     from ivr.tools.drillcluster import cluster_drill
@@ -159,7 +163,8 @@ def drill_cluster_cmd(settings: Settings, calls: int, after_s: float, load_calls
     summary: dict[str, Any] = {}
 
     async def drill(cl: Any) -> int:
-        load = (await compare_load(cl, calls=load_calls, rate=rate, echo=echo)
+        load = (await compare_load(cl, calls=load_calls, rate=rate, listen_s=listen_s,
+                                   hold_s=hold_s, echo=echo)
                 if load_calls else None)
         report = await cluster_drill(cl, calls=calls, after_s=after_s, echo=echo)
         summary["cluster"] = {**report.summary(), "topology": cl.summary(), "load": load}

@@ -15,6 +15,7 @@ from ivr.calls.factory import CallFactory
 from ivr.calls.journal import CallJournal
 from ivr.calls.manager import CallManager
 from ivr.core.config import Settings
+from ivr.core.looplag import LoopLag
 from ivr.core.storage.calls import CallRepository
 from ivr.core.storage.db import SessionFactory
 from ivr.telephony.ami import AmiClient
@@ -22,6 +23,7 @@ from ivr.telephony.ari.client import AriClient
 from tts.cache import PromptCache
 
 SETTINGS = web.AppKey("settings", Settings)
+LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 ASTERISK = web.AppKey("asterisk", ManagedAsterisk)
 CALLS = web.AppKey("calls", CallManager)
 REPO = web.AppKey("repo", CallRepository)

@@ -11,7 +11,7 @@ from ivr.core.privacy import mask_json, mask_number
 from ivr.core.promtext import counter_lines
 from ivr.core.storage.models import OUTCOMES
 from ivr.web import agent, callbacks, knowledge, login, ops, tickets
-from ivr.web.keys import ARI, CALLS, HANDOFF, REPO
+from ivr.web.keys import ARI, CALLS, HANDOFF, LOOP_LAG, REPO
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -73,6 +73,8 @@ async def metrics(request: web.Request) -> web.Response:
         ]
     if HANDOFF in app:
         lines += app[HANDOFF].metrics_lines()
+    if LOOP_LAG in app:
+        lines += app[LOOP_LAG].lines()
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
