@@ -125,7 +125,14 @@ def ensure_whisper_base(
             shutil.copyfile(f, tmp / f.name)
         (tmp / STAMP).write_text(f"{actual} {total} {version}\n", encoding="ascii")
         tmp.chmod(0o755)
-        _swap_into_place(tmp, target)
+        try:
+            _swap_into_place(tmp, target)
+        except OSError:
+            # another process on the same home (a second worker starting beside this one) put
+            # a complete folder there first: keep it, drop ours
+            if not _usable(target, total, extras, version, verify=False):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

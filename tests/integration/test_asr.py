@@ -248,6 +248,20 @@ def test_whisper_model_is_assembled_once_and_checked(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
+def test_two_processes_assembling_the_model_at_once_both_get_it(tmp_path: Path) -> None:
+    """Two workers started together on a fresh home assemble the model side by side: whichever
+    renames second keeps the first one's complete folder instead of failing (ENOTEMPTY)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not weights_installed():
+        pytest.skip("the Whisper base weights packages are not installed")
+    with ThreadPoolExecutor(2) as pool:
+        folders = list(pool.map(lambda _i: ensure_whisper_base(tmp_path), range(2)))
+    assert folders[0] == folders[1]
+    assert (folders[0] / "model.bin").stat().st_size == 145_217_607
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
+
+
 def test_factory_choices_and_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build_recognizer(ASRSettings(backend="none")) is None
     with pytest.raises(ASRUnavailable, match="funasr_ws_url"):
