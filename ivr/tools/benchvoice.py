@@ -140,16 +140,19 @@ async def turns_of_one_call(ua: SipUserAgent, audio: list[tuple[str, bytes, floa
     return done
 
 
-def asterisk_cpu_s(app: web.Application) -> float | None:
-    ast = app.get(ASTERISK)
-    proc = getattr(ast, "proc", None)
-    if proc is None:
-        return None
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far, from /proc; None when gone."""
     try:
-        fields = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def asterisk_cpu_s(app: web.Application) -> float | None:
+    proc = getattr(app.get(ASTERISK), "proc", None)
+    return None if proc is None else process_cpu_s(proc.pid)
 
 
 async def bench_voice(app: web.Application, settings: Settings, *, turns: int = 30,

@@ -35,7 +35,7 @@ from asterisk.kamailio import ManagedKamailio
 from asterisk.runner import ManagedAsterisk
 from ivr.core.config import Settings
 from ivr.core.storage.calls import CallRepository
-from ivr.tools.drillremote import remote_settings
+from ivr.tools.drillremote import remote_settings, run_ip
 from ivr.tools.drillrestart import ServerProcess, drill_stack
 
 PREFIX = "ivr-cl-"
@@ -47,12 +47,6 @@ WEB_PORT, AGI_PORT = 8710, 4580
 
 def box_ip(n: int) -> str:
     return f"10.78.0.{10 + n}"
-
-
-def _ip(*args: str, check: bool = True) -> None:
-    res = subprocess.run(["ip", *args], capture_output=True, text=True)
-    if check and res.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {res.stderr.strip()}")
 
 
 def _names(kind: str) -> list[str]:
@@ -69,10 +63,10 @@ def remove_link() -> list[str]:
     returns what was removed."""
     gone = []
     for link in _names("link"):
-        _ip("link", "del", link, check=False)  # a veth takes its peer with it
+        run_ip("link", "del", link, check=False)  # a veth takes its peer with it
         gone.append(link)
     for ns in _names("netns"):
-        _ip("netns", "del", ns, check=False)
+        run_ip("netns", "del", ns, check=False)
         gone.append(ns)
     return gone
 
@@ -85,20 +79,20 @@ def cluster_link(boxes: int) -> Iterator[list[tuple[str, str]]]:
         raise ValueError(f"1 to {MAX_BOXES} Asterisk boxes, not {boxes}")
     remove_link()
     try:
-        _ip("link", "add", BRIDGE, "type", "bridge")
-        _ip("addr", "add", f"{HOST_IP}/24", "dev", BRIDGE)
-        _ip("link", "set", BRIDGE, "up")
+        run_ip("link", "add", BRIDGE, "type", "bridge")
+        run_ip("addr", "add", f"{HOST_IP}/24", "dev", BRIDGE)
+        run_ip("link", "set", BRIDGE, "up")
         out = []
         for n in range(1, boxes + 1):
             ns, host_if, peer_if = f"{PREFIX}a{n}", f"{PREFIX}h{n}", f"{PREFIX}p{n}"
-            _ip("netns", "add", ns)
-            _ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
-            _ip("link", "set", peer_if, "netns", ns)
-            _ip("link", "set", host_if, "master", BRIDGE)
-            _ip("link", "set", host_if, "up")
-            _ip("-n", ns, "addr", "add", f"{box_ip(n)}/24", "dev", peer_if)
-            _ip("-n", ns, "link", "set", peer_if, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
+            run_ip("netns", "add", ns)
+            run_ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+            run_ip("link", "set", peer_if, "netns", ns)
+            run_ip("link", "set", host_if, "master", BRIDGE)
+            run_ip("link", "set", host_if, "up")
+            run_ip("-n", ns, "addr", "add", f"{box_ip(n)}/24", "dev", peer_if)
+            run_ip("-n", ns, "link", "set", peer_if, "up")
+            run_ip("-n", ns, "link", "set", "lo", "up")
             out.append((ns, box_ip(n)))
         yield out
     finally:

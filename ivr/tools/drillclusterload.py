@@ -16,25 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 from typing import Any
 
 import aiohttp
 
+from ivr.tools.benchvoice import process_cpu_s
 from ivr.tools.cluster import HOST_IP, Cluster
 from ivr.tools.drillload import _percentile, run_sipp
 
 
 def _cpu_s(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (process_cpu_s(pid) or 0.0) if pid is not None else 0.0
 
 
 def _pids(cl: Cluster) -> dict[str, int | None]:

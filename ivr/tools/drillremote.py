@@ -32,15 +32,15 @@ HOST_IF, PEER_IF = "ivr-drill-h", "ivr-drill-a"
 HOST_IP, ASTERISK_IP = "10.77.0.1", "10.77.0.2"
 
 
-def _ip(*args: str, check: bool = True) -> None:
+def run_ip(*args: str, check: bool = True) -> None:
     res = subprocess.run(["ip", *args], capture_output=True, text=True)
     if check and res.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)}: {res.stderr.strip()}")
 
 
 def _remove() -> None:
-    _ip("link", "del", HOST_IF, check=False)  # takes its peer with it
-    _ip("netns", "del", NETNS, check=False)
+    run_ip("link", "del", HOST_IF, check=False)  # takes its peer with it
+    run_ip("netns", "del", NETNS, check=False)
 
 
 @contextlib.contextmanager
@@ -49,14 +49,14 @@ def remote_link() -> Iterator[tuple[str, str, str]]:
     address, Asterisk's address)."""
     _remove()
     try:
-        _ip("netns", "add", NETNS)
-        _ip("link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF)
-        _ip("link", "set", PEER_IF, "netns", NETNS)
-        _ip("addr", "add", f"{HOST_IP}/30", "dev", HOST_IF)
-        _ip("link", "set", HOST_IF, "up")
-        _ip("-n", NETNS, "addr", "add", f"{ASTERISK_IP}/30", "dev", PEER_IF)
-        _ip("-n", NETNS, "link", "set", PEER_IF, "up")
-        _ip("-n", NETNS, "link", "set", "lo", "up")
+        run_ip("netns", "add", NETNS)
+        run_ip("link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF)
+        run_ip("link", "set", PEER_IF, "netns", NETNS)
+        run_ip("addr", "add", f"{HOST_IP}/30", "dev", HOST_IF)
+        run_ip("link", "set", HOST_IF, "up")
+        run_ip("-n", NETNS, "addr", "add", f"{ASTERISK_IP}/30", "dev", PEER_IF)
+        run_ip("-n", NETNS, "link", "set", PEER_IF, "up")
+        run_ip("-n", NETNS, "link", "set", "lo", "up")
         yield NETNS, HOST_IP, ASTERISK_IP
     finally:
         _remove()
