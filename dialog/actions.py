@@ -41,6 +41,9 @@ class Collect:
     max_digits: int = 1
     timeout_s: float | None = None  # None: the settings' no-input timeout
     hints: str = ""  # words the caller is likely to say now (ASR context biasing)
+    # how a typed channel (web chat) asks for it: "" (a menu or free words), "digits" (a
+    # number field), "secret" (a masked field: a PIN, never echoed)
+    entry: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,13 @@ def _hints(slot: SlotSpec) -> str:
     return ""
 
 
+def _entry(slot: SlotSpec) -> str:
+    """How a typed channel asks for this slot: a masked field, a number field, or words."""
+    if slot.sensitive:
+        return "secret"
+    return "digits" if slot.type in _DIGIT_TYPES and (slot.max_digits or 1) > 1 else ""
+
+
 class DialogEngine:
     def __init__(self, catalog: Catalog, actions: Mapping[str, ActionFn] | None = None, *,
                  max_failures: int = 2, max_silences: int = 2, max_turns: int = 40,
@@ -389,7 +396,8 @@ class DialogEngine:
     def _ask(self, slot: SlotSpec, *, again: bool = False) -> list[Action]:
         text = slot.reprompt if again and slot.reprompt else slot.prompt
         return self._prompt([Say(self._fill(text)),
-                             Collect(max_digits=slot.max_digits or 1, hints=_hints(slot))])
+                             Collect(max_digits=slot.max_digits or 1, hints=_hints(slot),
+                                     entry=_entry(slot))])
 
     def _fill(self, template: str) -> str:
         values = {**self.state.slots, **self.state.vars}

@@ -41,6 +41,11 @@ P: dict[str, str] = {
     "goodbye": "感谢您的来电，再见。",
     "resume": "抱歉，刚才系统有些问题，让您久等了，我们继续。",
     "no_input_goodbye": "很抱歉一直没有听到您的声音，感谢您的来电，再见。",
+    # web chat (ivr/calls/chat.py): the satisfaction question at the end, and what a customer
+    # reads while waiting for, or after, an agent
+    "chat_rate": "请您对本次服务进行评价：",
+    "chat_queue_timeout": "抱歉，现在在线客服全忙。您可以稍后再来咨询，或拨打956100热线。",
+    "chat_agent_left": "客服已结束本次会话，感谢您的咨询。",
     # played by Asterisk's dialplan itself while the IVR server is down (extensions.conf
     # failsafe): published under fixed file names (``ivr.core.sounds.DIALPLAN_PROMPTS``)
     "failsafe_hold": (
@@ -48,6 +53,29 @@ P: dict[str, str] = {
     ),
     "failsafe_sorry": "很抱歉，现在坐席全忙，暂时无法接通。请您稍后再拨，感谢您的耐心等待，再见。",
 }
+
+
+# The same prompts read in a web chat (``ivr.calls.chat``): what only makes sense on a phone is
+# said the chat's way; menus keep their "X请按N" (they become buttons, and a typed N works).
+CHAT_WORDING: tuple[tuple[str, str], ...] = (
+    ("欢迎致电九五六一零零客户服务热线", "欢迎使用中国石油956100在线客服"),
+    ("九五六一零零", "956100"),
+    ("，以井号键结束", ""),
+    ("以井号键结束", ""),
+    ("感谢您的来电", "感谢您的咨询"),
+    ("没有听到您的声音", "没有收到您的消息"),
+    ("请按键操作", "请点击按钮或输入文字"),
+    ("或者按键选择", "或者点击选择"),
+    ("请直接说出", "请直接输入"),
+    ("正在为您转接人工服务", "正在为您转接人工客服"),
+)
+
+
+def chat_text(text: str) -> str:
+    """A prompt as a web chat shows it (``CHAT_WORDING``)."""
+    for phone, chat in CHAT_WORDING:
+        text = text.replace(phone, chat)
+    return text
 
 
 def line_menu_text(catalog: Catalog, line: str) -> str:

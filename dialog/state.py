@@ -36,14 +36,15 @@ def _dump_action(action: Action) -> dict[str, Any]:
     if isinstance(action, Say):
         return {"say": action.text, "id": action.prompt_id, "barge_in": action.barge_in}
     if isinstance(action, Collect):
-        return {"collect": action.max_digits, "timeout_s": action.timeout_s}
+        return {"collect": action.max_digits, "timeout_s": action.timeout_s,
+                "entry": action.entry}
     raise TypeError(f"only Say and Collect are kept as the last prompt, not {action!r}")
 
 
 def _load_action(data: dict[str, Any]) -> Action:
     if "say" in data:
         return Say(str(data["say"]), data.get("id"), bool(data.get("barge_in", True)))
-    return Collect(int(data["collect"]), data.get("timeout_s"))
+    return Collect(int(data["collect"]), data.get("timeout_s"), entry=str(data.get("entry") or ""))
 
 
 def dump_state(state: DialogState, secret_slots: Iterable[str]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import logging
 
 from aiohttp import web
 
+from ivr.app.chat import chat_part
 from ivr.app.parts import (
     Part,
     Progress,
@@ -45,9 +46,23 @@ def stack_parts(settings: Settings, say: Progress, *, start_asterisk: bool) -> l
         asr_part(settings, say),
         call_factory_part(settings),
         calls_part(settings, say),
+        chat_part(settings, say),  # the online channel (/chat), on the same call assembly
         dialer_part(settings, say),  # outbound surveys, when dialer.in_server
         retention_part(settings),  # daily purge of personal data past retention
         loop_lag_part(),  # the event loop's lateness, for /metrics
+    ]
+
+
+def chat_parts(settings: Settings, say: Progress) -> list[Part]:
+    """A web-chat-only server (``ivr up --chat-only``): no Asterisk, TTS or ASR; the same
+    storage, bots, journal, screen pops and agent desk."""
+    return [
+        storage_part(settings, say),
+        handoff_part(settings, say, ami=False),
+        bots_part(settings, say),
+        call_factory_part(settings),
+        chat_part(settings, say),
+        loop_lag_part(),
     ]
 
 
@@ -66,14 +81,16 @@ def dialer_parts(settings: Settings, say: Progress, *, endpoint: str | None = No
 
 
 def build_app(
-    settings: Settings, *, progress: Progress | None = None, start_asterisk: bool | None = None
+    settings: Settings, *, progress: Progress | None = None, start_asterisk: bool | None = None,
+    chat_only: bool = False,
 ) -> web.Application:
     check_production(settings)  # env production: no secret anyone could know
     say = progress or (lambda m: log.info("%s", m))
     app = web.Application(client_max_size=routes.MAX_REQUEST_BYTES)
     app[SETTINGS] = settings
     run_asterisk = settings.asterisk.managed if start_asterisk is None else start_asterisk
-    app.cleanup_ctx.extend(stack_parts(settings, say, start_asterisk=run_asterisk))
+    app.cleanup_ctx.extend(chat_parts(settings, say) if chat_only else
+                           stack_parts(settings, say, start_asterisk=run_asterisk))
     routes.setup(app)
     return app
 

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import cast
 
 from aiohttp import web
@@ -145,24 +146,28 @@ def storage_part(settings: Settings, say: Progress, *, redis: bool = True) -> Pa
     return part
 
 
-def handoff_part(settings: Settings, say: Progress) -> Part:
-    """AMI (queue events) and the handoff service (screen pops, summaries, live words)."""
+def handoff_part(settings: Settings, say: Progress, *, ami: bool = True) -> Part:
+    """AMI (queue events) and the handoff service (screen pops, summaries, live words);
+    ``ami=False``: web chats only (their queue events come from the chat desk)."""
     async def part(app: web.Application) -> AsyncIterator[None]:
         a = settings.asterisk
-        ami = AmiClient(a)
-        try:
-            await ami.connect()
-        except OSError as exc:  # panoramisk keeps trying by itself
-            log.warning("AMI not reachable yet at %s:%s (%s)", a.ami_host, a.ami_port, exc)
-        app[AMI] = ami
-        service = HandoffService(app[REDIS], settings.handoff, settings.llm, ami=ami)
+        client: AmiClient | None = None
+        if ami:
+            client = AmiClient(a)
+            try:
+                await client.connect()
+            except OSError as exc:  # panoramisk keeps trying by itself
+                log.warning("AMI not reachable yet at %s:%s (%s)", a.ami_host, a.ami_port, exc)
+            app[AMI] = client
+        service = HandoffService(app[REDIS], settings.handoff, settings.llm, ami=client)
         await service.start()
         app[HANDOFF] = service
         say(f"Handoff ready (screen pops on AgentCalled, LLM summary "
             f"{'on' if service.summarizer.enabled else 'off'}; desktop on /agent)")
         yield
         await service.close()
-        ami.close()
+        if client is not None:
+            client.close()
     return part
 
 
@@ -260,6 +265,16 @@ def ears_of(app: web.Application, settings: Settings,
     return ears
 
 
+class _TextOnly:
+    """The prompts of a server without TTS (``ivr up --chat-only``): chats show text."""
+
+    async def get(self, text: str, prompt_id: str | None = None) -> Path:
+        raise RuntimeError("this server has no TTS: it serves web chats only")
+
+
+TEXT_ONLY = _TextOnly()
+
+
 def call_factory_part(settings: Settings, *, inbound: bool = True) -> Part:
     """The call journal and the one call assembly (``ivr.calls.factory``). ``inbound``: with
     the bots, call state in Redis, the screen pop, the callback offer and survey call-backs."""
@@ -269,7 +284,7 @@ def call_factory_part(settings: Settings, *, inbound: bool = True) -> Part:
         app[JOURNAL] = journal
         feeder: CallbackFeeder | None = None
         factory = CallFactory(
-            app[PROMPT_CACHE], journal,
+            app[PROMPT_CACHE] if PROMPT_CACHE in app else TEXT_ONLY, journal,
             no_input_timeout_s=settings.dialog.no_input_timeout_s,
             interdigit_timeout_s=settings.dialog.dtmf_interdigit_timeout_s,
             ears_factory=ears_of(app, settings))

@@ -1,4 +1,4 @@
-"""The one call assembly: every session (ARI inbound, FastAGI, survey) is built here.
+"""The one call assembly: every session (ARI inbound, FastAGI, survey, web chat) is built here.
 
 Before, three modules built ``CallSession`` themselves and drifted (FastAGI calls had no crash
 resume and no callback offer). Now the transports differ only in their channel; the features
@@ -10,6 +10,8 @@ are decided once:
   FastAGI calls when the dialplan runs the AGI again after a dropped connection);
 - **the screen pop** (``HandoffSink``) and **the callback offer** (``CallbackOffer``) for calls
   that may go to an agent (inbound); a survey never transfers, so it gets neither;
+- **a web chat** (``chat_session``) gets the journal and the screen pop; its state lives with
+  its connection (``ivr.calls.chathub``), not in Redis;
 - **ears** (speech) whenever a recogniser is loaded: the caller's audio is tapped through ARI by
   the channel's id, whichever transport carries the call.
 """
@@ -22,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ivr.calls.chat import ChatChannel
+from ivr.calls.chat_session import ChatSession
 from ivr.calls.session import (
     CallbackOffer,
     CallChannel,
@@ -117,3 +121,11 @@ class CallFactory:
             callbacks=self.callbacks if inbound and not shed else None,
             ears=None if shed else self.ears(ari, channel.channel_id),
         )
+
+    def chat_session(self, channel: ChatChannel, dialog: Dialog) -> ChatSession:
+        """A web chat's session: journal and screen pop; no speech, no callback offer (the
+        chat waits for an agent itself), no Redis state (the chat lives in this process)."""
+        session = ChatSession(channel, dialog, self.prompts, self.journal,
+                              no_input_timeout_s=channel.no_input_s, handoff=self.handoff)
+        session.chat = channel
+        return session

@@ -272,20 +272,8 @@ class CallSession:
             elif isinstance(action, Say):
                 if pending is not None and action.barge_in:
                     continue  # the caller already answered: skip the rest of the prompt chain
-                path = await self.prompts.get(action.text, action.prompt_id)
-                self._step("say", prompt=action.prompt_id or "", text=action.text)
-                ears = self.ears if action.barge_in else None
-                got = await self.channel.play(
-                    path, interruptible=action.barge_in,
-                    stop=ears.speech_started if ears is not None else None,
-                )
-                if self.ears is not None and not action.barge_in:
-                    self.ears.flush()  # words said over a protected prompt are not answers
-                if got == SPEECH:
-                    self._step("barge_in", by="speech")
-                    pending = got
-                elif got is not None:
-                    self._step("barge_in", key=got)
+                got = await self._say(action)
+                if got is not None:
                     pending = got
             elif isinstance(action, Collect):
                 return await self._collect(action, pending)
@@ -308,6 +296,23 @@ class CallSession:
                 await self.channel.hangup()
                 return None
         return None
+
+    async def _say(self, action: Say) -> str | None:
+        """Play one prompt; return what interrupted it (a digit, ``SPEECH``) or None."""
+        path = await self.prompts.get(action.text, action.prompt_id)
+        self._step("say", prompt=action.prompt_id or "", text=action.text)
+        ears = self.ears if action.barge_in else None
+        got = await self.channel.play(
+            path, interruptible=action.barge_in,
+            stop=ears.speech_started if ears is not None else None,
+        )
+        if self.ears is not None and not action.barge_in:
+            self.ears.flush()  # words said over a protected prompt are not answers
+        if got == SPEECH:
+            self._step("barge_in", by="speech")
+        elif got is not None:
+            self._step("barge_in", key=got)
+        return got
 
     async def _offer_callback(self, action: Transfer, handoff_id: str) -> bool:
         """Offer a callback when the queue has no agent or a long wait (the rules are the

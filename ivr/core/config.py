@@ -354,6 +354,30 @@ class WebSettings(BaseModel):
     allowed_origins: list[str] = []
 
 
+class ChatSettings(BaseModel):
+    """The online channel (``/chat``): the same bots over a websocket (``ivr.calls.chat``)."""
+
+    enabled: bool = True
+    # chats this server holds at once (bot, queue or agent); a browser beyond it is told to
+    # retry (``busy``) rather than queue without bound
+    capacity: int = Field(default=2000, ge=1)
+    # a browser that went away may come back (reload, network blip) and continue within this
+    resume_s: float = Field(default=300.0, ge=10.0)
+    no_input_s: float = Field(default=120.0, ge=5.0)  # a bot question unanswered this long
+    max_chat_s: float = Field(default=7200.0, ge=60.0)  # a chat's whole life, bot and agent
+    queue_timeout_s: float = Field(default=900.0, ge=10.0)  # waiting for an agent, at most
+    offer_timeout_s: float = Field(default=30.0, ge=5.0)  # an offered chat not accepted
+    max_message_chars: int = Field(default=500, ge=20)
+    # messages per browser connection: a burst of ``burst``, then ``per_minute``
+    burst: int = Field(default=8, ge=1)
+    per_minute: int = Field(default=40, ge=1)
+    # new chats per client address (a NAT'd office shares one): a burst, then per minute
+    new_chats_burst: int = Field(default=20, ge=1)
+    new_chats_per_minute: int = Field(default=30, ge=1)
+    # sites that may embed /chat in an iframe (frame-ancestors), e.g. ["https://www.95504.net"]
+    embed_origins: list[str] = []
+
+
 class CallsSettings(BaseModel):
     # calls this server takes into its dialogs at once (ARI inbound); a caller beyond it hears
     # an announcement and goes straight to the general agent queue (dialog/overload.py)
@@ -397,6 +421,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     dialog: DialogSettings = Field(default_factory=DialogSettings)
     calls: CallsSettings = Field(default_factory=CallsSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
     nlu: NLUSettings = Field(default_factory=NLUSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)

@@ -13,7 +13,7 @@ from dialog.actions import Collect, Hangup, Say, Step
 from dialog.actions import Transfer as TransferAction
 from dialog.business import build_actions
 from dialog.engine import ActionFn, DialogEngine
-from dialog.testing import event_for, run_catalog_tests
+from dialog.testing import EngineDriver, event_for, run_catalog_tests
 from ivr.core.config import Settings
 from ivr.core.storage.db import create_engine, scratch_database, session_factory
 from ivr.core.storage.migrate import upgrade
@@ -95,8 +95,10 @@ async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], objec
 TEST_TODAY = date(2026, 11, 16)
 
 
-async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str], object]) -> bool:
+async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str], object],
+                    channel: str = "engine") -> bool:
     from handoff.embeddings import intent_catalog
+    from ivr.tools.botchat import ChatDriver
 
     catalog = await asyncio.to_thread(intent_catalog, settings)
     async with demo_actions(settings, TEST_TODAY, scratch=True) as actions:
@@ -106,9 +108,10 @@ async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str
             for p in r.problems:  # type: ignore[attr-defined]
                 echo(f"       {p}")
 
-        report = await run_catalog_tests(catalog, actions, only=only, progress=progress)
+        report = await run_catalog_tests(catalog, actions, only=only, progress=progress,
+                                         driver=ChatDriver if channel == "chat" else EngineDriver)
     total = len(report.results)
-    echo(f"bots: {len(catalog.bots)}; conversations: {report.passed}/{total} passed")
+    echo(f"bots: {len(catalog.bots)}; conversations ({channel}): {report.passed}/{total} passed")
     echo(f"intent accuracy (leave-one-out over similar questions, word layers): "
          f"{report.intent_accuracy:.1%}")
     for text, want, got in report.confusions[:10]:

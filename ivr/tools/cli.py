@@ -112,11 +112,13 @@ def _pidfile(settings: Settings) -> Path:
 @main.command()
 @click.option("--demo", is_flag=True, help="Place a demo call once the IVR is ready.")
 @click.option("--exit-after-demo", is_flag=True, help="Stop everything after the demo call.")
+@click.option("--chat-only", is_flag=True,
+              help="Serve the web chat only (/chat, /agent): no Asterisk, TTS or ASR.")
 @click.pass_obj
-def up(settings: Settings, demo: bool, exit_after_demo: bool) -> None:
+def up(settings: Settings, demo: bool, exit_after_demo: bool, chat_only: bool) -> None:
     """Start Asterisk, PostgreSQL, Redis and the IVR server in the foreground."""
-    if not settings.asterisk.managed:  # first, before seconds of imports: callers left by a
-        from ivr.calls.orphans import hold_orphans  # process that died hear hold music
+    if not settings.asterisk.managed and not chat_only:  # first, before seconds of imports:
+        from ivr.calls.orphans import hold_orphans  # callers of a dead process hear music
 
         asyncio.run(hold_orphans(settings.asterisk))
     from aiohttp import web
@@ -139,8 +141,11 @@ def up(settings: Settings, demo: bool, exit_after_demo: bool) -> None:
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     pidfile.write_text(str(os.getpid()))
     try:
-        rc = asyncio.run(serve(settings, progress=_progress,
-                               then=demo_then if demo else None,
+        from ivr.app.build import build_app
+
+        app = build_app(settings, progress=_progress, chat_only=True) if chat_only else None
+        rc = asyncio.run(serve(settings, progress=_progress, app=app,
+                               then=demo_then if demo and not chat_only else None,
                                keep_serving=not exit_after_demo))
     except KeyboardInterrupt:
         rc = 0
@@ -240,12 +245,16 @@ def bots() -> None:
 
 @bots.command("test")
 @click.option("--bot", "--only", "only", default=None, help="Only this bot's conversations.")
+@click.option("--channel", type=click.Choice(["engine", "chat"]), default="engine",
+              show_default=True, help="engine: the dialog engine itself; chat: through the web "
+              "chat's session (messages, buttons, typed numbers).")
 @click.pass_obj
-def bots_test_cmd(settings: Settings, only: str | None) -> None:
+def bots_test_cmd(settings: Settings, only: str | None, channel: str) -> None:
     """Run every bot's conversation tests; print intent accuracy and containment."""
     from ivr.tools.botcli import bots_test
 
-    sys.exit(0 if asyncio.run(bots_test(settings, only=only, echo=click.echo)) else 1)
+    sys.exit(0 if asyncio.run(bots_test(settings, only=only, echo=click.echo,
+                                        channel=channel)) else 1)
 
 
 @bots.command("lint")

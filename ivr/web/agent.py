@@ -142,7 +142,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/agent", page)
     app.router.add_get("/agent/review", review_page)
     app.router.add_routes([_asset(n) for n in ("common.js", "agent.js", "agent.css", "review.js",
-                                                   "callbacks.js")])
+                                                   "callbacks.js", "agentchat.js")])
     app.router.add_post("/agent/login", login)
     app.router.add_post("/agent/logout", logout)
     app.router.add_get("/agent/me", me)

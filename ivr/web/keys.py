@@ -9,8 +9,10 @@ from asterisk.runner import ManagedAsterisk
 from campaigns.dialer import Dialer
 from dialog.catalog import Catalog
 from dialog.lifecycle.store import CatalogStore
+from handoff.chatdesk import ChatDesk
 from handoff.service import HandoffService
 from ivr.calls.agi_server import AgiServer
+from ivr.calls.chathub import ChatHub
 from ivr.calls.factory import CallFactory
 from ivr.calls.journal import CallJournal
 from ivr.calls.manager import CallManager
@@ -42,3 +44,5 @@ AMI = web.AppKey("ami", AmiClient)
 CALL_FACTORY = web.AppKey("call_factory", CallFactory)  # the one call assembly
 JOURNAL = web.AppKey("journal", CallJournal)
 DIALER = web.AppKey("campaign_dialer", Dialer)
+CHAT = web.AppKey("chat", ChatHub)  # the web chats of this server
+CHAT_DESK = web.AppKey("chat_desk", ChatDesk)  # chats waiting for and with agents

@@ -91,6 +91,14 @@ ROLE_TABLE: dict[tuple[str, str], Policy] = {
     ("POST", "/agent/api/callbacks/{id}/claim"): DESK,
     ("POST", "/agent/api/callbacks/{id}/dial"): DESK,
     ("POST", "/agent/api/callbacks/{id}/close"): DESK,
+    # the online channel (ivr/web/chat.py): anyone may chat (rate-limited there)
+    ("GET", "/chat"): PUBLIC,
+    ("GET", "/chat/chat.js"): PUBLIC,
+    ("GET", "/chat/chat.css"): PUBLIC,
+    ("GET", "/chat/embed.js"): PUBLIC,
+    ("GET", "/chat/ws"): PUBLIC,
+    ("GET", "/agent/chat/ws"): DESK,
+    ("GET", "/agent/agentchat.js"): PUBLIC,
     # operations (ivr/web/ops.py)
     ("GET", "/ops"): PUBLIC,
     ("GET", "/ops/ops.js"): PUBLIC,

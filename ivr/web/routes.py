@@ -10,19 +10,22 @@ from aiohttp import web
 from ivr.core.privacy import mask_json, mask_number
 from ivr.core.promtext import counter_lines
 from ivr.core.storage.models import OUTCOMES
-from ivr.web import agent, callbacks, knowledge, login, ops, tickets
-from ivr.web.keys import ARI, CALLS, HANDOFF, LOOP_LAG, REPO
+from ivr.web import agent, callbacks, chat, knowledge, login, ops, tickets
+from ivr.web.keys import ARI, CALLS, CHAT, CHAT_DESK, HANDOFF, LOOP_LAG, REPO
 
 
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
     ari_ok = ARI in app and app[ARI].connected.is_set()
+    chat_only = ARI not in app and CHAT in app  # ``ivr up --chat-only``: no telephony to check
     body = {
-        "status": "ok" if ari_ok else "degraded",
+        "status": "ok" if ari_ok or chat_only else "degraded",
         "ari_connected": ari_ok,
         "active_calls": app[CALLS].active if CALLS in app else 0,
     }
-    return web.json_response(body, status=200 if ari_ok else 503)
+    if CHAT in app:
+        body["active_chats"] = app[CHAT].active
+    return web.json_response(body, status=200 if ari_ok or chat_only else 503)
 
 
 # call outcomes /metrics labels: the journal's, the session's and the bots' Hangup outcomes
@@ -73,6 +76,10 @@ async def metrics(request: web.Request) -> web.Response:
         ]
     if HANDOFF in app:
         lines += app[HANDOFF].metrics_lines()
+    if CHAT in app:
+        lines += app[CHAT].metrics_lines()
+    if CHAT_DESK in app:
+        lines += app[CHAT_DESK].metrics_lines()
     if LOOP_LAG in app:
         lines += app[LOOP_LAG].lines()
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
@@ -109,3 +116,4 @@ def setup(app: web.Application) -> None:
     ops.setup(app)  # /ops and /api/ops/* (ivr/web/ops.py)
     tickets.setup(app)  # /api/tickets and /agent/api/tickets (ivr/web/tickets.py)
     callbacks.setup(app)  # /api/callbacks and /agent/api/callbacks (ivr/web/callbacks.py)
+    chat.setup(app)  # /chat, /chat/ws and /agent/chat/ws (ivr/web/chat.py)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ivr.core.storage.base import Base
 
-TRANSPORTS = ("ari", "agi")
+TRANSPORTS = ("ari", "agi", "chat")
 DIRECTIONS = ("inbound", "outbound")
 IN_PROGRESS = "in_progress"
 # outcomes the IVR writes today; the column is free text so new areas can add their own
@@ -32,7 +32,8 @@ class Call(Base):
 
     __tablename__ = "calls"
     __table_args__ = (
-        CheckConstraint("transport IN ('ari', 'agi')", name="transport"),
+        CheckConstraint(f"transport IN ({', '.join(repr(t) for t in TRANSPORTS)})",
+                        name="transport"),
         CheckConstraint("direction IN ('inbound', 'outbound')", name="direction"),
         Index("ix_calls_started_at", "started_at"),
         Index("ix_calls_outcome", "outcome"),
