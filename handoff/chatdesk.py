@@ -11,8 +11,10 @@ on (``set_ready``) and a chat connection open. What it decides:
 - **The screen pop**: the desk speaks app_queue's language to the handoff service
   (``AgentCalled`` on offer, ``AgentConnect`` on accept, ``AgentRingNoAnswer``, ``AgentComplete``,
   ``QueueCallerAbandon``), so a chat's pop, summary, knowledge suggestions and ticket work
-  exactly as a call's. Those events go through one bounded queue (``EVENTS``, oldest dropped
-  and counted) to one task owned here: nothing the agent or customer does waits on them.
+  exactly as a call's; the customer's texts join the pop's transcript as a caller's live words
+  do (and ask for suggestions again). Those events go through one bounded queue (``EVENTS``,
+  oldest dropped and counted) to one task owned here: nothing the agent or customer does waits
+  on them.
 - **Waiting too long**: past ``queue_timeout_s`` the customer is told and the chat ends (the
   satisfaction question is not asked: nobody served them).
 - **The talk**: the customer's texts reach the agent (digits masked), the agent's reach the
@@ -92,15 +94,17 @@ class DeskAgent:
 
 class ChatDesk:
     def __init__(self, events: Callable[[QueueEvent], Awaitable[None]] | None, *,
+                 words: Callable[[str, str], Awaitable[None]] | None = None,
                  offer_timeout_s: float = 30.0, queue_timeout_s: float = 900.0,
                  journal: PathLog | None = None) -> None:
         self.events = events
+        self.words = words  # the customer's texts into the pop (live assist: suggestions)
         self.offer_timeout_s = offer_timeout_s
         self.queue_timeout_s = queue_timeout_s
         self.journal = journal
         self._waiting: dict[str, Waiting] = {}  # chat id -> waiting (insertion order: FIFO)
         self._agents: dict[str, DeskAgent] = {}
-        self._events: asyncio.Queue[QueueEvent] = asyncio.Queue(EVENTS)
+        self._events: asyncio.Queue[QueueEvent | tuple[str, str]] = asyncio.Queue(EVENTS)
         self._tasks: list[asyncio.Task[None]] = []
         self.counts: Counter[str] = Counter()  # queued, offered, accepted, closed, ...
 
@@ -135,6 +139,8 @@ class ChatDesk:
         if room.state == "agent" and agent is not None:
             self._to_agent(agent, {"type": "msg", "chat": room.chat_id, "seq": room.seq,
                                    "from": "customer", "text": masked})
+        if room.handoff_id and self.words is not None:
+            self._queue((room.handoff_id, masked))
 
     def customer_typing(self, room: ChatRoomView, on: bool) -> None:
         agent = self._agents.get(room.agent)
@@ -206,7 +212,6 @@ class ChatDesk:
         self._path(room, "agent_joined", agent=name,
                    waited_s=round(time.monotonic() - waiting.since, 1))
         room.post("agent_joined", agent=name)
-        room.say(f"客服{name}已接入，请问有什么可以帮您？", who="system")
         self._to_agent(agent, {"type": "history", "chat": chat_id,
                                "messages": room.history_for_agent()})
         self._positions()
@@ -346,20 +351,25 @@ class ChatDesk:
                            uniqueid=room.channel_id, member=f"CHAT/{agent}" if agent else "",
                            variables={"IVR_HANDOFF_ID": room.handoff_id} if room.handoff_id
                            else {}, received_at=time.monotonic())
+        self._queue(event)
+
+    def _queue(self, item: QueueEvent | tuple[str, str]) -> None:
         if self._events.full():
             self._events.get_nowait()
             self.counts["events_dropped"] += 1
-        self._events.put_nowait(event)
+        self._events.put_nowait(item)
 
     async def _pump(self) -> None:
         while True:
-            event = await self._events.get()
-            if self.events is None:
-                continue
+            item = await self._events.get()
             try:
-                await self.events(event)
+                if isinstance(item, tuple):
+                    if self.words is not None:
+                        await self.words(*item)
+                elif self.events is not None:
+                    await self.events(item)
             except Exception:  # one event must not stop the pops of every later chat
-                log.exception("chat queue event %s not handled", event.kind)
+                log.exception("chat desk event %s not handled", type(item).__name__)
 
     def metrics_lines(self) -> list[str]:
         out = ["# TYPE ivr_chat_waiting gauge", f"ivr_chat_waiting {self.waiting}",

@@ -107,7 +107,7 @@ def _transcript(trace: list[TraceEntry]) -> list[dict[str, Any]]:
             n = _LONG_ENTRY.fullmatch(keys)
             shown = f"按键输入{n.group(1)}位数字" if n else f"按键 {keys}"
             out.append({"t": e.t, "who": "caller", "kind": "dtmf", "keys": keys, "text": shown})
-        elif e.step == "speech":
+        elif e.step in ("speech", "chat"):  # said on a call, typed in a web chat
             last_speech = mask_digits_in_text(str(d.get("text", "")))
             out.append({"t": e.t, "who": "caller", "kind": "speech", "text": last_speech})
         elif e.step == "intent":

@@ -45,7 +45,7 @@ from handoff.store import pop_key as store_pop_key
 from handoff.summary import LlmSummarizer
 from handoff.tickets import TicketFiller
 from ivr.core.config import HandoffSettings, LLMSettings
-from ivr.core.handoff import HandoffContext
+from ivr.core.handoff import HandoffContext, is_chat
 from ivr.telephony.ami import AmiClient, QueueEvent
 
 log = logging.getLogger("handoff.service")
@@ -211,7 +211,8 @@ class HandoffService(AssistMixin):
             for other in pop.offered_to:
                 if other != agent:
                     self._withdraw(other, pop, "answered_elsewhere")
-            if self.live is not None and pop.handoff_id in self._own:
+            if self.live is not None and pop.handoff_id in self._own and \
+                    not is_chat(pop.channel_id):  # a chat's words come as text (chatdesk)
                 self.live.follow(pop.handoff_id, pop.channel_id)
         elif kind == "AgentRingNoAnswer" and agent is not None and pop.state == "ringing":
             self._withdraw(agent, pop, "no_answer")

@@ -32,6 +32,7 @@ def chat_part(settings: Settings, say: Progress) -> Part:
             return
         handoff = app.get(HANDOFF)
         desk = ChatDesk(handoff.on_queue_event if handoff is not None else None,
+                        words=handoff.add_caller_words if handoff is not None else None,
                         offer_timeout_s=c.offer_timeout_s, queue_timeout_s=c.queue_timeout_s,
                         journal=app[JOURNAL])
         desk.start()

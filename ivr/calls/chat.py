@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dialog.actions import Collect, DialogEvent, Dtmf, NoInput, Utterance
-from dialog.prompts import P, chat_text
+from dialog.prompts import P
 from ivr.calls.session import CallerHungUp
+from ivr.core.handoff import CHAT_CHANNEL_PREFIX
 from ivr.core.privacy import mask_digits_in_text
 
 HISTORY = 500  # messages kept per chat (a replay gives at most these)
@@ -90,7 +91,7 @@ class ChatRoom:
     def __init__(self, *, resume_s: float, max_message_chars: int) -> None:
         self.chat_id = uuid.uuid4().hex
         self.token = secrets.token_urlsafe(24)  # the resume token: the chat's only credential
-        self.channel_id = f"chat-{self.chat_id}"
+        self.channel_id = f"{CHAT_CHANNEL_PREFIX}{self.chat_id}"
         self.call_id: uuid.UUID | None = None
         self.resume_s = resume_s
         self.max_message_chars = max_message_chars
@@ -291,7 +292,7 @@ class ChatChannel:
         return None
 
     async def show(self, text: str) -> None:
-        self.room.say(chat_text(text))
+        self.room.say(text)
 
     async def next_input(self, action: Collect) -> DialogEvent:
         """The customer's answer to ``action``; NoInput after ``no_input_s`` connected without

@@ -10,6 +10,7 @@ number) rather than as speech or digit by digit. A question's timeout is the cha
 from __future__ import annotations
 
 from dialog.actions import Collect, DialogEvent, Dtmf, NoInput, Say
+from dialog.prompts import chat_text
 from ivr.calls.chat import SECRET_ECHO, ChatChannel
 from ivr.calls.session import CallSession
 from ivr.core.privacy import mask_digits_in_text
@@ -19,8 +20,9 @@ class ChatSession(CallSession):
     chat: ChatChannel
 
     async def _say(self, action: Say) -> str | None:
-        self._step("say", prompt=action.prompt_id or "", text=action.text)
-        await self.chat.show(action.text)
+        text = chat_text(action.text)  # as the customer reads it, in the path and the pop too
+        self._step("say", prompt=action.prompt_id or "", text=text)
+        await self.chat.show(text)
         return None  # nothing interrupts a text
 
     async def _collect(self, action: Collect, first: str | None) -> DialogEvent:

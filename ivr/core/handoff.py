@@ -18,6 +18,13 @@ class TraceEntry:
     detail: dict[str, Any]
 
 
+CHAT_CHANNEL_PREFIX = "chat-"  # a web chat's "channel" (ivr.calls.chat): no audio to tap
+
+
+def is_chat(channel_id: str) -> bool:
+    return channel_id.startswith(CHAT_CHANNEL_PREFIX)
+
+
 @dataclass
 class HandoffContext:
     """Everything the agent's screen pop starts from, handed over at the moment of transfer."""

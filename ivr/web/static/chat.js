@@ -138,7 +138,14 @@ function onInput(msg) {
   scrollDown();
 }
 
+// The bot is done (an agent, or the end): its last menu goes, free text stays.
+function noMenu() {
+  $("buttons").replaceChildren();
+  setEntry("text", 0);
+}
+
 function onQueued(msg) {
+  noMenu();
   const n = Number(msg.position) || 0;
   const text = n > 0 ? `正在为您转接人工客服，前面还有${n}位` : "正在为您转接人工客服，请稍候";
   if (queueLine && queueLine === $("log").lastElementChild) queueLine.textContent = text;
@@ -178,6 +185,7 @@ function finish() {
 }
 
 function onEnded(msg) {
+  noMenu();
   const why = ENDED[msg.reason];
   system(why ? `会话已结束（${why}）` : "会话已结束");
   finish();
@@ -195,7 +203,11 @@ function onError(msg, sock) {
 const HANDLERS = {
   hello: onHello, msg: onMsg, input: onInput, queued: onQueued, rate: onRate, rated: onRated,
   ended: onEnded, error: onError,
-  agent_joined: (msg) => { queueLine = null; system(`客服 ${msg.agent || ""} 已接入`); },
+  agent_joined: (msg) => {
+    queueLine = null;
+    noMenu();
+    system(`客服 ${msg.agent || ""} 已接入，请问有什么可以帮您？`);
+  },
   typing: (msg) => showAgentTyping(!!msg.on),
 };
 
