@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,11 @@ async def serve(
         await runner.setup()  # runs the cleanup contexts: the whole stack starts here
         if listen:
             await web.TCPSite(runner, settings.web.host, settings.web.port).start()
+        # what start-up made (models, catalogs, caches) lives as long as the process: out of
+        # the collector's sight, a full collection no longer walks it (pauses of 100-190 ms
+        # under 500 chats before, ``ivr bench chat``)
+        gc.collect()
+        gc.freeze()
         progress(f"stack up in {time.monotonic() - started:.1f} s; Ctrl-C (or `ivr down`) stops it")
         if then is not None:
             rc = await then(app)

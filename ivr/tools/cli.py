@@ -339,6 +339,9 @@ def _register_subcommands() -> None:
     from ivr.tools.benchcampaigns import campaigns_cmd
 
     bench_group.add_command(campaigns_cmd)  # ivr bench campaigns
+    from ivr.tools.benchchat import chat_cmd
+
+    bench_group.add_command(chat_cmd)  # ivr bench chat
     from ivr.tools.campaignsreport import register as register_campaign_report  # campaigns report
 
     register_campaign_report(main)

@@ -74,6 +74,7 @@ class ServerProcess:
         self.env = {**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": redis_url,
                     "IVR_ASTERISK__MANAGED": "false", "IVR_CONFIG": str(self.config)}
         self.proc: asyncio.subprocess.Process | None = None
+        self.up_args: tuple[str, ...] = ()  # e.g. ("--chat-only",)
 
     async def start(self) -> float:
         """Start it; returns the seconds until it is ready (``/healthz``: ARI connected)."""
@@ -82,7 +83,7 @@ class ServerProcess:
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", "from ivr.tools.cli import main; main()", "up",
-                env=self.env, stdout=log, stderr=log, start_new_session=True)
+                *self.up_args, env=self.env, stdout=log, stderr=log, start_new_session=True)
         finally:
             log.close()
         w = self.settings.web
