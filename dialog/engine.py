@@ -95,6 +95,8 @@ class DialogEngine:
         self.max_silences = max_silences
         self.max_turns = max_turns
         self.state = DialogState()
+        # turns per dialog state (``_where``): turns, speech, keys, no_input, no_match, clarify
+        self.stats: dict[str, dict[str, int]] = {}
 
     # ---- entry points ------------------------------------------------------------
     def start(self) -> list[Action]:
@@ -111,6 +113,26 @@ class DialogEngine:
         return [Say(P["greeting"], "greeting"), *notice]
 
     async def on_event(self, event: DialogEvent) -> list[Action]:
+        where = self._where()
+        out = await self._on_event(event)
+        counts = self.stats.setdefault(where, {})
+        kind = ("no_input" if isinstance(event, NoInput) else
+                "keys" if isinstance(event, Dtmf) else "speech")
+        for name in ("turns", kind, *(a.name for a in out if isinstance(a, Step)
+                                      and a.name in ("no_match", "clarify"))):
+            counts[name] = counts.get(name, 0) + 1
+        return out
+
+    def _where(self) -> str:
+        """The dialog state now, as the analytics group turns by it: the main menu, a line's
+        menu, an either/or question, or the bot and the question it asks."""
+        st = self.state
+        if st.mode != "bot" or self.bot is None:
+            return st.mode
+        asking = self._current_ask()
+        return f"{self.bot.id}.{asking[0]}" if asking else self.bot.id
+
+    async def _on_event(self, event: DialogEvent) -> list[Action]:
         st = self.state
         st.turns += 1
         if st.turns > self.max_turns:
@@ -191,6 +213,8 @@ class DialogEngine:
             "error": st.vars.get("error"),
             "turns": st.turns,
             "failures": st.failures,
+            "at": self._where(),  # where the dialog is (where a caller who hangs up left)
+            "states": self.stats,
         }
 
     def resume(self) -> list[Action]:

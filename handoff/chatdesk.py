@@ -151,7 +151,7 @@ class ChatDesk:
         waiting = self._waiting.pop(room.chat_id, None)
         if waiting is not None:
             self.counts["abandoned"] += 1
-            self._event("QueueCallerAbandon", room)
+            self._event("QueueCallerAbandon", room, hold_s=time.monotonic() - waiting.since)
             if waiting.offered_to:
                 self._withdraw(waiting)
             self._dispatch()
@@ -208,7 +208,7 @@ class ChatDesk:
         agent.offer, agent.chat = None, room
         room.state, room.agent = "agent", name
         self.counts["accepted"] += 1
-        self._event("AgentConnect", room, name)
+        self._event("AgentConnect", room, name, hold_s=time.monotonic() - waiting.since)
         self._path(room, "agent_joined", agent=name,
                    waited_s=round(time.monotonic() - waiting.since, 1))
         room.post("agent_joined", agent=name)
@@ -313,7 +313,7 @@ class ChatDesk:
                 if waiting.offered_to:
                     self._withdraw(waiting)
                 self.counts["queue_timeout"] += 1
-                self._event("QueueCallerAbandon", room)
+                self._event("QueueCallerAbandon", room, hold_s=now - waiting.since)
                 room.say(P["chat_queue_timeout"], who="system")
                 room.finish("queue_timeout")
             elif waiting.offered_to and now - waiting.offered_at > self.offer_timeout_s:
@@ -344,13 +344,14 @@ class ChatDesk:
         if self.journal is not None and room.call_id is not None:
             self.journal.step(room.call_id, name, detail)
 
-    def _event(self, kind: str, room: ChatRoomView, agent: str = "") -> None:
+    def _event(self, kind: str, room: ChatRoomView, agent: str = "",
+               hold_s: float | None = None) -> None:
         if self.events is None:
             return
         event = QueueEvent(kind=kind, queue=queue_for(room.line), channel=room.channel_id,
                            uniqueid=room.channel_id, member=f"CHAT/{agent}" if agent else "",
                            variables={"IVR_HANDOFF_ID": room.handoff_id} if room.handoff_id
-                           else {}, received_at=time.monotonic())
+                           else {}, received_at=time.monotonic(), hold_s=hold_s)
         self._queue(event)
 
     def _queue(self, item: QueueEvent | tuple[str, str]) -> None:

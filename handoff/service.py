@@ -31,6 +31,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -86,6 +87,8 @@ class HandoffService(AssistMixin):
         self._suggest_tasks: set[asyncio.Task[None]] = set()
         self.live: LiveTranscripts | None = None  # the caller's words during the agent call
         self._own: OrderedDict[str, None] = OrderedDict()  # pops made here (live taps here only)
+        # how each wait in a queue ended, for the call's record (the app: the journal's)
+        self.queue_results: Callable[[uuid.UUID, str, float | None], None] | None = None
 
     # ---- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -205,6 +208,7 @@ class HandoffService(AssistMixin):
             self.metrics.assigned += 1
             self._offer(agent, pop, "offered", event.received_at or time.monotonic())
         elif kind == "AgentConnect" and agent is not None:
+            self._queue_result(pop, "answered", event.hold_s)
             pop.agent, pop.state = agent, "connected"
             pop.version += 1
             self._offer(agent, pop, "connected")
@@ -225,6 +229,7 @@ class HandoffService(AssistMixin):
             if pop.agent:
                 self._deliver(pop.agent, self.envelope(pop, "ended", pop.agent))
         elif kind == "QueueCallerAbandon":
+            self._queue_result(pop, "abandoned", event.hold_s)
             if self.live is not None:
                 self.live.stop(pop.handoff_id)
             pop.state = "abandoned"
@@ -232,6 +237,14 @@ class HandoffService(AssistMixin):
             self._save(pop, event="abandoned")
             for other in pop.offered_to:
                 self._withdraw(other, pop, "abandoned")
+
+    def _queue_result(self, pop: ScreenPop, result: str, wait_s: float | None) -> None:
+        """Into the call's record (the analytics' queue waits and abandonment), made here."""
+        if self.queue_results is not None and pop.handoff_id in self._own:
+            try:
+                self.queue_results(uuid.UUID(pop.call_id), result, wait_s)
+            except ValueError:
+                log.warning("pop %s has no call id: queue result not kept", pop.handoff_id[:8])
 
     # ---- delivery -----------------------------------------------------------------------
     def _offer(self, agent: str, pop: ScreenPop, event: str, t_event: float | None = None) -> None:

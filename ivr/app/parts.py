@@ -295,6 +295,7 @@ def call_factory_part(settings: Settings, *, inbound: bool = True) -> Part:
             feeder.start()
             factory.state = CallStateStore(app[REDIS])
             factory.handoff = app[HANDOFF]
+            app[HANDOFF].queue_results = journal.queue_result  # waits into the call records
             factory.callbacks = callback_policy(app[SESSIONS], settings.handoff)
             notice = settings.dialog.privacy_notice
             factory.dialog_factory = lambda: DialogEngine(app[BOT_STORE].catalog, app[ACTIONS],

@@ -137,16 +137,22 @@ class CallJournal:
         *,
         queue: str | None = None,
         hangup_cause: str | None = None,
+        figures: dict[str, Any] | None = None,
     ) -> None:
         at = _now()
 
         async def op() -> None:
             if await self.repo.finish(call_id, outcome, queue=queue, hangup_cause=hangup_cause,
-                                      at=at):
+                                      at=at, figures=figures):
                 for hook in self.on_finish:
                     hook(call_id)
 
         self._put(op, essential=True)
+
+
+    def queue_result(self, call_id: uuid.UUID, result: str, wait_s: float | None) -> None:
+        """How the call's wait in an agent queue ended (app_queue's events, the chat desk)."""
+        self._put(lambda: self.repo.queue_result(call_id, result, wait_s), essential=False)
 
 
 def _now() -> datetime:

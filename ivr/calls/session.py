@@ -33,6 +33,7 @@ from dialog.actions import (
 )
 from dialog.callback import CallbackDialog
 from dialog.prompts import P
+from ivr.calls.figures import call_figures
 from ivr.core.handoff import HandoffContext, TraceEntry
 from ivr.core.logs import call_id_var
 from ivr.core.privacy import mask_digits_in_text, mask_json
@@ -116,6 +117,7 @@ class CallLog(Protocol):
         *,
         queue: str | None = None,
         hangup_cause: str | None = None,
+        figures: dict[str, Any] | None = None,
     ) -> None: ...
 
 
@@ -244,7 +246,7 @@ class CallSession:
                 if self.state is not None:
                     await self.state.delete(ch.channel_id)
                 self.journal.finish(self.call_id, self.outcome, queue=self.queue,
-                                    hangup_cause=cause)
+                                    hangup_cause=cause, figures=self._figures())
             log.info(
                 "call %s ended: %s%s",
                 self.call_id,
@@ -252,6 +254,17 @@ class CallSession:
                 f" -> {self.queue}" if self.queue else "",
             )
         return SessionResult(self.call_id, self.outcome, self.queue)
+
+    def _figures(self) -> dict[str, Any] | None:
+        """The call's figures for the analytics (``ivr.calls.figures``); None if they cannot
+        be made (a call's end never fails for its statistics)."""
+        try:
+            summary = getattr(self.dialog, "summary", None)
+            return call_figures(self.trace, summary() if summary is not None else {})
+        except Exception as exc:
+            log.warning("figures of call %s not made: %s: %s", self.call_id,
+                        type(exc).__name__, exc)
+            return None
 
     async def _save_state(self) -> None:
         snapshot = getattr(self.dialog, "snapshot", None)

@@ -40,6 +40,7 @@ class QueueEvent:
     member: str = ""  # the agent's interface for Agent* events
     variables: dict[str, str] = field(default_factory=dict)
     received_at: float = 0.0  # time.monotonic() when the event reached us (latency figures)
+    hold_s: float | None = None  # AgentConnect / QueueCallerAbandon: seconds the caller waited
 
 
 def to_queue_event(message: Any) -> QueueEvent | None:
@@ -65,7 +66,16 @@ def to_queue_event(message: Any) -> QueueEvent | None:
         member=str(message.get("Interface", message.get("MemberName", ""))),
         variables=variables,
         received_at=time.monotonic(),
+        hold_s=_seconds(message.get("HoldTime")),
     )
+
+
+def _seconds(value: object) -> float | None:
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 10**7 else None  # nan, inf and nonsense are no wait
 
 
 class AmiClient:

@@ -132,6 +132,10 @@ async def test_self_service_balance_by_card_and_pin(chat_server: Settings) -> No
         sessions = session_factory(engine)
         row = await _call(sessions, hello["chat"])
         assert row.transport == "chat" and row.outcome == "completed"
+        # its figures for the analytics: two buttons and two typed numbers, in the balance bot
+        assert (row.line, row.bot, row.key_turns, row.speech_turns) == ("oil", "fuel_balance",
+                                                                         4, 0)
+        assert row.states is not None and row.states["route"]["keys"] == 1
         path = json.dumps(row.path, ensure_ascii=False)
         assert CARD["pin"] not in path and CARD["card_no"] not in path
         assert await _rated(sessions, "fuel_balance", 5)
@@ -193,6 +197,15 @@ async def test_handoff_to_an_agent_resume_and_rating(chat_server: Settings) -> N
         sessions = session_factory(engine)
         row = await _call(sessions, chat)
         assert row.outcome == "transferred" and row.queue == "hotline-general"
+        assert row.reason == "caller_request" and row.speech_turns == 1
+        for _ in range(50):  # the queue's result is written when the agent took it
+            async with sessions() as s:
+                waited = (await s.execute(select(Call.queue_result, Call.queue_wait_s)
+                                          .where(Call.id == row.id))).one()
+            if waited[0]:
+                break
+            await asyncio.sleep(0.1)
+        assert waited[0] == "answered" and waited[1] is not None and waited[1] >= 0
         steps = [s["step"] for s in row.path]
         assert {"agent_joined", "customer_text", "agent_text", "chat_ended"} <= set(steps)
         assert CARD["card_no"] not in json.dumps(row.path, ensure_ascii=False)

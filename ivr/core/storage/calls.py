@@ -34,7 +34,14 @@ from sqlalchemy.sql import Executable
 
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.errors import CallNotFoundError, InvalidCallDataError, StorageError
-from ivr.core.storage.models import DIRECTIONS, IN_PROGRESS, TRANSPORTS, Call
+from ivr.core.storage.models import (
+    DIRECTIONS,
+    FIGURES,
+    IN_PROGRESS,
+    QUEUE_RESULTS,
+    TRANSPORTS,
+    Call,
+)
 
 _DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 MAX_RECENT = 1000
@@ -135,8 +142,10 @@ class CallRepository:
         queue: str | None = None,
         hangup_cause: str | None = None,
         at: datetime | None = None,
+        figures: dict[str, Any] | None = None,
     ) -> bool:
-        """Close the call: outcome, ``ended_at`` and optionally queue and hangup cause.
+        """Close the call: outcome, ``ended_at`` and optionally queue, hangup cause and the
+        call's figures (``FIGURES``: its line, bot, turn counts, ... for the analytics).
 
         Only a call still ``in_progress`` is changed, so a second finish keeps the first outcome.
         Returns True when this call closed it, False when it was already closed.
@@ -148,6 +157,10 @@ class CallRepository:
             values["queue"] = queue
         if hangup_cause is not None:
             values["hangup_cause"] = hangup_cause
+        for name, value in (figures or {}).items():
+            if name not in FIGURES:
+                raise InvalidCallDataError(f"calls.finish: {name!r} is not a call figure")
+            values[name] = value
         stmt = (
             update(Call).where(Call.id == call_id, Call.outcome == IN_PROGRESS)
             .values(**values).returning(Call.id)
@@ -157,6 +170,16 @@ class CallRepository:
         if not await self._exists("finish", call_id):
             raise CallNotFoundError(f"calls.finish: no call {call_id}")
         return False
+
+    async def queue_result(self, call_id: uuid.UUID, result: str, wait_s: float | None) -> bool:
+        """How the call's wait for an agent ended (``answered`` | ``abandoned``) and how long
+        it was; the first result stays (a call answered after a ring-no-answer is answered)."""
+        if result not in QUEUE_RESULTS:
+            raise InvalidCallDataError(f"calls.queue_result: {result!r} is not one of "
+                                       f"{QUEUE_RESULTS}")
+        stmt = (update(Call).where(Call.id == call_id, Call.queue_result.is_(None))
+                .values(queue_result=result, queue_wait_s=wait_s).returning(Call.id))
+        return bool(await self._rows("queue_result", call_id, stmt))
 
     # ---- reads -------------------------------------------------------------------------
     async def get(self, call_id: uuid.UUID) -> Call | None:

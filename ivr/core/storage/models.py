@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Index, String, func, text
+from sqlalchemy import CheckConstraint, DateTime, Float, Index, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,6 +14,10 @@ from ivr.core.storage.base import Base
 
 TRANSPORTS = ("ari", "agi", "chat")
 DIRECTIONS = ("inbound", "outbound")
+QUEUE_RESULTS = ("answered", "abandoned")
+# the columns a call's end writes for the analytics (``CallRepository.finish(figures=...)``)
+FIGURES = frozenset({"line", "bot", "reason", "exit_point", "turns", "speech_turns", "key_turns",
+                     "no_input", "no_match", "clarify", "asr_confidence", "states"})
 IN_PROGRESS = "in_progress"
 # outcomes the IVR writes today; the column is free text so new areas can add their own
 OUTCOMES = (
@@ -37,6 +41,7 @@ class Call(Base):
         CheckConstraint("direction IN ('inbound', 'outbound')", name="direction"),
         Index("ix_calls_started_at", "started_at"),
         Index("ix_calls_outcome", "outcome"),
+        Index("ix_calls_started_line", "started_at", "line"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -56,6 +61,22 @@ class Call(Base):
         JSONB, server_default=text("'[]'::jsonb")
     )
     hangup_cause: Mapped[str | None] = mapped_column(String(128))
+    # the call's figures, written when it ends (``ivr.calls.figures``; analytics read these)
+    line: Mapped[str | None] = mapped_column(String(16))
+    bot: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(32))  # why it went to an agent
+    exit_point: Mapped[str | None] = mapped_column(String(96))  # the dialog state at the end
+    turns: Mapped[int | None] = mapped_column(Integer)
+    speech_turns: Mapped[int | None] = mapped_column(Integer)
+    key_turns: Mapped[int | None] = mapped_column(Integer)
+    no_input: Mapped[int | None] = mapped_column(Integer)
+    no_match: Mapped[int | None] = mapped_column(Integer)
+    clarify: Mapped[int | None] = mapped_column(Integer)
+    asr_confidence: Mapped[float | None] = mapped_column(Float)  # mean over its utterances
+    # per dialog state ("route", "line_menu", a bot id): {"turns", "no_match", "clarify", ...}
+    states: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    queue_result: Mapped[str | None] = mapped_column(String(16))  # answered | abandoned
+    queue_wait_s: Mapped[float | None] = mapped_column(Float)
 
     def __repr__(self) -> str:  # no caller number here: reprs end up in logs
         return (
