@@ -342,6 +342,9 @@ def _register_subcommands() -> None:
     from ivr.tools.benchchat import chat_cmd
 
     bench_group.add_command(chat_cmd)  # ivr bench chat
+    from ivr.tools.analyticscli import register as register_analytics
+
+    register_analytics(main, bench_group)  # ivr analytics seed|clear, ivr bench analytics
     from ivr.tools.campaignsreport import register as register_campaign_report  # campaigns report
 
     register_campaign_report(main)

@@ -109,6 +109,10 @@ ROLE_TABLE: dict[tuple[str, str], Policy] = {
     ("GET", "/api/ops/campaigns/{cid}/results"): OPS,
     ("GET", "/api/ops/campaigns/{cid}/answers.csv"): OPS,
     ("POST", "/api/ops/campaigns/{cid}/{action}"): OPS,
+    # inbound analytics (ivr/web/analytics.py)
+    ("GET", "/ops/analytics.js"): PUBLIC,
+    ("GET", "/api/ops/analytics"): OPS,
+    ("GET", "/api/ops/analytics.csv"): OPS,
 }
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
