@@ -32,6 +32,14 @@ CHUNK = 5000
 # share of a day's calls per China hour (a hotline: quiet at night, peaks at 10 and 15)
 HOURLY = (1, 1, 1, 1, 1, 2, 4, 8, 14, 18, 20, 18, 12, 12, 16, 19, 17, 14, 10, 9, 8, 6, 4, 2)
 LINES = (("oil", 0.55), ("gas", 0.40), ("general", 0.05))
+# what callers say that no bot catches (grouped by meaning on the page): a few topics, each in
+# several wordings
+UNCAUGHT = (
+    ("加油站能洗车吗", "你们加油站有没有洗车服务", "哪个加油站可以洗车"),
+    ("你们招不招加油员", "加油站招聘怎么报名", "我想去加油站工作"),
+    ("便利店几点开门", "加油站便利店卖不卖咖啡", "便利店能用加油卡买东西吗"),
+    ("电动车在哪充电", "你们有没有充电桩", "加油站能给电车充电吗"),
+)
 REASONS = (("caller_request", 0.55), ("repeated_failures", 0.2), ("backend_refused", 0.1),
            ("verification_failed", 0.1), ("turn_limit", 0.05))
 
@@ -77,6 +85,13 @@ def synthetic_calls(catalog: Catalog, *, calls: int, days: int, end: date,
         target = states[bot] if bot else states["route"]
         target.update(no_match=no_match, clarify=clarify, no_input=silent)
         in_ivr = rng.uniform(15, 50) * (1 + turns / 4)
+        path: list[dict[str, Any]] = []
+        if no_match and rng.random() < 0.2:  # the router's own record of what it missed
+            topic = rng.choice(UNCAUGHT)
+            path = [{"t": 3.0, "step": "intent",
+                     "detail": {"text": rng.choice(topic), "decision": "no_match",
+                                "intent": None, "score": 0.0, "layer": None}},
+                    {"t": 3.0, "step": "no_match", "detail": {"why": "no_match", "count": 1}}]
         queued = outcome == "transferred"
         abandoned = queued and rng.random() < 0.125
         rows.append({
@@ -84,7 +99,7 @@ def synthetic_calls(catalog: Catalog, *, calls: int, days: int, end: date,
             "channel_id": f"{PREFIX}{n}", "transport": "ari", "direction": "inbound",
             "dialed_number": "956100", "started_at": start, "answered_at": start,
             "ended_at": start + timedelta(seconds=in_ivr), "outcome": outcome,
-            "queue": queue_for(line) if queued else None, "path": [],
+            "queue": queue_for(line) if queued else None, "path": path,
             "line": line, "bot": bot,
             "reason": _pick(rng, REASONS) if queued else None, "exit_point": exit_point,
             "turns": turns, "speech_turns": turns - keys - silent, "key_turns": keys,

@@ -113,6 +113,8 @@ ROLE_TABLE: dict[tuple[str, str], Policy] = {
     ("GET", "/ops/analytics.js"): PUBLIC,
     ("GET", "/api/ops/analytics"): OPS,
     ("GET", "/api/ops/analytics.csv"): OPS,
+    ("GET", "/api/ops/unmatched"): OPS,
+    ("POST", "/api/ops/bots/{bot_id}/similar"): OPS,
 }
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from dialog.catalog import Catalog
+from dialog.lifecycle.repository import BotVersions
 from ivr.core.config import Settings
 from ivr.core.storage.db import create_engine, scratch_database, session_factory
 from ivr.core.storage.migrate import upgrade
@@ -31,6 +32,7 @@ from tests.browser import browser, wait
 __all__ = ["browser"]  # the fixture, used by name
 
 SHOTS = Path("/tmp/ivr-ops-screens")
+BOTS = Path(__file__).resolve().parents[2] / "dialog" / "bots"
 END = date(2026, 12, 1)
 FIRST, LAST = END - timedelta(days=30), END - timedelta(days=1)
 
@@ -42,6 +44,7 @@ async def month_server(pg_url: str) -> AsyncIterator[TestServer]:
         engine = create_engine(url)
         sessions = session_factory(engine)
         await seed_month(sessions, Catalog.load(), calls=50_000, days=30, end=END)
+        await BotVersions(sessions).import_path(BOTS)  # drafts for 加为相似问
         app = web.Application()
         app[SETTINGS] = Settings()
         app[SESSIONS] = sessions
@@ -90,6 +93,15 @@ async def test_analytics_tab_in_chromium(browser: Any, month_server: TestServer)
             .get_attribute("href")
         SHOTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(SHOTS / "ops-analytics.png"))
+        # what no bot caught: grouped by meaning; the first group becomes a bot's draft
+        wait(lambda: "归为" in browser.find_element(By.ID, "an-unmatched-sum").text, 20,
+             what="the unmatched utterances")
+        first = browser.find_elements(By.CSS_SELECTOR, "#an-unmatched tr")[0]
+        Select(first.find_element(By.CSS_SELECTOR, "select.bot-pick")) \
+            .select_by_value("fuel_station")
+        first.find_element(By.CSS_SELECTOR, "button.add-similar").click()
+        wait(lambda: "草稿 v2" in first.find_element(By.CSS_SELECTOR, ".note.added").text, 10,
+             what="the new draft")
         Select(browser.find_element(By.ID, "an-line")).select_by_value("gas")
         browser.find_element(By.ID, "an-run").click()
         wait(lambda: browser.find_element(By.ID, "an-calls").text not in ("50,000", ""), 15,

@@ -89,7 +89,8 @@ async def _login(server: TestServer, user: str) -> dict[str, str]:
 
 def _concrete(path: str) -> str:
     return (path.replace("{id}", "1").replace("{cid}", "1").replace("{entry_id}", "x")
-            .replace("{handoff_id}", "h").replace("{action}", "start"))
+            .replace("{handoff_id}", "h").replace("{action}", "start")
+            .replace("{bot_id}", "fuel_balance"))
 
 
 @session_loop

@@ -69,6 +69,7 @@
   async function run() {
     const q = query(), mine = ++seq;
     $("an-csv").href = "/api/ops/analytics.csv" + (q ? "?" + q : "");
+    runUnmatched(q, mine);   // in parallel: grouping by meaning may take longer
     $("an-run").disabled = true; say(""); $("an-took").textContent = "查询中…";
     try {
       const r = await fetch("/api/ops/analytics" + (q ? "?" + q : ""), { credentials: "same-origin" });
@@ -184,6 +185,73 @@
     const conf = d.confidence || [];
     drawStack("an-conf-chart", conf.map((r) => Number(r.from).toFixed(1)),
       conf.map((r) => ({ calls: r.calls })), [["calls", "来电", "#2e7d32"]], sum);
+  }
+
+  // ---- what callers said that no bot caught: GET /api/ops/unmatched, same filters ---------
+  async function runUnmatched(q, mine) {
+    const sum = $("an-unmatched-sum");
+    sum.textContent = "查询中…"; sum.classList.remove("err");
+    try {
+      const r = await fetch("/api/ops/unmatched" + (q ? "?" + q : ""), { credentials: "same-origin" });
+      const body = await r.json().catch(() => ({}));
+      if (mine !== seq) return;
+      if (r.status === 401) throw new Error("登录已过期，请刷新页面重新登录");
+      if (!r.ok) throw new Error(body.error || ("查询失败：HTTP " + r.status));
+      renderUnmatched(body);
+    } catch (e) {
+      if (mine !== seq) return;
+      $("an-unmatched").replaceChildren();
+      sum.classList.add("err");
+      sum.textContent = e instanceof TypeError ? "查询失败：网络错误" : e.message;
+    }
+  }
+
+  function renderUnmatched(d) {
+    const clusters = d.clusters || [], bots = d.bots || [];
+    const names = Object.fromEntries(bots.map((b) => [b.bot, b.name || b.bot]));
+    $("an-unmatched-sum").textContent = clusters.length
+      ? `共 ${num(d.texts)} 种说法，出现 ${num(d.said)} 次，归为 ${num(clusters.length)} 组`
+        + `（用时 ${num(Math.round(d.took_ms || 0))} ms）`
+      : "暂无数据";
+    fill("an-unmatched", clusters, 5, (c) => unmatchedRow(c, bots, names));
+  }
+
+  // One group: its text, the other texts (small, grey, at most 5), and "add as a similar question".
+  function unmatchedRow(c, bots, names) {
+    const said = el("div", { class: "said" }, el("div", {}, c.text));
+    const others = (c.examples || []).filter((x) => x.text !== c.text).slice(0, 5);
+    if (others.length) {
+      said.append(el("ul", { class: "examples" }, ...others.map((x) => el("li", {}, `${x.text} ×${num(x.count)}`))));
+    }
+    const pick = el("select", { class: "bot-pick", "aria-label": "选择机器人" },
+      el("option", { value: "" }, "选择机器人…"), ...bots.map((b) => el("option", { value: b.bot }, names[b.bot])));
+    const add = el("button", { type: "button", class: "act add-similar", "data-text": c.text }, "加为相似问");
+    const note = el("span", { class: "note", role: "status" });
+    add.disabled = true;
+    pick.addEventListener("change", () => { add.disabled = !pick.value; });
+    add.addEventListener("click", () => addSimilar(c.text, pick, add, note, names));
+    return [said, num(c.count), num(c.variants), pick, el("span", { class: "cell" }, add, note)];
+  }
+
+  async function addSimilar(text, pick, add, note, names) {
+    const bot = pick.value;
+    if (!bot) return;
+    add.disabled = pick.disabled = true;
+    note.className = "note"; note.textContent = "提交中…";
+    try {
+      const r = await fetch(`/api/ops/bots/${encodeURIComponent(bot)}/similar`, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }) });
+      const body = await r.json().catch(() => ({}));
+      if (r.status === 401) throw new Error("登录已过期，请刷新页面重新登录");
+      if (!r.ok) throw new Error(body.error || ("提交失败：HTTP " + r.status));
+      note.className = "note added";   // done: the button stays disabled
+      note.textContent = `已生成 ${names[bot] || bot} 草稿 v${body.version}，待审核发布`;
+    } catch (e) {
+      note.className = "note err";
+      note.textContent = e instanceof TypeError ? "提交失败：网络错误" : e.message;
+      add.disabled = pick.disabled = false;
+    }
   }
 
   // ---- wiring ----------------------------------------------------------------------------
