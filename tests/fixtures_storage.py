@@ -5,6 +5,7 @@ Load them from tests/conftest.py with ``pytest_plugins = ["tests.fixtures_storag
 
 - ``embedded_pg``: the ``EmbeddedPostgres`` (started); ``pg_url``: its asyncpg URL, migrated
   to head; ``pg_engine``: an ``AsyncEngine`` on it; ``call_repo``: a ``CallRepository``.
+- ``scratch_sessions``: a session factory on a new, migrated database of its own (per test).
 - ``embedded_redis``: the ``EmbeddedRedis`` (started); ``redis_url``: ``unix:///.../redis.sock``.
 
 All are session-scoped and run on the session event loop (``loop_scope="session"``), so tests
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.core.config import DatabaseSettings, RedisSettings
 from ivr.core.storage.calls import CallRepository
-from ivr.core.storage.db import create_engine, session_factory
+from ivr.core.storage.db import SessionFactory, create_engine, scratch_database, session_factory
 from ivr.core.storage.migrate import upgrade
 from ivr.core.storage.postgres import EmbeddedPostgres
 from ivr.core.storage.redis_server import EmbeddedRedis
@@ -76,3 +77,14 @@ async def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def redis_url(embedded_redis: EmbeddedRedis) -> str:
     return embedded_redis.url
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def scratch_sessions(pg_url: str) -> AsyncIterator[SessionFactory]:
+    """A new database migrated to head on the session's PostgreSQL, for one test (dropped
+    after): tests that fill tables others count (analytics' months of calls, bot drafts)."""
+    async with scratch_database(pg_url, "ivr_test_scratch") as url:
+        await upgrade(url)
+        engine = create_engine(url)
+        yield session_factory(engine)
+        await engine.dispose()

@@ -6,7 +6,6 @@ confidence, CSAT per bot from a survey), filters, bad ranges, the CSV; and a see
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -16,8 +15,7 @@ from sqlalchemy import insert
 from campaigns.inbound import BadRange, csv_rows, inbound_figures, parse_range
 from campaigns.tables import Answer, Campaign, Contact
 from dialog.catalog import Catalog
-from ivr.core.storage.db import SessionFactory, create_engine, scratch_database, session_factory
-from ivr.core.storage.migrate import upgrade
+from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.models import Call
 from ivr.tools.analyticsseed import CHINA, seed_month
 
@@ -25,12 +23,8 @@ DAY = date(2026, 11, 20)
 
 
 @pytest.fixture
-async def sessions(pg_url: str) -> AsyncIterator[SessionFactory]:
-    async with scratch_database(pg_url, "ivr_test_analytics") as url:
-        await upgrade(url)
-        engine = create_engine(url)
-        yield session_factory(engine)
-        await engine.dispose()
+def sessions(scratch_sessions: SessionFactory) -> SessionFactory:
+    return scratch_sessions
 
 
 def _call(hour: int, **figures: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ to a bot as a similar question: the bot's next draft, the file otherwise as it w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from dialog.lifecycle.repository import BotVersions, LifecycleError
 from dialog.scenario import parse_bot
 from handoff.embeddings import build_embedder
 from ivr.core.config import LLMSettings
-from ivr.core.storage.db import SessionFactory, create_engine, scratch_database, session_factory
-from ivr.core.storage.migrate import upgrade
+from ivr.core.storage.db import SessionFactory
 from ivr.tools.analyticsseed import UNCAUGHT, seed_month
 
 BOTS = Path(__file__).resolve().parents[2] / "dialog" / "bots"
@@ -25,12 +23,8 @@ END = date(2026, 12, 1)
 
 
 @pytest.fixture
-async def sessions(pg_url: str) -> AsyncIterator[SessionFactory]:
-    async with scratch_database(pg_url, "ivr_test_unmatched") as url:
-        await upgrade(url)
-        engine = create_engine(url)
-        yield session_factory(engine)
-        await engine.dispose()
+def sessions(scratch_sessions: SessionFactory) -> SessionFactory:
+    return scratch_sessions
 
 
 async def test_misses_are_read_and_grouped_by_meaning(sessions: SessionFactory) -> None:
