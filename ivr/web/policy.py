@@ -115,6 +115,10 @@ ROLE_TABLE: dict[tuple[str, str], Policy] = {
     ("GET", "/api/ops/analytics.csv"): OPS,
     ("GET", "/api/ops/unmatched"): OPS,
     ("POST", "/api/ops/bots/{bot_id}/similar"): OPS,
+    # prompt audio preview (ivr/web/prompts.py)
+    ("GET", "/ops/prompts.js"): PUBLIC,
+    ("GET", "/api/ops/prompts"): OPS,
+    ("GET", "/api/ops/prompts/preview"): OPS,
 }
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

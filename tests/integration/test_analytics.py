@@ -1,7 +1,7 @@
 """Inbound analytics (``campaigns.inbound``) on a scratch PostgreSQL: exact figures over a few
 known calls (China days and hours, lines, containment, reasons, states, hang-ups, queues,
 confidence, CSAT per bot from a survey), filters, bad ranges, the CSV; and a seeded month of
-50,000 calls whose totals add up (its timing is ``ivr bench analytics``'s, in the README)."""
+10,000 calls whose totals add up (its timing is ``ivr bench analytics``'s, in the README)."""
 
 from __future__ import annotations
 
@@ -103,11 +103,11 @@ def test_bad_ranges_are_refused_in_chinese() -> None:
 
 async def test_a_seeded_month_adds_up(sessions: SessionFactory) -> None:
     end = date(2026, 12, 1)
-    n = await seed_month(sessions, Catalog.load(), calls=50_000, days=30, end=end)
+    n = await seed_month(sessions, Catalog.load(), calls=10_000, days=30, end=end)
     f = await inbound_figures(sessions, end - timedelta(days=30), end - timedelta(days=1))
     t = f["totals"]
-    assert n == t["calls"] == 50_000 and len(f["by_day"]) == 30
-    assert sum(d["oil"] + d["gas"] + d["general"] for d in f["by_day"]) == 50_000
-    assert sum(b["calls"] for b in f["bots"]) < 50_000 and len(f["bots"]) == 34
-    assert t["completed"] + t["transferred"] + t["caller_hangup"] + t["other"] == 50_000
+    assert n == t["calls"] == 10_000 and len(f["by_day"]) == 30
+    assert sum(d["oil"] + d["gas"] + d["general"] for d in f["by_day"]) == 10_000
+    assert sum(b["calls"] for b in f["bots"]) < 10_000 and len(f["bots"]) == 34
+    assert t["completed"] + t["transferred"] + t["caller_hangup"] + t["other"] == 10_000
     assert sum(q["waits"] for q in f["queues"]) == t["transferred"]

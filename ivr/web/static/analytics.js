@@ -1,5 +1,6 @@
-// 956100 operations page: "来电分析" (inbound analytics) view and the tab switch between it and
-// the campaign view. Reads GET /api/ops/analytics; plain DOM and <canvas>; no libraries.
+// 956100 operations page: "来电分析" (inbound analytics) view and the tab switch between the
+// views (campaigns, analytics, prompts). Reads GET /api/ops/analytics; plain DOM and <canvas>;
+// no libraries.
 // Wrapped in an IIFE so that nothing here clashes with the globals of ops.js (el, api, ...).
 "use strict";
 (function () {
@@ -37,20 +38,22 @@
   }
 
   // ---- tabs ------------------------------------------------------------------------------
+  // Button #tab-<name> shows view VIEWS[name]; the tab is kept in location.hash (#<name>).
+  const VIEWS = { campaigns: "campaigns-view", analytics: "analytics", prompts: "prompts-view" };
+  const tabOf = (hash) => (Object.hasOwn(VIEWS, hash.slice(1)) ? hash.slice(1) : "campaigns");
+
   function show(tab) {
-    const an = tab === "analytics";
-    $("campaigns-view").hidden = an;
-    $("analytics").hidden = !an;
-    $("tab-campaigns").classList.toggle("on", !an);
-    $("tab-analytics").classList.toggle("on", an);
-    $("tab-campaigns").setAttribute("aria-selected", String(!an));
-    $("tab-analytics").setAttribute("aria-selected", String(an));
-    if (!an) return;
+    for (const [name, view] of Object.entries(VIEWS)) {
+      const on = name === tab, b = $("tab-" + name);
+      if ($(view)) $(view).hidden = !on;
+      if (b) { b.classList.toggle("on", on); b.setAttribute("aria-selected", String(on)); }
+    }
+    if (tab !== "analytics") return;
     if (!loaded) { loaded = true; run(); } else if (last) drawCharts(last);
   }
 
   function choose(tab) {
-    const url = location.pathname + location.search + (tab === "analytics" ? "#analytics" : "");
+    const url = location.pathname + location.search + (tab === "campaigns" ? "" : "#" + tab);
     history.replaceState(null, "", url);
     show(tab);
   }
@@ -262,11 +265,12 @@
     $("an-to").value = localDate(today);
     $("an-csv").href = "/api/ops/analytics.csv?" + query();
     $("an-filters").addEventListener("submit", (ev) => { ev.preventDefault(); run(); });
-    $("tab-campaigns").addEventListener("click", () => choose("campaigns"));
-    $("tab-analytics").addEventListener("click", () => choose("analytics"));
-    window.addEventListener("hashchange", () => show(location.hash === "#analytics" ? "analytics" : "campaigns"));
+    for (const name of Object.keys(VIEWS)) {
+      if ($("tab-" + name)) $("tab-" + name).addEventListener("click", () => choose(name));
+    }
+    window.addEventListener("hashchange", () => show(tabOf(location.hash)));
     window.addEventListener("resize", () => { if (last && !$("analytics").hidden) drawCharts(last); });
-    show(location.hash === "#analytics" ? "analytics" : "campaigns");
+    show(tabOf(location.hash));
   }
 
   init();
