@@ -7,7 +7,8 @@
 const STORE = "ivr-chat";
 const MAX_TEXT = 500;
 const ENDED = { completed: "", agent_closed: "由客服结束", customer: "由您结束", expired: "超时",
-  no_input: "长时间未操作", error: "系统异常" };
+  no_input: "长时间未操作", error: "系统异常", queue_timeout: "客服繁忙", customer_left: "您已离开",
+  closing: "系统维护" };
 const $ = (id) => document.getElementById(id);
 
 let ws = null, retry = 500, retryTimer = null, ended = false;
