@@ -25,16 +25,15 @@ from __future__ import annotations
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from campaigns.stats import CHINA
 from ivr.core.lines import LINES
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.errors import StorageError
 
-CHINA = ZoneInfo("Asia/Shanghai")
 MAX_DAYS = 366
 _DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 
@@ -128,6 +127,12 @@ def parse_range(start: str | None, end: str | None, line: str | None,
     return first, last, line
 
 
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """China days ``first``..``last`` (inclusive) as ``[a, b)`` instants."""
+    a = datetime(first.year, first.month, first.day, tzinfo=CHINA)
+    return a, datetime(last.year, last.month, last.day, tzinfo=CHINA) + timedelta(days=1)
+
+
 def _rate(part: float | None, whole: float | None) -> float | None:
     return round(float(part or 0) / float(whole), 4) if whole else None
 
@@ -139,8 +144,7 @@ def _num(value: Any, digits: int = 1) -> float | None:
 async def inbound_figures(sessions: SessionFactory, first: date, last: date,
                           line: str = "") -> dict[str, Any]:
     """Every figure of the module docstring for China days ``first``..``last`` (inclusive)."""
-    a = datetime(first.year, first.month, first.day, tzinfo=CHINA)
-    b = datetime(last.year, last.month, last.day, tzinfo=CHINA) + timedelta(days=1)
+    a, b = day_bounds(first, last)
     params = {"a": a, "b": b, "line": line}
     t = time.perf_counter()
     rows: dict[str, list[Any]] = {}

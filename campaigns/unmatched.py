@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from campaigns.inbound import CHINA
+from campaigns.inbound import day_bounds
 from dialog.lifecycle.repository import BotVersions, LifecycleError
 from dialog.scenario import parse_bot
 from ivr.core.storage.db import SessionFactory
@@ -65,8 +65,7 @@ class Cluster:
 async def unmatched(sessions: SessionFactory, first: date, last: date, line: str = "",
                     limit: int = MAX_TEXTS) -> list[tuple[str, str, int]]:
     """(text, most common decision, times said), most said first."""
-    a = datetime(first.year, first.month, first.day, tzinfo=CHINA)
-    b = datetime(last.year, last.month, last.day, tzinfo=CHINA) + timedelta(days=1)
+    a, b = day_bounds(first, last)
     try:
         async with sessions() as s:
             rows = (await s.execute(text(_SQL), {"a": a, "b": b, "line": line, "low": LOW_SCORE,

@@ -9,15 +9,21 @@ number) rather than as speech or digit by digit. A question's timeout is the cha
 
 from __future__ import annotations
 
+from typing import Any
+
 from dialog.actions import Collect, DialogEvent, Dtmf, NoInput, Say
 from dialog.prompts import chat_text
 from ivr.calls.chat import SECRET_ECHO, ChatChannel
-from ivr.calls.session import CallSession
+from ivr.calls.session import CallLog, CallSession, Dialog, Prompts
 from ivr.core.privacy import mask_digits_in_text
 
 
 class ChatSession(CallSession):
-    chat: ChatChannel
+    def __init__(self, channel: ChatChannel, dialog: Dialog, prompts: Prompts, journal: CallLog,
+                 **options: Any) -> None:
+        super().__init__(channel, dialog, prompts, journal,
+                         no_input_timeout_s=channel.no_input_s, **options)
+        self.chat = channel  # the channel as a chat (show, next_input)
 
     async def _say(self, action: Say) -> str | None:
         text = chat_text(action.text)  # as the customer reads it, in the path and the pop too

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from ivr.calls.chat import ChatChannel, ChatQueue, ChatRoom
 from ivr.calls.factory import CallFactory
@@ -173,6 +173,3 @@ class ChatHub:
         out += [f'ivr_chat_endings_total{{reason="{k}"}} {v}'
                 for k, v in sorted(self.endings.items())]
         return out
-
-    def describe(self) -> dict[str, Any]:
-        return {"active": self.active, "opened": self.opened, "refused": self.refused}

@@ -125,7 +125,4 @@ class CallFactory:
     def chat_session(self, channel: ChatChannel, dialog: Dialog) -> ChatSession:
         """A web chat's session: journal and screen pop; no speech, no callback offer (the
         chat waits for an agent itself), no Redis state (the chat lives in this process)."""
-        session = ChatSession(channel, dialog, self.prompts, self.journal,
-                              no_input_timeout_s=channel.no_input_s, handoff=self.handoff)
-        session.chat = channel
-        return session
+        return ChatSession(channel, dialog, self.prompts, self.journal, handoff=self.handoff)

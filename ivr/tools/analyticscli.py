@@ -13,13 +13,14 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import click
 
 from ivr.core.config import Settings
+from ivr.core.storage.db import SessionFactory
 
 
 @asynccontextmanager
@@ -97,6 +98,20 @@ async def bench_analytics(settings: Settings, *, calls: int, runs: int,
     return out
 
 
+async def _on_database(settings: Settings,
+                       work: Callable[[SessionFactory], Awaitable[int]]) -> int:
+    """``work`` on the configured database, migrated first."""
+    from ivr.core.storage.db import create_engine, session_factory
+    from ivr.core.storage.standalone import migrated_url
+
+    async with migrated_url(settings) as url:
+        engine = create_engine(url)
+        try:
+            return await work(session_factory(engine))
+        finally:
+            await engine.dispose()
+
+
 def register(main: click.Group, bench_group: click.Group) -> None:
     @main.group("analytics")
     def analytics_group() -> None:
@@ -109,22 +124,12 @@ def register(main: click.Group, bench_group: click.Group) -> None:
     @click.pass_obj
     def seed_cmd(settings: Settings, calls: int, days: int) -> None:
         """Add a synthetic month of inbound calls (channel analytics-seed-N) to the database."""
+        from dialog.catalog import Catalog
         from ivr.tools.analyticsseed import seed_month
 
-        async def run() -> int:
-            from dialog.catalog import Catalog
-            from ivr.core.storage.db import create_engine, session_factory
-            from ivr.core.storage.standalone import migrated_url
-
-            async with migrated_url(settings) as url:
-                engine = create_engine(url)
-                try:
-                    return await seed_month(session_factory(engine), Catalog.load(),
-                                            calls=calls, days=days)
-                finally:
-                    await engine.dispose()
-
-        click.echo(f"added {asyncio.run(run()):,} synthetic calls over the last {days} days")
+        added = asyncio.run(_on_database(settings, lambda sessions: seed_month(
+            sessions, Catalog.load(), calls=calls, days=days)))
+        click.echo(f"added {added:,} synthetic calls over the last {days} days")
 
     @analytics_group.command("clear")
     @click.pass_obj
@@ -132,18 +137,8 @@ def register(main: click.Group, bench_group: click.Group) -> None:
         """Remove the synthetic calls ``seed`` added."""
         from ivr.tools.analyticsseed import clear_seeded
 
-        async def run() -> int:
-            from ivr.core.storage.db import create_engine, session_factory
-            from ivr.core.storage.standalone import migrated_url
-
-            async with migrated_url(settings) as url:
-                engine = create_engine(url)
-                try:
-                    return await clear_seeded(session_factory(engine))
-                finally:
-                    await engine.dispose()
-
-        click.echo(f"removed {asyncio.run(run()):,} synthetic calls")
+        click.echo(f"removed {asyncio.run(_on_database(settings, clear_seeded)):,} "
+                   f"synthetic calls")
 
     @bench_group.command("analytics")
     @click.option("--calls", type=click.IntRange(100, 2_000_000), default=50_000,

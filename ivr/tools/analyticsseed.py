@@ -17,16 +17,15 @@ import random
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert
 
+from campaigns.stats import CHINA
 from dialog.catalog import Catalog
 from ivr.core.lines import queue_for
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.models import Call
 
-CHINA = ZoneInfo("Asia/Shanghai")
 PREFIX = "analytics-seed-"
 CHUNK = 5000
 # share of a day's calls per China hour (a hotline: quiet at night, peaks at 10 and 15)

@@ -56,7 +56,7 @@ import aiohttp
 import click
 
 from ivr.core.config import Settings
-from ivr.tools.benchvoice import percentile, process_cpu_s
+from ivr.tools.benchvoice import percentile, process_cpu_s, rss_kib
 from ivr.tools.drillrestart import ServerProcess, settings_file
 
 P95_LIMIT_MS = 100.0
@@ -186,18 +186,6 @@ class ChatServer(ServerProcess):
         self.proc: asyncio.subprocess.Process | None = None
         self.up_args = ("--chat-only",)
         self.log_path.unlink(missing_ok=True)  # this run's log only
-
-
-def rss_kib(pid: int) -> int | None:
-    """A process's resident memory (VmRSS) in KiB, from /proc; None when gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 def _port_taken(port: int) -> bool:

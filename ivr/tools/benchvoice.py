@@ -150,6 +150,18 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_kib(pid: int) -> int | None:
+    """A process's resident memory (VmRSS) in KiB, from /proc; None when gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def asterisk_cpu_s(app: web.Application) -> float | None:
     proc = getattr(app.get(ASTERISK), "proc", None)
     return None if proc is None else process_cpu_s(proc.pid)

@@ -65,7 +65,6 @@ class ChatDriver:
         self.queue = _Queue(self.turned)
         channel = ChatChannel(self.room, no_input_s=NO_INPUT_S, queue=self.queue)
         self.session = ChatSession(channel, self.engine, _NoPrompts(), _NoJournal())
-        self.session.chat = channel
         self.shown: list[dict[str, Any]] = []
         self.room.attach(self._shown, 0)
         self.task: asyncio.Task[Any] | None = None

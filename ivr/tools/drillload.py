@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import os
 import resource
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.core.config import Settings
-from ivr.tools.benchvoice import asterisk_cpu_s
+from ivr.tools.benchvoice import asterisk_cpu_s, rss_kib
 
 SCENARIO = Path(__file__).resolve().parent.parent / "sim" / "sipp" / "keys.xml"
 SIPP_PORT = 25060  # SIPp's own SIP port on loopback
@@ -73,14 +74,7 @@ class LoadReport:
 
 def _rss_mb() -> float:
     """This process's resident memory."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return (rss_kib(os.getpid()) or 0) / 1024
 
 
 def _percentile(values: list[float], q: float) -> float:

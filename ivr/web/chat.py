@@ -27,7 +27,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -112,8 +111,7 @@ def _asset(name: str) -> web.RouteDef:
 
 def _same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
-    return not origin or urlsplit(origin).netloc == request.host or \
-        origin.rstrip("/") in request.app[SETTINGS].web.allowed_origins
+    return not origin or policy.same_site(request, origin)
 
 
 def _client(request: web.Request) -> str:

@@ -140,7 +140,8 @@ def _plain(path: str) -> str:
     return _REGEX_PART.sub(r"{\1}", path)
 
 
-def _same_site(request: web.Request, origin: str) -> bool:
+def same_site(request: web.Request, origin: str) -> bool:
+    """``origin`` is this site (its ``Host``) or one of ``web.allowed_origins``."""
     allowed = request.app[SETTINGS].web.allowed_origins
     netloc = urlsplit(origin).netloc
     return bool(netloc) and (netloc == request.host or origin.rstrip("/") in allowed)
@@ -152,7 +153,7 @@ def cross_site(request: web.Request) -> bool:
         return False
     origin = request.headers.get("Origin") or request.headers.get("Referer")
     if origin and origin != "null":
-        return not _same_site(request, origin)
+        return not same_site(request, origin)
     if origin == "null":
         return True
     presented = presented_token(request)
