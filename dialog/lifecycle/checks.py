@@ -3,22 +3,54 @@
 The version's own ``tests:`` conversations run in a catalog made of the other published bots
 plus this version (conversations start at the main menu, so routing to the bot is tested with
 the neighbours it will have in service). A version without tests, or whose menu key clashes,
-fails. The caller supplies the business actions: ``ivr.tools.lifecyclecli`` uses the demo back
-end on a scratch database (``ivr.tools.botcli.demo_actions(settings, TEST_TODAY, scratch=True)``).
+fails. The business actions are the demo back end's on a scratch database seeded afresh
+(``scratch_actions``: ``ivr bots publish`` and the workspace's test button), so a card reported
+lost in one run is not lost in the next and the live database is never written. ``lint_problems``
+is ``ivr bots lint`` for one version among the published neighbours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from typing import Any
 
+from dialog.backends.demo import demo_backends
+from dialog.backends.locks import LockPolicy
+from dialog.backends.seed import seed_demo
+from dialog.business import build_actions
 from dialog.catalog import Catalog, CatalogError
 from dialog.engine import ActionFn
 from dialog.lifecycle.repository import BotVersions, LifecycleError, spec_of
 from dialog.lifecycle.tables import BotVersionRow
+from dialog.lint import lint
 from dialog.scenario import BotSpec, ScenarioError
 from dialog.testing import run_conversation
+from ivr.core.config import DialogSettings
+from ivr.core.storage.db import create_engine, scratch_database, session_factory
+from ivr.core.storage.migrate import upgrade
+
+# conversation tests run on a fixed day, so the seeded demo data (transactions, invoices,
+# recharges dated relative to "today") and every expected reply are the same on any run date
+TEST_TODAY = date(2026, 11, 16)
+
+
+@contextlib.asynccontextmanager
+async def scratch_actions(url: str, settings: DialogSettings, today: date = TEST_TODAY
+                          ) -> AsyncIterator[dict[str, ActionFn]]:
+    """The demo back end's actions on a new database beside ``url``'s, seeded for ``today``
+    and dropped afterwards."""
+    async with scratch_database(url, "ivr_bots_test") as scratch:
+        await upgrade(scratch)
+        engine = create_engine(scratch)
+        try:
+            factory = session_factory(engine)
+            await seed_demo(factory, today=today)
+            backends = demo_backends(factory, lock_policy=LockPolicy.from_settings(settings))
+            yield build_actions(backends, today=lambda: today)
+        finally:
+            await engine.dispose()
 
 
 async def run_version_tests(spec: BotSpec, neighbours: list[BotSpec],
@@ -69,6 +101,16 @@ async def check_version(repo: BotVersions, bot_id: str, version: int,
         raise LifecycleError(str(exc)) from exc
     summary = await run_version_tests(spec, await published_specs(repo), actions, today=today)
     return await repo.record_test(bot_id, version, summary)
+
+
+def lint_problems(spec: BotSpec, neighbours: list[BotSpec]) -> list[str]:
+    """``ivr bots lint``'s problems that concern ``spec`` among the published bots."""
+    try:
+        catalog = Catalog.from_specs([*(b for b in neighbours if b.id != spec.id), spec],
+                                     semantic=False)
+    except CatalogError as exc:
+        return [str(exc)]
+    return [p for p in lint(catalog) if spec.id in p]
 
 
 def summary_lines(summary: dict[str, Any] | None) -> list[str]:

@@ -87,9 +87,9 @@ class BotVersions:
         for listener in self._listeners:
             await listener()
 
-    # ---- plumbing ----------------------------------------------------------------------
-    async def _run(self, op: str, fn: Callable[[AsyncSession], Awaitable[T]],
-                      *, lock: str | None = None) -> T:
+    # ---- plumbing (dialog.lifecycle.review uses it too) ----------------------------------
+    async def transaction(self, op: str, fn: Callable[[AsyncSession], Awaitable[T]],
+                          *, lock: str | None = None) -> T:
         """``fn(session)`` in one transaction (under the bot's advisory lock when ``lock``)."""
         try:
             async with self._sessions() as session, session.begin():
@@ -109,6 +109,11 @@ class BotVersions:
         return row
 
     @staticmethod
+    async def get_in(session: AsyncSession, bot_id: str, version: int) -> BotVersionRow:
+        """``get`` inside a caller's transaction (``transaction(op, fn)``)."""
+        return await BotVersions._get(session, bot_id, version)
+
+    @staticmethod
     async def _newest(session: AsyncSession, bot_id: str) -> BotVersionRow | None:
         return (await session.execute(
             select(BotVersionRow).where(BotVersionRow.bot_id == bot_id)
@@ -116,17 +121,17 @@ class BotVersions:
 
     # ---- reads -------------------------------------------------------------------------
     async def get(self, bot_id: str, version: int) -> BotVersionRow:
-        return await self._run("get", lambda s: self._get(s, bot_id, version))
+        return await self.transaction("get", lambda s: self._get(s, bot_id, version))
 
     async def newest(self, bot_id: str) -> BotVersionRow | None:
-        return await self._run("newest", lambda s: self._newest(s, bot_id))
+        return await self.transaction("newest", lambda s: self._newest(s, bot_id))
 
     async def versions(self, bot_id: str) -> list[BotVersionRow]:
         async def q(s: AsyncSession) -> list[BotVersionRow]:
             stmt = (select(BotVersionRow).where(BotVersionRow.bot_id == bot_id)
                     .order_by(BotVersionRow.version))
             return list((await s.execute(stmt)).scalars())
-        return await self._run("versions", q)
+        return await self.transaction("versions", q)
 
     async def published(self) -> list[BotVersionRow]:
         """The published version of every bot, by bot id."""
@@ -134,7 +139,7 @@ class BotVersions:
             stmt = (select(BotVersionRow).where(BotVersionRow.state == PUBLISHED)
                     .order_by(BotVersionRow.bot_id))
             return list((await s.execute(stmt)).scalars())
-        return await self._run("published", q)
+        return await self.transaction("published", q)
 
     async def overview(self) -> list[tuple[str, int | None, int, str]]:
         """Per bot: (bot id, published version or None, newest version, newest state)."""
@@ -147,21 +152,21 @@ class BotVersions:
                     out[bot_id][1] if bot_id in out else None)
                 out[bot_id] = (bot_id, published, version, state)
             return list(out.values())
-        return await self._run("overview", q)
+        return await self.transaction("overview", q)
 
     async def fingerprint(self) -> int:
         """Changes whenever any bot is published, rolled back or seeded (one indexed MAX)."""
         async def q(s: AsyncSession) -> int:
             value = (await s.execute(select(func.max(BotPublicationRow.id)))).scalar_one()
             return int(value or 0)
-        return await self._run("fingerprint", q)
+        return await self.transaction("fingerprint", q)
 
     async def publications(self, bot_id: str) -> list[BotPublicationRow]:
         async def q(s: AsyncSession) -> list[BotPublicationRow]:
             stmt = (select(BotPublicationRow).where(BotPublicationRow.bot_id == bot_id)
                     .order_by(BotPublicationRow.id))
             return list((await s.execute(stmt)).scalars())
-        return await self._run("publications", q)
+        return await self.transaction("publications", q)
 
     async def diff(self, bot_id: str, a: int, b: int) -> str:
         """Unified diff of version ``a``'s YAML to version ``b``'s ('' when equal)."""
@@ -191,7 +196,7 @@ class BotVersions:
             await s.refresh(row)
             return Imported(row, created=True)
 
-        imported = await self._run("import", q, lock=spec.id)
+        imported = await self.transaction("import", q, lock=spec.id)
         if imported.created:
             log.info("bot %s: version %d imported from %s", spec.id, imported.row.version, source)
         return imported
@@ -229,7 +234,7 @@ class BotVersions:
                             .values(**values))
             await s.refresh(row)
             return row
-        return await self._run("record_test", q, lock=bot_id)
+        return await self.transaction("record_test", q, lock=bot_id)
 
     async def publish(self, bot_id: str, version: int | None = None, *,
                       author: str | None = None) -> BotVersionRow:
@@ -263,7 +268,7 @@ class BotVersions:
 
     async def _publish_and_notify(self, op: str, fn: Callable[[AsyncSession],
                                   Awaitable[BotVersionRow]], bot_id: str) -> BotVersionRow:
-        row = await self._run(op, fn, lock=bot_id)
+        row = await self.transaction(op, fn, lock=bot_id)
         log.info("bot %s: version %d published (%s)", bot_id, row.version, op)
         await self._notify()
         return row
@@ -338,7 +343,7 @@ class BotVersions:
                 await s.refresh(r)
             return rows
 
-        rows = await self._run("seed", q, lock="")
+        rows = await self.transaction("seed", q, lock="")
         if rows:
             log.info("seeded %d bots from %s as published version 1", len(rows), folder)
         return rows

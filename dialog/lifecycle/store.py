@@ -52,6 +52,11 @@ class CatalogStore:
         return self._catalog
 
     @property
+    def repo(self) -> BotVersions:
+        """The versions this store listens to: a publish through it reloads at once."""
+        return self._repo
+
+    @property
     def versions(self) -> dict[str, int]:
         """The published version of each bot in service."""
         return dict(self._versions)

@@ -4,7 +4,8 @@
 state and test summary). At most one version per bot is ``published`` (a partial unique index
 enforces it); that is the version calls get. ``bot_publications`` logs each publish, rollback
 and seed; its highest id is the cheap fingerprint servers poll to notice another process's
-publish.
+publish. ``bot_reviews`` (migration ``0010_bot_reviews``) records each step of a version's
+review in the workspace: submitted, wording approved, facts approved, rejected, published.
 """
 
 from __future__ import annotations
@@ -78,4 +79,28 @@ class BotPublicationRow(Base):
     previous_version: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(16))
     author: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# the review workflow's steps (dialog/lifecycle/review.py; migration 0010_bot_reviews)
+REVIEW_STEPS = ("submit", "wording", "facts", "reject", "publish")
+
+
+class BotReviewRow(Base):
+    """One step of a version's review: who took it, in which role, when, and what they said."""
+
+    __tablename__ = "bot_reviews"
+    __table_args__ = (
+        CheckConstraint("step IN ('submit', 'wording', 'facts', 'reject', 'publish')",
+                        name="step"),
+        Index("ix_bot_reviews_bot_id_version", "bot_id", "version"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    bot_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -246,15 +246,19 @@ class DialogSettings(BaseModel):
 
 def _agent_desk_passwords() -> dict[str, SecretStr]:
     # development defaults, like the SIP passwords: set handoff.agent_passwords in production
-    return {f"agent{i}": SecretStr(f"agent{i}-desk-dev-secret") for i in (1, 2, 3)} | {
-        "ops1": SecretStr("ops1-desk-dev-secret")}  # operations staff (role ops: /ops)
+    # agents; operations staff (role ops: /ops); the bot review workflow's four roles
+    # (/ops/bots: business author, team lead, business expert, system configurer)
+    names = ("agent1", "agent2", "agent3", "ops1", *_BOT_TEAM)
+    return {name: SecretStr(f"{name}-desk-dev-secret") for name in names}
 
 
-DeskRole = Literal["agent", "reviewer", "admin", "ops"]
+DeskRole = Literal["agent", "reviewer", "admin", "ops", "author", "lead", "expert", "configurer"]
+_BOT_TEAM: dict[str, DeskRole] = {
+    "author1": "author", "lead1": "lead", "expert1": "expert", "config1": "configurer"}
 
 
 def _desk_roles() -> dict[str, DeskRole]:
-    return {"agent3": "reviewer", "ops1": "ops"}
+    return {"agent3": "reviewer", "ops1": "ops", **_BOT_TEAM}
 
 
 class HandoffSettings(BaseModel):
@@ -269,7 +273,9 @@ class HandoffSettings(BaseModel):
     agent_passwords: dict[str, SecretStr] = Field(default_factory=_agent_desk_passwords)
     session_hours: float = Field(default=12.0, gt=0)  # server-side sessions (Redis)
     # desktop roles (agent name -> role; unlisted agents are "agent"): reviewers approve or
-    # reject knowledge proposals, admins may do what reviewers may; ops: /ops only
+    # reject knowledge proposals, admins may do what reviewers may; ops: /ops only; author,
+    # lead, expert, configurer: the bot workspace /ops/bots and its review workflow
+    # (dialog/lifecycle/review.py says which step each may take)
     agent_roles: dict[str, DeskRole] = Field(default_factory=_desk_roles)
     # login rate limit per account (ivr/web/login.py): after this many wrong passwords in a
     # row the account is locked for login_lock_s, doubling with each further failure up to

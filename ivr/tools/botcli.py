@@ -13,9 +13,10 @@ from dialog.actions import Collect, Hangup, Say, Step
 from dialog.actions import Transfer as TransferAction
 from dialog.business import build_actions
 from dialog.engine import ActionFn, DialogEngine
+from dialog.lifecycle.checks import TEST_TODAY
 from dialog.testing import EngineDriver, event_for, run_catalog_tests
 from ivr.core.config import Settings
-from ivr.core.storage.db import create_engine, scratch_database, session_factory
+from ivr.core.storage.db import create_engine, session_factory
 from ivr.core.storage.migrate import upgrade
 from ivr.core.storage.postgres import EmbeddedPostgres, database_url
 
@@ -31,6 +32,7 @@ async def demo_actions(settings: Settings, today: date | None = None, *, scratch
     from dialog.backends.demo import demo_backends
     from dialog.backends.locks import LockPolicy
     from dialog.backends.seed import seed_demo
+    from dialog.lifecycle.checks import scratch_actions
 
     pg: EmbeddedPostgres | None = None
     url = database_url(settings)
@@ -39,17 +41,20 @@ async def demo_actions(settings: Settings, today: date | None = None, *, scratch
         url = await asyncio.to_thread(pg.start)
     day = today or date.today()
     try:
-        async with contextlib.AsyncExitStack() as stack:
-            if scratch:
-                url = await stack.enter_async_context(scratch_database(url, "ivr_bots_test"))
-            await upgrade(url)
-            engine = create_engine(url)
-            stack.push_async_callback(engine.dispose)
+        if scratch:
+            async with scratch_actions(url, settings.dialog, day) as actions:
+                yield actions
+            return
+        await upgrade(url)
+        engine = create_engine(url)
+        try:
             factory = session_factory(engine)
             await seed_demo(factory, today=day)
-            backends = demo_backends(
-                factory, lock_policy=LockPolicy.from_settings(settings.dialog))
-            yield build_actions(backends, today=lambda: day)
+            yield build_actions(demo_backends(
+                factory, lock_policy=LockPolicy.from_settings(settings.dialog)),
+                today=lambda: day)
+        finally:
+            await engine.dispose()
     finally:
         if pg is not None:
             await asyncio.to_thread(pg.stop)
@@ -90,9 +95,6 @@ async def chat(settings: Settings, *, explain: bool, echo: Callable[[str], objec
             out = await engine.on_event(event_for(line.strip() or "(silence)"))
 
 
-# conversation tests run on a fixed day, so the seeded demo data (transactions, invoices,
-# recharges dated relative to "today") and every expected reply are the same on any run date
-TEST_TODAY = date(2026, 11, 16)
 
 
 async def bots_test(settings: Settings, *, only: str | None, echo: Callable[[str], object],

@@ -42,7 +42,7 @@ HEADERS = {
 }
 
 
-def _login_page(error: str = "", status: int = 200) -> web.Response:
+def login_page(error: str = "", status: int = 200) -> web.Response:
     html = (STATIC / "agent_login.html").read_text(encoding="utf-8")
     html = (html.replace('action="/agent/login"', 'action="/ops/login"')
             .replace("坐席工作台", "回访运营台").replace("坐席登录", "回访运营登录")
@@ -53,9 +53,9 @@ def _login_page(error: str = "", status: int = 200) -> web.Response:
 async def page(request: web.Request) -> web.StreamResponse:
     who = await authenticate(request)
     if who is None:
-        return _login_page()
+        return login_page()
     if who.role not in policy.OPS.roles:
-        return _login_page("该工号没有运营权限。", status=403)
+        return login_page("该工号没有运营权限。", status=403)
     return web.FileResponse(STATIC / "ops.html", headers=HEADERS)
 
 
@@ -63,7 +63,7 @@ async def script(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "ops.js", headers={"Cache-Control": "no-cache"})
 
 
-LOGIN = LoginForm("ops", _login_page, "/ops", policy.OPS.roles, "该工号没有运营权限。")
+LOGIN = LoginForm("ops", login_page, "/ops", policy.OPS.roles, "该工号没有运营权限。")
 
 
 async def login(request: web.Request) -> web.Response:

@@ -12,8 +12,10 @@ Every route of the web server has one row here, keyed by method and path pattern
 
 Roles: ``agent`` (answers calls: pop, tickets, knowledge search and proposals, callbacks),
 ``reviewer`` (an agent who also approves knowledge), ``ops`` (campaigns, call records: never the
-desk's APIs, which show customers' numbers), ``admin`` (all of them). Ownership (another agent's
-pop or ticket, one's own knowledge proposal) is decided by the handlers, after this.
+desk's APIs, which show customers' numbers), ``author``, ``lead``, ``expert``, ``configurer``
+(the bot workspace's review workflow: write, approve wording, approve facts, publish),
+``admin`` (all of them). Ownership (another agent's pop or ticket, one's own knowledge
+proposal) and review steps are decided by the handlers, after this.
 
 **Cross-site requests**: a state-changing request (POST, PUT, PATCH, DELETE) whose ``Origin``
 (or, without one, ``Referer``) names another site than ``Host`` or ``web.allowed_origins`` is
@@ -33,6 +35,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from dialog.lifecycle.review import EDIT_ROLES
 from ivr.web.auth import Principal, authenticate, presented_token
 from ivr.web.jsonapi import json_error
 from ivr.web.keys import SETTINGS
@@ -53,6 +56,9 @@ DESK = Policy(roles=frozenset({"agent", "reviewer", "admin"}))
 REVIEW = Policy(roles=frozenset({"reviewer", "admin"}))
 OPS = Policy(roles=frozenset({"ops", "admin"}))
 ANY_ROLE = Policy(roles=frozenset({"agent", "reviewer", "ops", "admin"}))
+# the bot workspace: everyone of the review workflow (which step each may take is
+# dialog.lifecycle.review's); never the desk's APIs
+BOTS = Policy(roles=EDIT_ROLES)
 
 ROLE_TABLE: dict[tuple[str, str], Policy] = {
     # the server
@@ -119,6 +125,22 @@ ROLE_TABLE: dict[tuple[str, str], Policy] = {
     ("GET", "/ops/prompts.js"): PUBLIC,
     ("GET", "/api/ops/prompts"): OPS,
     ("GET", "/api/ops/prompts/preview"): OPS,
+    # the bot workspace and its review workflow (ivr/web/bots.py)
+    ("GET", "/ops/bots"): PUBLIC,
+    ("GET", "/ops/bots.js"): PUBLIC,
+    ("POST", "/ops/bots/login"): PUBLIC,
+    ("POST", "/ops/bots/logout"): PUBLIC,
+    ("GET", "/api/ops/bots"): BOTS,
+    ("POST", "/api/ops/bots/check"): BOTS,
+    ("POST", "/api/ops/bots/yaml"): BOTS,
+    ("POST", "/api/ops/bots/drafts"): BOTS,
+    ("GET", "/api/ops/bots/{bot_id}"): BOTS,
+    ("GET", "/api/ops/bots/{bot_id}/diff"): BOTS,
+    ("POST", "/api/ops/bots/{bot_id}/rollback"): BOTS,
+    ("GET", "/api/ops/bots/{bot_id}/versions/{version}"): BOTS,
+    ("POST", "/api/ops/bots/{bot_id}/versions/{version}/test"): BOTS,
+    ("POST", "/api/ops/bots/{bot_id}/versions/{version}/review"): BOTS,
+    ("POST", "/api/ops/bots/{bot_id}/versions/{version}/publish"): BOTS,
 }
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -10,7 +10,18 @@ from aiohttp import web
 from ivr.core.privacy import mask_json, mask_number
 from ivr.core.promtext import counter_lines
 from ivr.core.storage.models import OUTCOMES
-from ivr.web import agent, analytics, callbacks, chat, knowledge, login, ops, prompts, tickets
+from ivr.web import (
+    agent,
+    analytics,
+    bots,
+    callbacks,
+    chat,
+    knowledge,
+    login,
+    ops,
+    prompts,
+    tickets,
+)
 from ivr.web.keys import ARI, CALLS, CHAT, CHAT_DESK, HANDOFF, LOOP_LAG, REPO
 
 
@@ -116,6 +127,7 @@ def setup(app: web.Application) -> None:
     ops.setup(app)  # /ops and /api/ops/* (ivr/web/ops.py)
     analytics.setup(app)  # /api/ops/analytics[.csv] (ivr/web/analytics.py)
     prompts.setup(app)  # /api/ops/prompts[/preview] (ivr/web/prompts.py)
+    bots.setup(app)  # /ops/bots and /api/ops/bots/* (ivr/web/bots.py)
     tickets.setup(app)  # /api/tickets and /agent/api/tickets (ivr/web/tickets.py)
     callbacks.setup(app)  # /api/callbacks and /agent/api/callbacks (ivr/web/callbacks.py)
     chat.setup(app)  # /chat, /chat/ws and /agent/chat/ws (ivr/web/chat.py)

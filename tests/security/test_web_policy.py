@@ -90,7 +90,7 @@ async def _login(server: TestServer, user: str) -> dict[str, str]:
 def _concrete(path: str) -> str:
     return (path.replace("{id}", "1").replace("{cid}", "1").replace("{entry_id}", "x")
             .replace("{handoff_id}", "h").replace("{action}", "start")
-            .replace("{bot_id}", "fuel_balance"))
+            .replace("{bot_id}", "fuel_balance").replace("{version}", "1"))
 
 
 @session_loop
