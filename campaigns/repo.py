@@ -7,7 +7,9 @@ spent that attempt, so a restart never dials beyond ``max_attempts`` / ``daily_c
 dialer never sees a locked or claimed contact, and the campaign's channel and rate caps are
 counted over every dialer's attempts (:func:`_room`, under the campaign's row lock).
 :func:`recover_stale` turns attempts left in
-``dialing`` by a dead dialer into ``failed`` (cause ``lost``).
+``dialing`` by a dead dialer into ``failed`` (cause ``lost``). A number the network called
+vacant or suspended (``campaigns.carrier``) is flagged for every campaign for ``FLAG_DAYS``:
+its contacts become ``invalid`` when a claim meets them.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ from campaigns.phones import PhoneError, normalise
 from campaigns.tables import (
     DEFAULT_RETRY_S,
     DEFAULT_WINDOWS,
+    FLAG_DAYS,
+    NEVER_AGAIN,
     Answer,
     Attempt,
     Campaign,
     Contact,
     DoNotCall,
+    NumberFlag,
 )
 from ivr.core.storage.db import SessionFactory
 
@@ -143,6 +148,20 @@ def _dnc_clause(campaign_id: Any) -> Any:
     return exists().where(DoNotCall.phone == Contact.phone,
                           or_(DoNotCall.campaign_id.is_(None),
                               DoNotCall.campaign_id == campaign_id))
+
+
+def _flagged_clause(now: datetime) -> Any:
+    """The contact's number was found vacant or suspended within ``FLAG_DAYS``."""
+    return exists().where(NumberFlag.phone == Contact.phone,
+                          NumberFlag.flagged_at > now - timedelta(days=FLAG_DAYS))
+
+
+async def _flag_number(s: AsyncSession, phone: str, reason: str, campaign_id: int,
+                       now: datetime) -> None:
+    await s.execute(insert(NumberFlag).values(
+        phone=phone, reason=reason, campaign_id=campaign_id, flagged_at=now)
+        .on_conflict_do_update(index_elements=[NumberFlag.phone], set_={
+            "reason": reason, "campaign_id": campaign_id, "flagged_at": now}))
 
 
 # ---------------------------------------------------------------- import
@@ -300,6 +319,9 @@ async def claim_due(sessions: SessionFactory, campaign_id: int, limit: int, now:
         await s.execute(update(Contact).where(
             Contact.campaign_id == campaign_id, Contact.status == "pending",
             _dnc_clause(Contact.campaign_id)).values(status="dnc"))
+        await s.execute(update(Contact).where(  # another campaign heard it is vacant
+            Contact.campaign_id == campaign_id, Contact.status == "pending",
+            _flagged_clause(now)).values(status="invalid"))
         contacts = (await s.execute(
             select(Contact).where(Contact.campaign_id == campaign_id,
                                   Contact.status == "pending", Contact.next_at <= now)
@@ -335,8 +357,10 @@ async def finish_attempt(sessions: SessionFactory, attempt_id: int, outcome: str
                          contact_status: str | None = None,
                          retry_at: datetime | None = None) -> None:
     """Record the outcome of a dial. Unanswered outcomes schedule a retry after the campaign's
-    delay for that outcome (or exhaust the contact); an answered call sets ``contact_status``
-    (completed, refused, dnc, pending for a call-back at ``retry_at``; default completed)."""
+    delay for that outcome (or exhaust the contact); vacant or suspended (the network said so)
+    make the contact invalid and flag the number for every campaign (``NumberFlag``); an
+    answered call sets ``contact_status`` (completed, refused, dnc, pending for a call-back at
+    ``retry_at``; default completed)."""
     async with sessions() as s, s.begin():
         attempt = await s.get(Attempt, attempt_id, with_for_update=True)
         if attempt is None:
@@ -357,6 +381,10 @@ async def finish_attempt(sessions: SessionFactory, attempt_id: int, outcome: str
                 if contact.attempts >= campaign.max_attempts:
                     contact.status = "exhausted"
                 contact.next_at = retry_at or now + timedelta(hours=1)
+            return
+        if outcome in NEVER_AGAIN:  # the network: no such number, or suspended
+            contact.status = "invalid"
+            await _flag_number(s, contact.phone, outcome, campaign.id, now)
             return
         if contact.attempts >= campaign.max_attempts:
             contact.status = "exhausted"

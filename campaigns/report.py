@@ -6,8 +6,9 @@ and the operations page (ivr/web/ops.py) both read through this module.
 Progress, per contact (a contact counts once, by its latest state):
 contacts; dialed (at least one attempt); answered (an attempt was answered by a person);
 completed (survey finished); refused (declined or asked not to be called); machine / no answer /
-busy (the latest attempt's outcome, contacts not answered); DNC added (numbers put on the
-do-not-call list by this campaign's calls); pending (not yet in a final state).
+busy / vacant / suspended / unreachable (the latest attempt's outcome, contacts not answered;
+the last three are the carriers' announcements, ``campaigns.carrier``); DNC added (numbers put
+on the do-not-call list by this campaign's calls); pending (not yet in a final state).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.errors import StorageError
 
 _DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
-FINAL_CONTACT_STATES = ("completed", "refused", "dnc", "failed", "exhausted", "skipped")
+FINAL_CONTACT_STATES = ("completed", "refused", "dnc", "failed", "exhausted", "skipped",
+                        "invalid")
 REFUSED_STATES = ("refused", "dnc")
 CSV_COLUMNS = ("campaign_id", "contact_id", "phone", "name", "question", "kind", "score", "text",
                "answered_at", "survey_call_id", "original_call_id", "bot", "agent", "line")
@@ -49,6 +51,9 @@ class Progress:
     no_answer: int = 0
     busy: int = 0
     failed: int = 0
+    vacant: int = 0  # the carriers' announcements (campaigns.carrier), latest attempt
+    suspended: int = 0
+    unreachable: int = 0
     dnc_added: int = 0
     pending: int = 0
 
@@ -125,6 +130,8 @@ async def _progress(s: Any, campaign_id: int) -> Progress:
     last = {str(k): int(n) for k, n in rows}
     p.machine, p.no_answer = last.get("machine", 0), last.get("no_answer", 0)
     p.busy, p.failed = last.get("busy", 0), last.get("failed", 0)
+    p.vacant, p.suspended = last.get("vacant", 0), last.get("suspended", 0)
+    p.unreachable = last.get("unreachable", 0)
     p.dnc_added = int((await s.execute(
         select(func.count()).select_from(DoNotCall)
         .where(DoNotCall.source_campaign_id == campaign_id))).scalar_one())
@@ -227,7 +234,8 @@ async def csv_text(sessions: SessionFactory, campaign_id: int, *, unmasked: bool
 PROGRESS_ZH = (("contacts", "名单"), ("dialed", "已拨"), ("attempts", "拨打次数"),
                ("answered", "接通"), ("completed", "完成"), ("refused", "拒访"),
                ("machine", "答录机"), ("no_answer", "无人接听"), ("busy", "忙线"),
-               ("failed", "失败"), ("dnc_added", "新增免打扰"), ("pending", "待拨"))
+               ("failed", "失败"), ("vacant", "空号"), ("suspended", "停机"),
+               ("unreachable", "关机/无法接通"), ("dnc_added", "新增免打扰"), ("pending", "待拨"))
 
 
 def _pad(text: str, width: int) -> str:

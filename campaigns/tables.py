@@ -37,14 +37,20 @@ from ivr.core.storage.base import Base
 CAMPAIGN_STATUSES = ("draft", "running", "paused", "stopped", "finished")
 # pending: waiting for its next attempt (next_at); dialing: an attempt is under way;
 # completed: survey finished; refused: declined; dnc: asked not to be called;
-# exhausted: attempts or policy used up; skipped: not dialed (DNC at dial time, sampling)
-CONTACT_STATUSES = ("pending", "dialing", "completed", "refused", "dnc", "exhausted", "skipped")
-ATTEMPT_OUTCOMES = ("dialing", "answered", "busy", "no_answer", "failed", "machine")
+# exhausted: attempts or policy used up; skipped: not dialed (DNC at dial time, sampling);
+# invalid: the network said the number does not exist or is suspended (never dialled again)
+CONTACT_STATUSES = ("pending", "dialing", "completed", "refused", "dnc", "exhausted", "skipped",
+                    "invalid")
+# vacant, suspended, unreachable: the carriers' announcements (campaigns.carrier)
+ATTEMPT_OUTCOMES = ("dialing", "answered", "busy", "no_answer", "failed", "machine", "vacant",
+                    "suspended", "unreachable")
 DEFAULT_WINDOWS: dict[str, list[list[str]]] = {
     str(d): [["09:00", "12:00"], ["14:00", "20:00"]] for d in range(7)  # 0 = Monday
 }
 DEFAULT_RETRY_S: dict[str, int] = {"busy": 600, "no_answer": 1800, "failed": 900,
-                                   "machine": 3600}
+                                   "machine": 3600, "unreachable": 7200}
+NEVER_AGAIN = ("vacant", "suspended")  # the number is flagged (NumberFlag) for every campaign
+FLAG_DAYS = 90  # Chinese carriers give a closed number to someone else after about 90 days
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -179,4 +185,22 @@ class DoNotCall(Base):
     source_campaign_id: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class NumberFlag(Base):
+    """A number the network said does not exist (``vacant``) or is suspended: no campaign
+    dials it for ``FLAG_DAYS`` after ``flagged_at`` (a later flag renews it)."""
+
+    __tablename__ = "number_flags"
+    __table_args__ = (
+        CheckConstraint("reason IN ('vacant', 'suspended')", name="reason"),
+        Index("uq_number_flags_phone", "phone", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(16))
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger)  # the campaign that heard it
+    flagged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())

@@ -342,6 +342,9 @@ def _register_subcommands() -> None:
     from ivr.tools.benchchat import chat_cmd
 
     bench_group.add_command(chat_cmd)  # ivr bench chat
+    from ivr.tools.benchcarrier import carrier_cmd
+
+    bench_group.add_command(carrier_cmd)  # ivr bench carrier
     from ivr.tools.analyticscli import register as register_analytics
 
     register_analytics(main, bench_group)  # ivr analytics seed|clear, ivr bench analytics

@@ -164,6 +164,46 @@ async def test_retry_delay_per_outcome_and_max_attempts(pg_engine: AsyncEngine) 
     assert statuses == {"exhausted": 3}
 
 
+async def test_carrier_announcements_strike_off_or_retry(pg_engine: AsyncEngine) -> None:
+    """Issue 23: a vacant or suspended number is never dialled again, by this campaign or any
+    other (for 90 days); unreachable is retried after 2 h; the report counts each."""
+    from campaigns.report import campaign_summary
+
+    sessions = session_factory(pg_engine)
+    phones = _phones("23", 3)
+    cid = await _campaign(sessions, phones, daily_cap=5, max_attempts=3)
+    claims = await repo.claim_due(sessions, cid, 5, MONDAY_10, paced=False)
+    for claim, outcome in zip(claims, ("vacant", "suspended", "unreachable"), strict=True):
+        await repo.finish_attempt(sessions, claim.attempt_id, outcome, MONDAY_10)
+    async with sessions() as s:
+        contacts = {c.phone: c for c in (await s.execute(
+            select(Contact).where(Contact.campaign_id == cid))).scalars()}
+    assert [contacts[p].status for p in phones] == ["invalid", "invalid", "pending"]
+    assert contacts[phones[2]].next_at - MONDAY_10 == timedelta(hours=2)
+    later = MONDAY_10 + timedelta(hours=4)  # 14:00, the afternoon window
+    assert [c.phone for c in await repo.claim_due(sessions, cid, 5, later, paced=False)] == [
+        phones[2]]
+    summary = await campaign_summary(sessions, cid)
+    assert summary is not None
+    p = summary.progress
+    assert (p.vacant, p.suspended, p.unreachable, p.pending) == (1, 1, 0, 1)
+
+    # another campaign with the same numbers: the flagged ones are not dialled
+    other = await _campaign(sessions, phones, daily_cap=5)
+    got = await repo.claim_due(sessions, other, 5, later, paced=False)
+    assert [c.phone for c in got] == [phones[2]]
+    async with sessions() as s:
+        statuses = Counter((await s.execute(select(Contact.status).where(
+            Contact.campaign_id == other))).scalars())
+    assert statuses == {"invalid": 2, "dialing": 1}
+    # after 90 days a closed number may belong to someone new
+    third = await _campaign(sessions, phones[:1], daily_cap=5)
+    assert len(await repo.claim_due(sessions, third, 5, MONDAY_10 + timedelta(days=91),
+                                    paced=False)) == 1
+    for campaign in (cid, other, third):  # not left for the dialers of the next tests
+        await repo.set_status(sessions, campaign, "stop")
+
+
 async def test_dnc_honoured_and_added_from_a_call(pg_engine: AsyncEngine) -> None:
     sessions = session_factory(pg_engine)
     phones = _phones("12", 2)

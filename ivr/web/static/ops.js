@@ -6,7 +6,8 @@ const STATUS_ZH = { draft: "草稿", created: "未开始", running: "进行中",
   stopped: "已停止", finished: "已完成", done: "已完成" };
 const PROGRESS_ZH = [["contacts", "名单"], ["dialed", "已拨"], ["answered", "接通"],
   ["completed", "完成"], ["refused", "拒访"], ["machine", "答录机"], ["no_answer", "无人接"],
-  ["busy", "忙线"], ["dnc_added", "免打扰"], ["pending", "待拨"]];
+  ["busy", "忙线"], ["vacant", "空号"], ["suspended", "停机"], ["unreachable", "无法接通"],
+  ["dnc_added", "免打扰"], ["pending", "待拨"]];
 let selected = null;
 let lastResultsAt = 0;
 
