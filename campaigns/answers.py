@@ -1,12 +1,14 @@
 """Survey answers written to ``campaign_answers`` as they are given (one transaction each), and
-the do-not-call request from the call. Free text (a spoken comment's transcript) is stored
-masked (``ivr.core.privacy``): a card or phone number said in a comment never reaches the table
-or the exports read from it."""
+the do-not-call request from the call; the customer's consent, refusal and do-not-call request
+also go to the consent ledger (``campaigns.ledger``) with the words heard. Free text (a spoken
+comment's transcript) is stored masked (``ivr.core.privacy``): a card or phone number said in a
+comment never reaches the table or the exports read from it."""
 
 from __future__ import annotations
 
 import uuid
 
+from campaigns import ledger
 from campaigns.repo import dnc_add
 from campaigns.tables import Answer
 from ivr.core.privacy import mask_digits_in_text
@@ -29,6 +31,14 @@ class DbAnswerSink:
                          call_id=self.call_id, question=question, kind=kind, score=score,
                          text=mask_digits_in_text(text) if text else text, via=via))
 
-    async def do_not_call(self) -> None:
+    async def consent(self, given: bool, words: str) -> None:
+        await ledger.record(self.sessions, self.phone, "consent" if given else "refusal",
+                            "survey_call", actor="customer", words=words,
+                            campaign_id=self.campaign_id, call_id=self.call_id)
+
+    async def do_not_call(self, words: str = "") -> None:
         await dnc_add(self.sessions, self.phone, reason="customer asked",
                       source_campaign_id=self.campaign_id)
+        await ledger.record(self.sessions, self.phone, "dnc", "survey_call", actor="customer",
+                            words=words or None, campaign_id=self.campaign_id,
+                            call_id=self.call_id)

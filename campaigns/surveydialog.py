@@ -84,7 +84,17 @@ _ORPHAN_COMMA = re.compile(r"([。！？，、；：])[，、；]+")
 class AnswerSink(Protocol):
     async def answer(self, question: str, kind: str, score: int | None, text: str | None,
                      via: str) -> None: ...
-    async def do_not_call(self) -> None: ...
+    async def consent(self, given: bool, words: str) -> None: ...
+    async def do_not_call(self, words: str = "") -> None: ...
+
+
+def _heard(event: DialogEvent) -> str:
+    """What the customer said or pressed, for the consent ledger."""
+    if isinstance(event, Utterance):
+        return event.text
+    if isinstance(event, Dtmf):
+        return f"按键 {event.digits}"
+    return ""
 
 
 def _norm(text: str) -> str:
@@ -159,6 +169,7 @@ class SurveyDialog:
         self.sink = sink
         self.vars = {"name": "", "bot": "", "agent": "", **(variables or {})}
         self.index = -1  # -1: consent
+        self.consented: bool | None = None  # the customer's own yes or no to the consent
         self.retries = 0
         self.result = SurveyResult()
 
@@ -196,7 +207,7 @@ class SurveyDialog:
         texts = self.spec.texts
         said = global_answer(_norm(event.text)) if isinstance(event, Utterance) else None
         if said == "dnc":
-            await self.sink.do_not_call()
+            await self.sink.do_not_call(_heard(event))
             self.result.contact_status = "dnc"
             return [Step("survey_dnc"), *self._end(texts.dnc, "dnc")]
         if said == "callback":
@@ -208,7 +219,10 @@ class SurveyDialog:
         if isinstance(event, Dtmf) and event.digits.startswith("*"):
             return [Step("survey_repeat"), *self._ask()]
         if self.index < 0:
-            return self._consent(event)
+            actions = self._consent(event)
+            if self.consented is not None:  # said yes or no (not: gave up asking)
+                await self.sink.consent(self.consented, _heard(event))
+            return actions
         q = self.spec.questions[self.index]
         parsed = parse_answer(q, event)
         if parsed is None:
@@ -250,6 +264,7 @@ class SurveyDialog:
                 yes = True
         if yes is None:
             return self._reprompt(event)
+        self.consented = yes
         if not yes:
             self.result.contact_status = "refused"
             return self._end(self.spec.texts.declined, "refused")

@@ -204,3 +204,32 @@ class NumberFlag(Base):
     campaign_id: Mapped[int | None] = mapped_column(BigInteger)  # the campaign that heard it
     flagged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
+
+
+# the consent ledger (campaigns.ledger; migration 0012)
+LEDGER_EVENTS = ("consent", "refusal", "dnc", "dnc_removed")
+LEDGER_CHANNELS = ("survey_call", "operator", "national_list")
+
+
+class ConsentEvent(Base):
+    """One consent or refusal as it happened: the number, what was said or pressed (masked),
+    on which channel, by whom (``customer``, an operator's login, ``import``), when. Kept as
+    the record an audit asks for; refusals and do-not-call requests survive ``forget``."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        CheckConstraint(f"event IN ({_in(LEDGER_EVENTS)})", name="event"),
+        CheckConstraint(f"channel IN ({_in(LEDGER_CHANNELS)})", name="channel"),
+        Index("ix_consent_events_phone", "phone", "at"),
+        Index("ix_consent_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    words: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger)
+    call_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

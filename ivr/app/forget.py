@@ -14,7 +14,9 @@ stored (``campaigns.phones.normalise``: ``+86``/``0086``/``86`` prefixes, separa
   with their attempts and ``campaign_answers`` (foreign keys cascade); the answers are counted.
 - ``do_not_call`` rows are **kept**: the wish not to be called is itself the legal basis for
   keeping the number (deleting it would let the dialer call the customer again); they are
-  counted and reported as kept.
+  counted and reported as kept. So are the consent ledger's refusals and do-not-call events
+  (``consent_events``), for the same reason; its consents are deleted.
+- ``number_flags`` (the network said the number was vacant or suspended) are deleted.
 
 Everything runs in one transaction: either all of it is forgotten or nothing. A second run finds
 nothing and reports zeros. Not covered here: Redis screen pops (expire after
@@ -30,7 +32,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 
 from campaigns.phones import normalise
-from campaigns.tables import Answer, Contact, DoNotCall
+from campaigns.tables import Answer, ConsentEvent, Contact, DoNotCall, NumberFlag
 from dialog.backends.tables import WorkOrderRow
 from handoff.ticket_tables import CallbackTaskRow, TicketRow
 from ivr.core.privacy import mask_number
@@ -45,6 +47,7 @@ class ForgetReport:
     masked_phone: str
     counts: dict[str, int] = field(default_factory=dict)
     kept_dnc: int = 0
+    kept_refusals: int = 0  # consent ledger: refusals and do-not-call events
 
     def lines(self) -> list[str]:
         out = [f"{self.masked_phone}:"]
@@ -52,6 +55,8 @@ class ForgetReport:
             what = "emptied (number and journal text removed)" if label == "calls" else "deleted"
             out.append(f"  {label}: {n} {what}")
         out.append(f"  do_not_call: {self.kept_dnc} kept (免打扰登记须保留，作为不再拨打的依据)")
+        out.append(f"  consent_events: {self.kept_refusals} refusals and do-not-call events "
+                   f"kept (同上)")
         return out
 
 
@@ -117,6 +122,12 @@ async def forget(sessions: SessionFactory, raw_phone: str) -> ForgetReport:
                 dialed_number=None if blank_dialed else r.dialed_number,
                 path=_strip_path(r.path)))
 
+        c["number_flags"] = await _delete(session, NumberFlag, NumberFlag.phone == stored)
+        c["consent_events"] = await _delete(session, ConsentEvent, (
+            ConsentEvent.phone == stored) & (ConsentEvent.event == "consent"))
+        report.kept_refusals = int(await session.scalar(
+            select(func.count()).select_from(ConsentEvent)
+            .where(ConsentEvent.phone == stored)) or 0)
         report.kept_dnc = int(await session.scalar(
             select(func.count()).select_from(DoNotCall).where(DoNotCall.phone == stored)) or 0)
     return report

@@ -1,4 +1,5 @@
-"""``ivr campaigns create|import|start|pause|resume|stop|run|dnc add|remove``.
+"""``ivr campaigns create|import|start|pause|resume|stop|run|dnc add|remove`` (and, from
+``ivr.tools.ledgercli``, ``dnc import`` and ``ledger``).
 
 The ``campaigns`` click group is shared with the OPS helper's ``report``
 (ivr/tools/campaignsreport.py):
@@ -126,12 +127,18 @@ def dnc_group() -> None:
 @click.option("--reason", default="manual", show_default=True)
 @click.pass_obj
 def dnc_add_cmd(settings: Settings, phone: str, campaign_id: int | None, reason: str) -> None:
+    from campaigns import ledger
     from campaigns.phones import masked, normalise
     from campaigns.repo import dnc_add
+    from ivr.tools.ledgercli import login_name
 
     async def go() -> bool:
         async with db_sessions(settings) as sessions:
-            return await dnc_add(sessions, phone, campaign_id=campaign_id, reason=reason)
+            added = await dnc_add(sessions, phone, campaign_id=campaign_id, reason=reason)
+            if added:
+                await ledger.record(sessions, phone, "dnc", "operator", actor=login_name(),
+                                    words=reason, campaign_id=campaign_id)
+            return added
 
     added = _run(go())
     click.echo(f"{masked(normalise(phone))}: {'added' if added else 'already listed'}")
@@ -142,12 +149,18 @@ def dnc_add_cmd(settings: Settings, phone: str, campaign_id: int | None, reason:
 @click.option("--campaign", "campaign_id", type=int, default=None)
 @click.pass_obj
 def dnc_remove_cmd(settings: Settings, phone: str, campaign_id: int | None) -> None:
+    from campaigns import ledger
     from campaigns.phones import masked, normalise
     from campaigns.repo import dnc_remove
+    from ivr.tools.ledgercli import login_name
 
     async def go() -> bool:
         async with db_sessions(settings) as sessions:
-            return await dnc_remove(sessions, phone, campaign_id=campaign_id)
+            removed = await dnc_remove(sessions, phone, campaign_id=campaign_id)
+            if removed:
+                await ledger.record(sessions, phone, "dnc_removed", "operator",
+                                    actor=login_name(), campaign_id=campaign_id)
+            return removed
 
     removed = _run(go())
     click.echo(f"{masked(normalise(phone))}: {'removed' if removed else 'not listed'}")
@@ -189,6 +202,9 @@ def register(main: click.Group) -> None:
     if not isinstance(group, click.Group):
         group = campaigns_group
         main.add_command(group)
-    for cmd in (create_cmd, import_cmd, dnc_group, run_cmd,
+    from ivr.tools.ledgercli import dnc_import_cmd, ledger_cmd
+
+    dnc_group.add_command(dnc_import_cmd)  # ivr campaigns dnc import FILE.csv
+    for cmd in (create_cmd, import_cmd, dnc_group, run_cmd, ledger_cmd,
                 *(_control(a) for a in ("start", "pause", "resume", "stop"))):
         group.add_command(cmd)

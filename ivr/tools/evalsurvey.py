@@ -69,7 +69,10 @@ class _Sink:
                      via: str) -> None:
         self.scores.append(score)
 
-    async def do_not_call(self) -> None:
+    async def consent(self, given: bool, words: str) -> None:
+        pass
+
+    async def do_not_call(self, words: str = "") -> None:
         self.dnc = True
 
 

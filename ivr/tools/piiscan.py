@@ -46,7 +46,8 @@ PATTERNS = {
 PHONE_REGISTER = frozenset({
     ("calls", "caller_number"), ("calls", "dialed_number"),
     ("tickets", "contact"), ("callback_tasks", "caller_number"),
-    ("campaign_contacts", "phone"), ("do_not_call", "phone"),
+    ("campaign_contacts", "phone"), ("do_not_call", "phone"), ("number_flags", "phone"),
+    ("consent_events", "phone"),
 })
 # the demo business system: stands for the company's systems of record
 SYSTEM_OF_RECORD = frozenset({

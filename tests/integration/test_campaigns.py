@@ -440,7 +440,10 @@ class ListSink:
                      via: str) -> None:
         self.answers.append((question, score, text, via))
 
-    async def do_not_call(self) -> None:
+    async def consent(self, given: bool, words: str) -> None:
+        pass
+
+    async def do_not_call(self, words: str = "") -> None:
         self.dnc += 1
 
 

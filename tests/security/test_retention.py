@@ -21,7 +21,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
+from campaigns.tables import (
+    Answer,
+    Attempt,
+    Campaign,
+    ConsentEvent,
+    Contact,
+    DoNotCall,
+    NumberFlag,
+)
 from dialog.backends.tables import WorkOrderRow
 from handoff.ticket_tables import CallbackTaskRow, TicketRow
 from ivr.app.forget import forget
@@ -255,6 +263,11 @@ async def _customer(sessions: SessionFactory, cid: int, phone: str, *,
         "callback_tasks": [_callback(NEW, raw, inbound.id)],
         "contacts": [Contact(campaign_id=cid, phone=phone, name="客户", status="completed")],
         "dnc": [DoNotCall(phone=phone, reason="别再打了")],
+        "ledger": [ConsentEvent(phone=phone, event="consent", channel="survey_call",
+                                actor="customer", words="可以"),
+                   ConsentEvent(phone=phone, event="dnc", channel="survey_call",
+                                actor="customer", words="不要再打了")],
+        "flags": [NumberFlag(phone=phone, reason="suspended")],
     }
     await _add(sessions, *(r for key in rows if key != "calls" for r in rows[key]))
     contact = rows["contacts"][0]
@@ -279,8 +292,9 @@ async def test_forget_removes_exactly_that_customer(pg_engine: AsyncEngine) -> N
 
     report = await forget(sessions, f"+86 {mine[:3]} {mine[3:7]} {mine[7:]}")
     assert report.counts == {"calls": 2, "tickets": 2, "work_orders": 2, "callback_tasks": 1,
-                             "campaign_answers": 1, "campaign_contacts": 1}
-    assert report.kept_dnc == 1
+                             "campaign_answers": 1, "campaign_contacts": 1, "number_flags": 1,
+                             "consent_events": 1}
+    assert report.kept_dnc == 1 and report.kept_refusals == 1  # the do-not-call request
     text = "\n".join(report.lines())
     assert mine not in text and f"{mine[:3]}****{mine[-4:]}" in text
 
@@ -299,6 +313,8 @@ async def test_forget_removes_exactly_that_customer(pg_engine: AsyncEngine) -> N
             assert await _exists(sessions, table, row.id), key
     assert await _count(sessions, Answer, Answer.contact_id == b["contacts"][0].id) == 1
     assert await _count(sessions, DoNotCall, DoNotCall.phone == mine) == 1  # kept
+    assert await _count(sessions, ConsentEvent, ConsentEvent.phone == other) == 2
+    assert await _count(sessions, NumberFlag, NumberFlag.phone == other) == 1
     async with sessions() as session:
         kept = await session.get(Call, b["calls"][0].id)
     assert kept is not None and kept.caller_number == other and kept.path[0]["detail"]
