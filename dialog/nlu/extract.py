@@ -154,6 +154,9 @@ _YES_NO_LEXICON: dict[str, bool | None] = {
 }
 _YES_NO_MAX = max(map(len, _YES_NO_LEXICON))
 _FILLERS = frozenset(("嗯", "恩"))
+# 是 followed by these (or by nothing) answers; followed by other words or digits it is the
+# copula of a sentence (我卡号是…, 我是张三) and agrees to nothing
+_AFTER_YES = frozenset("的啊呀吧呢嘛了滴,.!?;:，。！？；：、 ")
 
 
 def extract_yes_no(text: str) -> bool | None:
@@ -163,7 +166,8 @@ def extract_yes_no(text: str) -> bool | None:
     Phrases are found by longest match (没错 is yes, 不错 is yes, 是不是 is a question).
     Several refusals (不是不对, 不对不对) stay a refusal; a mix takes the caller's last word
     (是的，不对不对 -> False), since callers correct themselves; a leading 嗯 is a filler when
-    something else follows. Questions and 不确定/不知道 give None.
+    something else follows; 是 inside a sentence is its copula, not a yes (不需要，我卡号是…
+    is a refusal). Questions and 不确定/不知道 give None.
     """
     s = to_halfwidth(to_simplified(text)).lower()
     found: list[tuple[str, bool | None]] = []
@@ -172,7 +176,9 @@ def extract_yes_no(text: str) -> bool | None:
         for size in range(min(_YES_NO_MAX, len(s) - i), 0, -1):
             word = s[i:i + size]
             if word in _YES_NO_LEXICON:
-                found.append((word, _YES_NO_LEXICON[word]))
+                after = s[i + size:i + size + 1]
+                if not (word == "是" and after and after not in _AFTER_YES):
+                    found.append((word, _YES_NO_LEXICON[word]))
                 i += size
                 break
         else:

@@ -133,13 +133,14 @@ def test_id_tail_and_resident_id() -> None:
 
 
 @pytest.mark.parametrize("text", ["是", "是的", "对", "好的", "没错", "确认", "嗯", "可以",
-                                  "嗯，好的", "对对对", "不错"])
+                                  "嗯，好的", "对对对", "不错", "是，你说", "是啊"])
 def test_yes(text: str) -> None:
     assert nz.extract_yes_no(text) is True
 
 
 @pytest.mark.parametrize("text", ["不是", "不对", "错了", "不用", "不要", "否", "不是不对",
-                                  "嗯不对", "是的，不对不对", "不用了谢谢"])
+                                  "嗯不对", "是的，不对不对", "不用了谢谢",
+                                  "不需要，我卡号是6222", "不用，我是他家人"])
 def test_no(text: str) -> None:
     assert nz.extract_yes_no(text) is False
 
