@@ -6,8 +6,11 @@ runs the same inside the server (``ivr up``) and in a separate dialer process
 
 A dial: ``POST /channels`` to ``PJSIP/<number>@<endpoint>`` with our app (the app is
 subscribed to the channel from its creation, so a busy or unanswered dial reports its
-ChannelDestroyed cause). On answer (StasisStart ``dial``) the channel continues in the dialplan
-context ``survey-amd`` (asterisk/conf/extensions.conf): ``AMD()``, then back into the app
+ChannelDestroyed cause). While it rings, ``early`` (``campaigns.earlymedia``) listens to what
+the network sends before an answer: an announcement (空号, 停机, 关机 …) ends the dial at once
+with that outcome (``campaigns.carrier``), instead of ringing out the timeout. On answer
+(StasisStart ``dial``) the listening stops and the channel continues in the dialplan context
+``survey-amd`` (asterisk/conf/extensions.conf): ``AMD()``, then back into the app
 (StasisStart ``amd,<AMDSTATUS>,<AMDCAUSE>``). A machine is hung up on (or given a short message,
 per campaign); a person gets the survey: a CallSession driving a SurveyDialog, with the same
 prompts, journal and listener (speech) as inbound calls.
@@ -30,7 +33,9 @@ from typing import Any
 import aiohttp
 
 from campaigns.answers import DbAnswerSink
+from campaigns.carrier import Verdict
 from campaigns.dialer import DialResult
+from campaigns.earlymedia import EarlyMedia
 from campaigns.phones import masked
 from campaigns.repo import Claim, mark_answered, settle_cut
 from campaigns.survey import SurveySpec, load_survey
@@ -69,14 +74,23 @@ SurveyEnd = Callable[[Campaign, int, uuid.UUID], Awaitable[object]]
 
 @dataclass
 class _Dialing:
-    events: asyncio.Queue[AriEvent]
+    events: asyncio.Queue[AriEvent | Verdict]  # a Verdict: the early media ended the dial
     channel: AriChannel | None = None
+    listening: asyncio.Task[None] | None = None
+
+    async def stop_listening(self) -> None:
+        if self.listening is not None:
+            self.listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.listening
+            self.listening = None
 
 
 class AriOriginator:
     def __init__(self, asterisk: AsteriskSettings, sessions: SessionFactory, calls: CallFactory,
                  *, endpoint: str = "customer", ring_timeout_s: int = RING_TIMEOUT_S,
-                 on_survey_end: SurveyEnd | None = None) -> None:
+                 on_survey_end: SurveyEnd | None = None,
+                 early: Callable[[], EarlyMedia] | None = None) -> None:
         self.ari = AriClient(asterisk.model_copy(update={"ari_app": f"{asterisk.ari_app}-survey"}))
         self.sessions = sessions
         self.calls = calls  # the one call assembly (prompts, journal, ears), as inbound calls
@@ -85,6 +99,7 @@ class AriOriginator:
         self.sounds_subdir = asterisk.sounds_subdir
         self.ring_timeout_s = ring_timeout_s
         self.on_survey_end = on_survey_end  # e.g. followup.SurveyFollowups
+        self.early = early  # a listener per dial for the early media (None: not listened to)
         self.router = ChannelRouter(stasis_end_hangs_up=False)  # the dialing calls' events
         self._surveys: dict[str, SurveySpec] = {}
         self._task: asyncio.Task[None] | None = None
@@ -166,7 +181,15 @@ class AriOriginator:
         try:
             return await self._dial(channel_id, call, claim, campaign)
         finally:
+            await call.stop_listening()
             self.router.remove(channel_id)
+
+    async def _hear(self, listener: EarlyMedia, channel_id: str, call: _Dialing) -> None:
+        verdict = await listener.listen(self.ari, channel_id)
+        if verdict is not None:
+            if call.events.full():
+                call.events.get_nowait()
+            call.events.put_nowait(verdict)
 
     async def _dial(self, channel_id: str, call: _Dialing, claim: Claim,
                     campaign: Campaign) -> DialResult:
@@ -178,6 +201,9 @@ class AriOriginator:
                 callerId="956100", timeout=ring_s)
         except AriError as exc:
             return DialResult("failed", cause=f"originate {exc.status}", channel_id=channel_id)
+        if self.early is not None:
+            call.listening = asyncio.create_task(
+                self._hear(self.early(), channel_id, call), name=f"early-{channel_id}")
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + ring_s + 5
@@ -192,6 +218,12 @@ class AriOriginator:
                 return DialResult("failed" if answered else "no_answer",
                                   cause="amd timeout" if answered else "ring timeout",
                                   channel_id=channel_id)
+            if isinstance(event, Verdict):  # the network's announcement: no one will answer
+                with contextlib.suppress(AriError):
+                    await self.ari.hangup(channel_id)
+                return DialResult(event.outcome or "failed",
+                                  cause=f"early media: {event.why}"[:64],
+                                  channel_id=channel_id)
             if isinstance(event, ChannelHangup):
                 if answered:  # gone before a word was said: retried like a failed dial
                     return DialResult("failed", cause="hangup during amd",
@@ -199,6 +231,7 @@ class AriOriginator:
                 return self._unanswered(event, channel_id, loop.time() - started, ring_s)
             if isinstance(event, StasisStart) and event.args[:1] == ("dial",):
                 answered = True
+                await call.stop_listening()  # answered: AMD and the survey take it from here
                 deadline = loop.time() + AMD_TIMEOUT_S
                 await mark_answered(self.sessions, claim.attempt_id, datetime.now(UTC),
                                     channel_id=channel_id)
@@ -229,7 +262,9 @@ class AriOriginator:
         channel = AriChannel(self.ari, info, self.sounds_subdir)
         call.channel = channel
         while not call.events.empty():  # anything that came with the AMD hand-back
-            channel.feed(call.events.get_nowait())
+            event = call.events.get_nowait()
+            if not isinstance(event, Verdict):  # a late verdict: answered, so not ours
+                channel.feed(event)
         if amd == "MACHINE":
             if campaign.machine_action == "message":
                 with contextlib.suppress(Exception):

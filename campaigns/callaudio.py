@@ -41,6 +41,7 @@ class AudioFacts:
     cadence: str | None  # "ringback", "busy", "congestion" or None
     music: bool
     dips: float  # share of quiet frames within the sound's span (speech 0.15+, music ~0)
+    trailing_quiet_s: float = 0.0  # quiet at the end of the window (an utterance has ended)
 
     @property
     def silent(self) -> bool:
@@ -86,7 +87,7 @@ def _cadence(tone: np.ndarray) -> str | None:
 def analyse(pcm: bytes, rate: int = 8000) -> AudioFacts:
     frames = _frames(pcm, rate)
     if not len(frames):
-        return AudioFacts(0.0, 0.0, 0.0, 0.0, None, False, 0.0)
+        return AudioFacts(0.0, 0.0, 0.0, 0.0, None, False, 0.0, 0.0)
     power = np.mean(frames ** 2, axis=1) + 1e-12
     db = 10 * np.log10(power)
     floor = float(np.percentile(db, 5))  # the line's own noise, in its quietest frames
@@ -110,7 +111,10 @@ def analyse(pcm: bytes, rate: int = 8000) -> AudioFacts:
         music = ((idx[-1] + 1 - idx[0]) * FRAME_S >= MUSIC_MIN_S and dips < MUSIC_MAX_DIPS
                  and float(np.mean(rest[span])) > 0.8)
     rest_s = float(np.sum(rest)) * FRAME_S
+    heard = np.flatnonzero(sound)
+    trailing = (len(sound) - 1 - int(heard[-1])) if len(heard) else len(sound)
     return AudioFacts(
         seconds=len(frames) * FRAME_S, sound_s=float(np.sum(sound)) * FRAME_S,
         tone_s=float(np.sum(tone)) * FRAME_S, speech_s=0.0 if music else rest_s,
-        cadence=_cadence(tone) if tone.any() else None, music=music, dips=round(dips, 3))
+        cadence=_cadence(tone) if tone.any() else None, music=music, dips=round(dips, 3),
+        trailing_quiet_s=trailing * FRAME_S)

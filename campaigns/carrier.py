@@ -164,11 +164,18 @@ def read_words(text: str) -> tuple[str | None, str]:
     return None, ""
 
 
-def decide(facts: AudioFacts, text: str, *, answered: bool) -> Verdict:
-    """The outcome of what was heard (see the module's table)."""
+SETTLED_QUIET_S = 0.6  # quiet after the words: what was said is whole, not cut by the window
+
+
+def decide(facts: AudioFacts, text: str, *, answered: bool, settled: bool = True) -> Verdict:
+    """The outcome of what was heard (see the module's table). ``settled`` False: the window
+    may have cut the words short (listening goes on), so only a telling phrase, a carrier
+    announcement, a tone cadence or music decide; the rest waits (``None``)."""
     outcome, how = read_words(text) if text.strip() else (None, "")
-    if outcome is not None:
+    if outcome is not None and (settled or how == "phrase" or how.startswith("announcement")):
         return Verdict(outcome, f"{how}: {text}", text, facts)
+    if not settled and facts.cadence not in ("busy", "congestion") and not facts.music:
+        return Verdict(None, "listening", text, facts)
     if facts.cadence == "busy":
         return Verdict("busy", "busy tone", text, facts)
     if facts.cadence == "congestion":
@@ -187,11 +194,14 @@ def decide(facts: AudioFacts, text: str, *, answered: bool) -> Verdict:
 
 
 async def classify(pcm: bytes, rate: int, recognizer: Transcriber, *,
-                   answered: bool) -> Verdict:
-    """Classify a window of the call's audio (16-bit mono PCM at 8 or 16 kHz)."""
+                   answered: bool, provisional: bool = False) -> Verdict:
+    """Classify a window of the call's audio (16-bit mono PCM at 8 or 16 kHz).
+    ``provisional``: more audio is coming (early media as it arrives); then words still being
+    said decide only when they are telling (``decide``'s ``settled``)."""
     facts = analyse(pcm, rate)
     text = ""
     if facts.speech_s >= 0.3 and facts.cadence not in ("busy", "congestion"):
         transcript = await recognizer.transcribe(pcm, rate, hints=HINTS)
         text = str(getattr(transcript, "text", transcript) or "")
-    return decide(facts, text, answered=answered)
+    settled = not provisional or facts.trailing_quiet_s >= SETTLED_QUIET_S
+    return decide(facts, text, answered=answered, settled=settled)

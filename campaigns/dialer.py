@@ -42,7 +42,8 @@ def utc_now() -> datetime:
 
 @dataclass
 class DialResult:
-    """What became of one dial. ``outcome``: answered|busy|no_answer|failed|machine;
+    """What became of one dial. ``outcome``: answered|busy|no_answer|failed|machine, or what
+    the network's early media said: vacant|suspended|unreachable|busy (``campaigns.carrier``);
     ``contact_status`` for an answered call: completed|refused|dnc|pending (call-back)."""
 
     outcome: str

@@ -3,24 +3,49 @@ last digit, the simulator's behaviour digit)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
+from campaigns.ariorigin import AriOriginator
+from campaigns.dialer import Dialer
+from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall, NumberFlag
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.models import Call
 
 
 async def fresh_numbers(sessions: SessionFactory, phones: list[str]) -> None:
     """Other tests' campaigns stop (they are not for this test's dialer) and these numbers
-    leave the do-not-call list (earlier runs of the test put them there)."""
+    leave the do-not-call list and the vacant/suspended flags (earlier runs put them there)."""
     async with sessions() as s, s.begin():
         await s.execute(update(Campaign).where(Campaign.status == "running")
                         .values(status="stopped"))
         for p in phones:
             for d in (await s.execute(select(DoNotCall).where(DoNotCall.phone == p))).scalars():
                 await s.delete(d)
+        await s.execute(delete(NumberFlag).where(NumberFlag.phone.in_(phones)))
+
+
+async def run_until_finished(sessions: SessionFactory, originator: AriOriginator, cid: int,
+                             *, timeout_s: float = 150, name: str = "test-dialer") -> None:
+    """A dialer on ``originator`` until campaign ``cid`` is finished (TimeoutError after
+    ``timeout_s``); the originator is closed after."""
+    await originator.start()
+    dialer = Dialer(sessions, originator, tick_s=0.3, name=name)
+    task = asyncio.create_task(dialer.run())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                async with sessions() as s:
+                    status = await s.scalar(select(Campaign.status).where(Campaign.id == cid))
+                if status == "finished":
+                    return
+                await asyncio.sleep(0.5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await originator.close()
 
 
 @dataclass

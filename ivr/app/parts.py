@@ -27,6 +27,7 @@ from asr.base import ASRError, Recognizer
 from asr.factory import build_recognizer
 from asterisk.runner import ManagedAsterisk
 from campaigns.callbacks import CallbackFeeder, pop_agent_lookup
+from campaigns.carrier import Transcriber
 from campaigns.dialer import Dialer
 from campaigns.service import survey_originator
 from dialog.backends.demo import demo_backends
@@ -366,8 +367,11 @@ def dialer_part(settings: Settings, say: Progress, *, endpoint: str | None = Non
         if not on:
             yield
             return
+        recognizer = app.get(RECOGNIZER)
         originator = survey_originator(app[CALL_FACTORY], app[SESSIONS], settings,
-                                       endpoint=endpoint)
+                                       endpoint=endpoint,
+                                       recognizer=cast(Transcriber, recognizer)
+                                       if recognizer is not None else None)
         try:
             await originator.start()
         except TimeoutError:

@@ -330,6 +330,9 @@ class DialerSettings(BaseModel):
     tick_s: float = Field(default=0.5, gt=0, le=10)  # seconds between scheduling rounds
     endpoint: str = "customer"  # PJSIP endpoint or trunk: PJSIP/<number>@<endpoint>
     ring_timeout_s: int = Field(default=30, ge=5, le=120)  # a campaign may set its own
+    # listen to each dial's early media (the carriers' 空号/停机/关机 announcements, coloured
+    # ring-back) and end the dial on an announcement (campaigns/earlymedia.py; needs ASR)
+    early_media: bool = True
 
 
 class RetentionSettings(BaseModel):

@@ -14,6 +14,11 @@ the number's last digit:
 7-9   as 0
 ====  ==========================================================================
 
+Numbers starting with 170 play the network instead (``ivr/sim/carrier.py``; issue 23), by the
+last digit: 0 空号, 1 停机, 2 关机, 3 正在通话中 (each as early media after a 183, repeated
+until the dialer gives up, then 480), 4 a coloured ring-back (music as early media) and then a
+person who answers and declines the survey (key 2), 5 a ring-back tone and then the same.
+
 Speech comes from ``speak(text) -> 8 kHz PCM`` (the server's TTS prompt cache in the tests and
 the benchmark). Used by tests/e2e/test_campaigns_calls.py and the campaign benchmark.
 """
@@ -23,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from ivr.core.config import AsteriskSettings
+from ivr.sim.carrier import WORDS, line, music
 from ivr.sim.demo import listen_until_quiet
 from ivr.sim.sipua import SipCall, SipError
 from ivr.sim.sipua.uas import IncomingCall, SipPhone
@@ -41,9 +48,18 @@ MACHINE_GREETING = ("您好，您拨打的用户暂时无法接听您的电话�
 VOICE_ANSWERS = ("可以。", "非常满意。", "十分。", "解决了。", "希望加油站多建几个充电桩。")
 BEHAVIOURS = {"0": "keys", "1": "busy", "2": "no_answer", "3": "machine", "4": "voice",
               "5": "hangup_mid", "6": "dnc"}
+CARRIER_PREFIX = "170"
+CARRIER_BEHAVIOURS = {"0": "vacant", "1": "suspended", "2": "unreachable", "3": "busy_words",
+                      "4": "music_then_decline", "5": "ring_then_decline"}
+# the announcement each plays (the carriers' wording: ivr.sim.carrier.WORDS)
+ANNOUNCEMENT = {"vacant": WORDS["vacant"][0], "suspended": WORDS["suspended"][0],
+                "unreachable": WORDS["unreachable"][0], "busy_words": WORDS["busy"][0]}
+ANNOUNCE_FOR_S = 40.0  # then the network gives up (480)
 
 
 def behaviour_of(number: str) -> str:
+    if number.startswith(CARRIER_PREFIX):
+        return CARRIER_BEHAVIOURS.get(number[-1:], "vacant")
     return BEHAVIOURS.get(number[-1:], "keys")
 
 
@@ -105,7 +121,30 @@ class CustomerSimulator:
                 with contextlib.suppress(Exception):
                     await call.hangup()
 
+    async def _announce(self, call: IncomingCall, kind: str) -> None:
+        """The network's early media, over and over, until the dialer gives up."""
+        call.progress()
+        words = await self.speak(ANNOUNCEMENT[kind])
+        pause = bytes(int(0.8 * 8000) * 2)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + ANNOUNCE_FOR_S
+        while not call.ended and loop.time() < until:
+            with contextlib.suppress(TimeoutError, SipError):
+                await asyncio.wait_for(call.play(words + pause), len(words) / 16000 + 3)
+        call.reject("480 Temporarily Unavailable")
+
     async def _behave(self, call: IncomingCall, kind: str) -> None:
+        if kind in ANNOUNCEMENT:
+            await self._announce(call, kind)
+            return
+        if kind == "music_then_decline":
+            call.progress()
+            await call.play(line(music(5.0, random.Random(call.call_id)) * 0.4,
+                                 random.Random(call.call_id)))
+            kind = "decline"
+        elif kind == "ring_then_decline":
+            await asyncio.sleep(3.0)  # ring-back: the 180 is already sent
+            kind = "decline"
         if kind == "busy":
             call.reject("486 Busy Here")
             return
@@ -125,6 +164,8 @@ class CustomerSimulator:
                 await listen_until_quiet(call, max_s=15.0)
                 if call.ended:
                     return
+        elif kind == "decline":  # a person, who says no to the survey (key 2)
+            await _press(call, "2")
         elif kind == "voice":
             for text in VOICE_ANSWERS:
                 await call.play(await self.speak(text))

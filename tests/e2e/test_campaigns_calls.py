@@ -13,17 +13,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns import repo
-from campaigns.dialer import Dialer
 from campaigns.report import campaign_results, render_text
 from campaigns.service import survey_originator
-from campaigns.tables import Campaign, Contact
+from campaigns.tables import Contact
 from dialog.backends.tables import WorkOrderRow
 from ivr.core.config import Settings
 from ivr.core.storage.db import session_factory
 from ivr.sim.customerproc import SimulatorProcess
 from ivr.sim.customers import HELLO, MACHINE_GREETING, VOICE_ANSWERS
 from ivr.web.keys import CALL_FACTORY, PROMPT_CACHE, RECOGNIZER
-from tests.campaign_db import call_paths, fresh_numbers, read_back, steps_of
+from tests.campaign_db import (
+    call_paths,
+    fresh_numbers,
+    read_back,
+    run_until_finished,
+    steps_of,
+)
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -65,21 +70,7 @@ async def test_campaign_through_asterisk(server: ServerControl, customers: Simul
     await repo.set_status(sessions, cid, "start")
     # the dialer as `ivr up` runs it, with the server's prompts, journal and listener
     originator = survey_originator(server.app[CALL_FACTORY], sessions, settings)
-    await originator.start()
-    dialer = Dialer(sessions, originator, tick_s=0.3, name="test-dialer")
-    task = asyncio.create_task(dialer.run())
-    try:
-        async with asyncio.timeout(150):
-            while True:
-                async with sessions() as s:
-                    status = await s.scalar(select(Campaign.status).where(Campaign.id == cid))
-                if status == "finished":
-                    break
-                await asyncio.sleep(0.5)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await originator.close()
+    await run_until_finished(sessions, originator, cid)
     sim = await customers.report()
     assert not sim.errors, sim.errors
     print("customers:", dict(sim.calls), "hung up on:", dict(sim.hung_up_on))

@@ -1,7 +1,8 @@
 """An agent's phone for tests and demos: REGISTER with digest auth (refreshed before it
 expires), and answering the calls Asterisk places to it (UAS).
 
-Incoming INVITE -> 100 Trying, 180 Ringing; ``answer()`` sends 200 OK with our SDP and
+Incoming INVITE -> 100 Trying, 180 Ringing; ``progress()`` sends 183 Session Progress with our
+SDP (early media, before an answer); ``answer()`` sends 200 OK with our SDP and
 retransmits it (Timer G) until the ACK; a CANCEL before that gets 200 and 487; BYE works both
 ways (ours goes to where the INVITE came from). Ringing calls wait in a bounded queue
 (``max_ringing``); beyond that an INVITE is refused with 486 Busy Here. Built on
@@ -82,11 +83,22 @@ class IncomingCall(SipCall):
         if self._last is not None:
             self.phone._send(self._last, self.addr)
 
+    def progress(self) -> None:
+        """183 Session Progress with our SDP: early media (a carrier's announcement, a
+        coloured ring-back) flows before any answer, as Chinese networks send it."""
+        if self.ended:
+            raise SipError("the call was cancelled")
+        if self.sender is None:
+            self.start_media(sdp_remote_audio(self.invite.body))
+        self.respond("183 Session Progress",
+                     sdp_offer(self.phone.local_host, self.rtp_port, int(time.time())))
+
     async def answer(self, timeout: float = 8.0) -> None:
         """Answer with 200 OK and SDP, retransmitted until Asterisk ACKs it."""
         if self.ended:
             raise SipError("the call was cancelled before it was answered")
-        self.start_media(sdp_remote_audio(self.invite.body))
+        if self.sender is None:  # else: early media started it
+            self.start_media(sdp_remote_audio(self.invite.body))
         self.respond("200 OK", sdp_offer(self.phone.local_host, self.rtp_port, int(time.time())))
         loop = asyncio.get_running_loop()
         deadline, interval = loop.time() + timeout, T1
