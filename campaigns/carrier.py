@@ -62,6 +62,9 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
              "对不起您拨打的电话正在通话中", "您拨打的用户正在通话中请不要挂机"),
 }
 TEMPLATE_MAX_DISTANCE = 0.34  # syllable edits per template syllable, nearest template
+# ... and nearer by this than any other outcome's: the opening words alone (您好，您拨打的电话)
+# are as near to 已停机 as to 已关机, and must decide nothing
+TEMPLATE_MARGIN = 0.08
 # every announcement starts so (without 的: pypinyin reads 打的 as "da di"): unknown wording
 # after it is still the network's
 OPENER = "您拨打"
@@ -138,15 +141,19 @@ _TEMPLATES = [(outcome, tuple(fuzzy_pinyin(t))) for outcome, ts in TEMPLATES.ite
 _OPENER = tuple(fuzzy_pinyin(OPENER))
 
 
-def nearest_announcement(text: str) -> tuple[str | None, float]:
-    """The announcement ``text`` is nearest to, and its distance (edits per syllable)."""
+def nearest_announcement(text: str) -> tuple[str | None, float, float]:
+    """The announcement ``text`` is nearest to, its distance (edits per syllable), and how much
+    nearer it is than the nearest announcement of another outcome."""
     said = tuple(fuzzy_pinyin(text))
-    best: tuple[str | None, float] = (None, 1.0)
+    nearest: dict[str, float] = {}
     for outcome, template in _TEMPLATES:
         d = _distance(template, said) / len(template)
-        if d < best[1]:
-            best = (outcome, d)
-    return best
+        nearest[outcome] = min(d, nearest.get(outcome, 1.0))
+    ranked = sorted(nearest.items(), key=lambda kv: kv[1])
+    if not ranked:
+        return None, 1.0, 0.0
+    runner_up = ranked[1][1] if len(ranked) > 1 else 1.0
+    return ranked[0][0], ranked[0][1], runner_up - ranked[0][1]
 
 
 def read_words(text: str) -> tuple[str | None, str]:
@@ -156,8 +163,8 @@ def read_words(text: str) -> tuple[str | None, str]:
     phrase = heard_phrase(text)
     if phrase is not None:
         return phrase, "phrase"
-    outcome, d = nearest_announcement(text)
-    if outcome is not None and d <= TEMPLATE_MAX_DISTANCE:
+    outcome, d, margin = nearest_announcement(text)
+    if outcome is not None and d <= TEMPLATE_MAX_DISTANCE and margin >= TEMPLATE_MARGIN:
         return outcome, f"announcement ({d:.2f})"
     if _distance(_OPENER, tuple(fuzzy_pinyin(text))) <= 1:
         return "unreachable", "an announcement's opening"
@@ -169,10 +176,10 @@ SETTLED_QUIET_S = 0.6  # quiet after the words: what was said is whole, not cut 
 
 def decide(facts: AudioFacts, text: str, *, answered: bool, settled: bool = True) -> Verdict:
     """The outcome of what was heard (see the module's table). ``settled`` False: the window
-    may have cut the words short (listening goes on), so only a telling phrase, a carrier
-    announcement, a tone cadence or music decide; the rest waits (``None``)."""
+    may have cut the words short (listening goes on), so only a telling phrase, a tone cadence
+    or music decide; the rest (a nearest announcement too: the words may go on) waits."""
     outcome, how = read_words(text) if text.strip() else (None, "")
-    if outcome is not None and (settled or how == "phrase" or how.startswith("announcement")):
+    if outcome is not None and (settled or how == "phrase"):
         return Verdict(outcome, f"{how}: {text}", text, facts)
     if not settled and facts.cadence not in ("busy", "congestion") and not facts.music:
         return Verdict(None, "listening", text, facts)

@@ -53,6 +53,18 @@ def test_garbled_announcements(heard: str, outcome: str) -> None:
     assert read_words(heard)[0] == outcome
 
 
+def test_the_opening_words_alone_decide_nothing_while_they_go_on() -> None:
+    """Heard live, a window may end after 您好，您拨打的电话: as near to 已停机 as to 已关机 or
+    正在通话中, so no announcement decides it; while the words go on nothing does, and once
+    they have stopped it is at most retried (unreachable), never struck off."""
+    opening = "您好您拨打的电话。"
+    assert read_words(opening) == ("unreachable", "an announcement's opening")
+    talking = analyse(pcm(np.zeros(8000)))
+    assert decide(talking, opening, answered=False, settled=False).outcome is None
+    assert decide(talking, "你好,您拨打的号码是空号。", answered=False,
+                  settled=False).outcome == "vacant"  # a telling phrase needs no more
+
+
 def test_people_are_never_announcements() -> None:
     said = [*WORDS["human"], "嗯", "不需要", "我在开会，等会儿再打给我", "你哪里？打错了吧",
             "我不是机主", "这个号码我刚换的", "你们是中石油的吗"]
