@@ -103,9 +103,16 @@ class Verdict:
     facts: AudioFacts | None = None
 
 
+class Heard(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
 class Transcriber(Protocol):
+    """What classifying needs of a recogniser (``asr.base.Recognizer`` is one)."""
+
     async def transcribe(self, pcm: bytes, sample_rate: int, *, hints: str | None = None
-                         ) -> object: ...
+                         ) -> Heard: ...
 
 
 def _syllables(phrases: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -209,6 +216,6 @@ async def classify(pcm: bytes, rate: int, recognizer: Transcriber, *,
     text = ""
     if facts.speech_s >= 0.3 and facts.cadence not in ("busy", "congestion"):
         transcript = await recognizer.transcribe(pcm, rate, hints=HINTS)
-        text = str(getattr(transcript, "text", transcript) or "")
+        text = transcript.text or ""
     settled = not provisional or facts.trailing_quiet_s >= SETTLED_QUIET_S
     return decide(facts, text, answered=answered, settled=settled)

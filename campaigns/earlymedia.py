@@ -6,8 +6,8 @@ tapped (``ivr.telephony.media.external.MediaTap``: a snoop that hears what the f
 ``step_s`` of audio, classifies the last ``window_s`` (``campaigns.carrier.classify``,
 provisional: words still being said decide only when telling). It returns the first verdict
 that ends the dial (an announcement: vacant, suspended, unreachable, busy) and otherwise runs
-until it is cancelled (the call was answered, or hung up). A coloured ring-back is kept in
-``heard_music`` (it is not an answer: the dial rings on). A tap that cannot be set up (the
+until it is cancelled (the call was answered, or hung up). A coloured ring-back ends nothing
+(it is not an answer: the dial rings on). A tap that cannot be set up (the
 channel already gone, an Asterisk that refuses the snoop) is logged and the dial goes on as
 before, without listening: listening never costs a call.
 """
@@ -15,7 +15,6 @@ before, without listening: listening never costs a call.
 from __future__ import annotations
 
 import logging
-import time
 
 from campaigns.carrier import ANNOUNCEMENTS, Transcriber, Verdict, classify
 from ivr.core.config import AsteriskSettings
@@ -36,9 +35,6 @@ class EarlyMedia:
         self.asterisk = asterisk
         self.step_bytes = int(step_s * RATE) * 2
         self.window_bytes = int(window_s * RATE) * 2
-        self.heard_music = False
-        self.listened_s = 0.0
-        self.taps_failed = 0
 
     async def listen(self, ari: AriClient, channel_id: str) -> Verdict | None:
         """The verdict that ends this dial, or None (the audio ended; cancel to stop)."""
@@ -47,10 +43,8 @@ class EarlyMedia:
         try:
             audio = await tap.open()
         except (AriError, OSError) as exc:
-            self.taps_failed += 1
             log.info("no early media tap on %s (%s): the dial goes on unheard", channel_id, exc)
             return None
-        started = time.monotonic()
         pcm = bytearray()
         last = 0
         try:
@@ -65,12 +59,9 @@ class EarlyMedia:
                 window = bytes(pcm[-self.window_bytes:])
                 verdict = await classify(window, RATE, self.recognizer, answered=False,
                                          provisional=True)
-                if verdict.outcome == "ringback_music":
-                    self.heard_music = True
-                elif verdict.outcome in ANNOUNCEMENTS:
+                if verdict.outcome in ANNOUNCEMENTS:
                     log.info("early media on %s: %s (%s)", channel_id, verdict.outcome,
                              verdict.why)
                     return verdict
         finally:
-            self.listened_s = time.monotonic() - started
             await tap.close()

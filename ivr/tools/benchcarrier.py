@@ -35,6 +35,7 @@ async def bench_carrier(settings: Settings, *, scale: float = 1.0, seed: int = 2
     from asr.factory import build_recognizer
     from campaigns.carrier import ANNOUNCEMENTS, classify
     from ivr.sim.carrier import scene
+    from ivr.tools.evalsynth import UNINTELLIGIBLE
     from tts.kokoro import KokoroSynthesizer
     from tts.kokoro_model import available_voices
 
@@ -44,7 +45,7 @@ async def bench_carrier(settings: Settings, *, scale: float = 1.0, seed: int = 2
     recognizer = await asyncio.to_thread(build_recognizer, settings.asr, progress)
     if recognizer is None:
         raise click.ClickException("asr.backend is none: the announcements need a recogniser")
-    voices = [v for v in available_voices() if v != "jf_tebukuro"]
+    voices = [v for v in available_voices() if v not in UNINTELLIGIBLE]
     synths: dict[str, KokoroSynthesizer] = {}
 
     async def speak(text: str, voice: str) -> bytes:

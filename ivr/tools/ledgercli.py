@@ -5,8 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -16,13 +14,12 @@ import click
 from ivr.core.config import Settings
 from ivr.core.storage.errors import StorageError
 from ivr.tools.campaignsreport import check_unmasked, db_sessions
+from ivr.tools.lifecyclecli import login_user
 
 
 def login_name() -> str:
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return "operator"
+    """Who runs the command, for the ledger (``operator`` when the system cannot say)."""
+    return login_user() or "operator"
 
 
 @click.command("import")

@@ -27,7 +27,7 @@ T = TypeVar("T")
 Echo = Callable[[str], object]
 
 
-def _user() -> str | None:
+def login_user() -> str | None:
     try:
         return pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
@@ -163,7 +163,7 @@ async def diff_versions(repo: BotVersions, bot: str, a: int, b: int, echo: Echo)
 
 
 # ---- click commands ------------------------------------------------------------------------
-_author = click.option("--author", default=_user, show_default="the login name",
+_author = click.option("--author", default=login_user, show_default="the login name",
                        help="Who made this change (kept with the version).")
 
 
