@@ -55,6 +55,7 @@ def render_configs(settings: Settings) -> dict[str, str]:
         "AMI_USER": a.ami_user,
         "AMI_SECRET": a.ami_secret.get_secret_value(),
         "CALLER_PASSWORD": a.caller_password.get_secret_value(),
+        "CARRIER_HOST": a.carrier_host or a.bind_host,
         "CARRIER_PORT": str(a.carrier_port),
         "AGENT_PASSWORD": a.agent_password.get_secret_value(),
         "AGI_HOST": settings.agi.dial_host,

@@ -9,11 +9,19 @@ subscribed to the channel from its creation, so a busy or unanswered dial report
 ChannelDestroyed cause). While it rings, ``early`` (``campaigns.earlymedia``) listens to what
 the network sends before an answer: an announcement (空号, 停机, 关机 …) ends the dial at once
 with that outcome (``campaigns.carrier``), instead of ringing out the timeout. On answer
-(StasisStart ``dial``) the listening stops and the channel continues in the dialplan context
-``survey-amd`` (asterisk/conf/extensions.conf): ``AMD()``, then back into the app
-(StasisStart ``amd,<AMDSTATUS>,<AMDCAUSE>``). A machine is hung up on (or given a short message,
-per campaign); a person gets the survey: a CallSession driving a SurveyDialog, with the same
+(StasisStart ``dial``) the channel continues in the dialplan context ``survey-amd``
+(asterisk/conf/extensions.conf): ``AMD()``, then back into the app (StasisStart
+``amd,<AMDSTATUS>,<AMDCAUSE>``). A machine is hung up on (or given a short message, per
+campaign); a person gets the survey: a CallSession driving a SurveyDialog, with the same
 prompts, journal and listener (speech) as inbound calls.
+
+The network may answer and then announce (a fake answer), which AMD takes for a machine (a long
+greeting) or a person: the listening goes on for the first seconds after the answer
+(``earlymedia.AFTER_ANSWER_S``). Its announcement outranks AMD: a MACHINE verdict waits for it,
+and a survey already begun is hung up on when it comes. AMD's MACHINE for silence alone
+(``INITIALSILENCE``) is taken for a person: in China many people answer an unknown number and
+wait for the caller to speak; the survey's own no-input handling ends the call when nobody is
+there.
 
 A survey call a dead process left parked in the application is ended by the next originator to
 start (``end_orphans``): the customer hears why, the attempt is settled at once.
@@ -26,14 +34,14 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
 from campaigns.answers import DbAnswerSink
-from campaigns.carrier import Verdict
+from campaigns.carrier import ANNOUNCEMENTS, Verdict
 from campaigns.dialer import DialResult
 from campaigns.earlymedia import EarlyMedia
 from campaigns.phones import masked
@@ -60,6 +68,8 @@ log = logging.getLogger("campaigns.ari")
 
 RING_TIMEOUT_S = 30
 AMD_TIMEOUT_S = 10.0  # answered, waiting for AMD() to give the channel back
+AFTER_ANSWER_WAIT_S = 10.0  # AMD said MACHINE: the most waited for the listening's verdict
+SILENCE_CAUSE = "INITIALSILENCE"  # AMD's MACHINE for silence alone: a person who waits
 MACHINE_MESSAGE = "您好，这里是中国石油956100客服热线，我们稍后会再与您联系，再见。"
 # to a customer whose survey a crashed process left (end_orphans)
 ORPHAN_APOLOGY = "抱歉，系统刚才出现了问题，本次回访到此结束，感谢您的配合，再见。"
@@ -74,9 +84,25 @@ SurveyEnd = Callable[[Campaign, int, uuid.UUID], Awaitable[object]]
 
 @dataclass
 class _Dialing:
-    events: asyncio.Queue[AriEvent | Verdict]  # a Verdict: the early media ended the dial
+    events: asyncio.Queue[AriEvent | Verdict]  # a Verdict: the network's announcement
     channel: AriChannel | None = None
-    listening: asyncio.Task[None] | None = None
+    listening: asyncio.Task[Verdict | None] | None = None
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def announcement(self, wait_s: float = 0.0) -> Verdict | None:
+        """The network's announcement heard, waiting up to ``wait_s`` for the listening (which
+        ends by itself ``AFTER_ANSWER_S`` after the answer) to decide."""
+        task = self.listening
+        if task is None:
+            return None
+        if not task.done():
+            await asyncio.wait({task}, timeout=wait_s)
+            if not task.done():
+                return None
+        if task.cancelled() or task.exception() is not None:
+            return None
+        verdict = task.result()
+        return verdict if verdict is not None and verdict.outcome in ANNOUNCEMENTS else None
 
     async def stop_listening(self) -> None:
         if self.listening is not None:
@@ -184,12 +210,18 @@ class AriOriginator:
             await call.stop_listening()
             self.router.remove(channel_id)
 
-    async def _hear(self, listener: EarlyMedia, channel_id: str, call: _Dialing) -> None:
-        verdict = await listener.listen(self.ari, channel_id)
-        if verdict is not None:
+    async def _hear(self, listener: EarlyMedia, channel_id: str,
+                    call: _Dialing) -> Verdict | None:
+        try:
+            verdict = await listener.listen(self.ari, channel_id, call.answered)
+        except (AriError, aiohttp.ClientError, OSError) as exc:  # listening never costs a call
+            log.warning("listening to %s failed: %s", channel_id, exc)
+            return None
+        if verdict is not None and call.channel is None:  # not yet in the survey: to _dial
             if call.events.full():
                 call.events.get_nowait()
             call.events.put_nowait(verdict)
+        return verdict
 
     async def _dial(self, channel_id: str, call: _Dialing, claim: Claim,
                     campaign: Campaign) -> DialResult:
@@ -221,9 +253,7 @@ class AriOriginator:
             if isinstance(event, Verdict):  # the network's announcement: no one will answer
                 with contextlib.suppress(AriError):
                     await self.ari.hangup(channel_id)
-                return DialResult(event.outcome or "failed",
-                                  cause=f"early media: {event.why}"[:64],
-                                  channel_id=channel_id)
+                return _announced(event, channel_id, answered)
             if isinstance(event, ChannelHangup):
                 if answered:  # gone before a word was said: retried like a failed dial
                     return DialResult("failed", cause="hangup during amd",
@@ -231,7 +261,7 @@ class AriOriginator:
                 return self._unanswered(event, channel_id, loop.time() - started, ring_s)
             if isinstance(event, StasisStart) and event.args[:1] == ("dial",):
                 answered = True
-                await call.stop_listening()  # answered: AMD and the survey take it from here
+                call.answered.set()  # AMD and the survey take it from here; listening goes on
                 deadline = loop.time() + AMD_TIMEOUT_S
                 await mark_answered(self.sessions, claim.attempt_id, datetime.now(UTC),
                                     channel_id=channel_id)
@@ -245,6 +275,24 @@ class AriOriginator:
                 amd_cause = event.args[2] if len(event.args) > 2 else ""
                 return await self._answered(channel_id, call, event.channel, claim, campaign,
                                             amd, amd_cause)
+
+    async def _announced_during(self, call: _Dialing, run: asyncio.Task[Any],
+                                channel_id: str) -> Verdict | None:
+        """The survey has begun while the listening goes on: an announcement then (a fake
+        answer after AMD said HUMAN) ends the call, and the survey's result counts for
+        nothing."""
+        if call.listening is None:
+            return None
+        await asyncio.wait({run, call.listening}, return_when=asyncio.FIRST_COMPLETED)
+        if run.done():
+            return None
+        verdict = await call.announcement()
+        if verdict is not None:
+            log.info("survey call %s: the network announced after the answer (%s): ended",
+                     channel_id, verdict.outcome)
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(channel_id)
+        return verdict
 
     def _unanswered(self, event: ChannelHangup, channel_id: str, rang_s: float,
                     ring_s: int) -> DialResult:
@@ -265,7 +313,15 @@ class AriOriginator:
             event = call.events.get_nowait()
             if not isinstance(event, Verdict):  # a late verdict: answered, so not ours
                 channel.feed(event)
-        if amd == "MACHINE":
+        if amd == "MACHINE" and amd_cause.startswith(SILENCE_CAUSE):
+            log.info("survey call %s: silence after the answer, taken for a person who waits",
+                     channel_id)
+        elif amd == "MACHINE":
+            verdict = await call.announcement(AFTER_ANSWER_WAIT_S)
+            if verdict is not None:  # a fake answer: the network announced, not a machine
+                with contextlib.suppress(AriError):
+                    await self.ari.hangup(channel_id)
+                return _announced(verdict, channel_id, True, amd=f"{amd} {amd_cause}")
             if campaign.machine_action == "message":
                 with contextlib.suppress(Exception):
                     await channel.play(await self.prompts.get(MACHINE_MESSAGE, "survey_machine"),
@@ -287,7 +343,16 @@ class AriOriginator:
         session = self.calls.session(channel, dialog, ari=self.ari, call_id=call_id,
                                      resumed=True,  # answered already: no ARI answer
                                      inbound=False)  # a survey never goes to an agent
-        result = await session.run()
+        run = asyncio.create_task(session.run(), name=f"survey-{channel_id}")
+        try:
+            verdict = await self._announced_during(call, run, channel_id)
+            result = await run
+        finally:  # cancelled (the dialer stops): the survey session with it, as before
+            if not run.done():
+                run.cancel()
+                await asyncio.gather(run, return_exceptions=True)
+        if verdict is not None:
+            return _announced(verdict, channel_id, True, amd=f"{amd} {amd_cause}")
         log.info("survey call to %s: %s (%s, %d answers)", masked(claim.phone),
                  dialog.result.contact_status, result.outcome, dialog.result.answered)
         if self.on_survey_end is not None and dialog.result.answered:
@@ -299,3 +364,10 @@ class AriOriginator:
             status = "completed" if dialog.result.answered else "refused"
         return DialResult("answered", amd_status=f"{amd} {amd_cause}".strip()[:32],
                           channel_id=channel_id, contact_status=status, retry_at=retry_at)
+
+
+def _announced(verdict: Verdict, channel_id: str, answered: bool, *,
+               amd: str | None = None) -> DialResult:
+    when = "after answer" if answered else "early media"
+    return DialResult(verdict.outcome or "failed", cause=f"{when}: {verdict.why}"[:64],
+                      amd_status=amd.strip()[:32] if amd else None, channel_id=channel_id)

@@ -12,19 +12,22 @@ outcome            heard                                         policy
 =================  ============================================  ===========================
 ``vacant``         空号, 号码不存在                                never again; contact flagged
 ``suspended``      停机, 暂停服务                                  never again; contact flagged
-``unreachable``    关机, 无法接通, 不在服务区; congestion tone;      retry later (2 h)
-                   any other network speech before an answer
+``unreachable``    关机, 无法接通, 不在服务区, an announcement's     retry later (2 h)
+                   opening (您拨打…); congestion tone
 ``busy``           正在通话中, 用户正忙; the busy tone               retry (5 min)
 ``ringback_music`` music before an answer                        not an answer: keep ringing
 ``machine``        留言 / 提示音后 / 小秘书; a long greeting         the campaign's machine action
 ``human``          a short hello, or silence after an answer     the survey
 =================  ============================================  ===========================
 
-``None`` means nothing decided yet (a ring-back tone, silence before an answer): keep
-listening. Phrases match on fuzzy pinyin (``dialog.nlu.pinyin``), so a recogniser's homophones
-(停基, 控号) still count. A person is never taken for an announcement by sound alone: only an
-announcement's words, or network tones, make one; speech after an answer with no such words is
-a person (or a machine when it goes on like a greeting).
+``None`` means nothing decided yet (a ring-back tone, silence before an answer, or words before
+an answer that are none of an announcement's: a spoken 彩铃, 欢迎致电…请稍候, is as likely as
+the network, and hanging up on it would hang up on a person about to answer): keep listening.
+An announcement worded otherwise then rings out, and is retried as unanswered. Phrases match
+on fuzzy pinyin (``dialog.nlu.pinyin``), so a recogniser's homophones (停基, 控号) still count.
+A person is never taken for an announcement by sound alone: only an announcement's words, or
+network tones, make one; speech after an answer with no such words is a person (or a machine
+when it goes on like a greeting).
 """
 
 from __future__ import annotations
@@ -200,7 +203,7 @@ def decide(facts: AudioFacts, text: str, *, answered: bool, settled: bool = True
         if facts.music:
             return Verdict("ringback_music", "music before an answer", text, facts)
         if facts.speech_s >= 0.5 and text.strip():
-            return Verdict("unreachable", "network speech before an answer", text, facts)
+            return Verdict(None, "words before an answer, none an announcement's", text, facts)
         return Verdict(None, "ringing" if facts.tone_s else "quiet", text, facts)
     if facts.music or facts.speech_s >= MACHINE_SPEECH_S:
         return Verdict("machine", "a long greeting", text, facts)

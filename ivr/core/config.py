@@ -52,7 +52,8 @@ class AsteriskSettings(BaseModel):
     sounds_subdir: str = "ivr"
     caller_password: SecretStr = SecretStr("caller-dev-secret")
     # development: where the static trunk ``carrier`` (pjsip.conf) sends calls; the customer
-    # simulator listens there unregistered, as a carrier's SIP trunk would
+    # simulator listens there unregistered, as a carrier's SIP trunk would ("": bind_host)
+    carrier_host: str = ""
     carrier_port: int = 5070
     agent_password: SecretStr = SecretStr("agent-dev-secret")
     start_timeout_s: float = 60.0

@@ -7,7 +7,9 @@ a G.711 μ-law round trip, with what it really is:
   carriers' wordings, spoken by a TTS voice, often twice, after 0-1.5 s of quiet or a ring, as
   early media (before an answer) or after a fake answer;
 - **network tones** at 450 Hz: ring-back (1 s on, 4 s off), busy (0.35 / 0.35);
-- **coloured ring-back** (彩铃): synthesised music (chords, a melody, a beat; no words);
+- **coloured ring-back** (彩铃): synthesised music (chords, a melody, a beat), half of them
+  with words over it (an advert, a greeting, a lyric: spoken by a TTS voice, not sung); and
+  ``ringback_spoken``: those words alone, without music (a spoken 彩铃: the dial must ring on);
 - **people**: 喂 / 你好 / 哪位 after an answer, a person who says nothing, or a ring-back tone
   and then a person; **answering machines** (留言 greetings).
 
@@ -45,6 +47,10 @@ WORDS: dict[str, tuple[str, ...]] = {
     "machine": ("您好，您拨打的用户暂时无法接听您的电话，请在提示音后留言，留言结束后请挂机。",
                 "您好，我现在不方便接电话，有事请留言，我会尽快回复您。",
                 "您好，这里是机主的小秘书，机主暂时不能接听，请您留言。"),
+    # coloured ring-back with words: what a 彩铃 says over its music
+    "ringback_music": ("您好，欢迎致电，电话正在为您接通，请稍候。",
+                       "中国石油，为您加油，为美好生活加油。", "春暖花开，愿你每天都有好心情。",
+                       "感谢您的耐心等待，精彩彩铃，一路相伴。"),
     "human": ("喂？", "喂，你好。", "哪位？", "喂，你好，哪位啊？", "你好，请讲。", "喂，什么事？",
               "谁啊？", "你打错了吧？", "我在开车呢，你说。", "喂，我是，你哪里？"),
 }
@@ -52,7 +58,8 @@ WORDS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Scene:
-    kind: str  # what it really is: an outcome of campaigns.carrier, or "ringing"
+    kind: str  # what it really is: an outcome of campaigns.carrier, "ringing" or
+    # "ringback_spoken" (both: nothing decided, the dial rings on)
     answered: bool  # heard after an answer (else early media, before one)
     pcm: bytes
     text: str = ""  # the words in it
@@ -140,7 +147,22 @@ async def scene(kind: str, index: int, speak: Speak, voices: list[str], *,
         x = tone(1.0, 4.0, 6.0, start_on=rng.random() < 0.7)
         return Scene(kind, False, line(x, rng))
     if kind == "ringback_music":
-        return Scene(kind, False, line(music(rng.uniform(4.0, 6.0), rng) * gain * 1.5, rng))
+        seconds = rng.uniform(4.0, 6.0)
+        if rng.random() < 0.5:
+            return Scene(kind, False, line(music(seconds, rng) * gain * 1.5, rng))
+        text = rng.choice(WORDS[kind])
+        words = _pcm(await speak(text, voice), gain * rng.uniform(0.7, 1.2))
+        start = int(rng.uniform(0.3, 1.0) * RATE)
+        x = music(max(seconds, (start + words.size) / RATE + 0.5), rng) * gain * 1.5
+        x[start:start + words.size] += words  # over the music, which runs on under them
+        return Scene(kind, False, line(x, rng), text, voice)
+    if kind == "ringback_spoken":  # a greeting or an advert, said (twice, sometimes) unanswered
+        text = rng.choice(WORDS["ringback_music"])
+        words = _pcm(await speak(text, voice), gain)
+        parts = [_quiet(rng.uniform(0.2, 1.0)), words]
+        if rng.random() < 0.5:
+            parts += [_quiet(0.8), words]
+        return Scene(kind, False, line(np.concatenate([*parts, _quiet(0.5)]), rng), text, voice)
     if kind == "busy" and rng.random() < 0.3:  # the tone, no words
         return Scene(kind, rng.random() < 0.5, line(tone(0.35, 0.35, 4.0), rng))
     if kind == "human" and rng.random() < 0.25:  # says nothing: waits for us

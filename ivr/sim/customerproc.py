@@ -9,10 +9,10 @@ hands it its settings on stdin, and asks it for its counts; the child owns the S
 The line protocol (one JSON object per line, the child's stdout):
 
 * parent -> child, first line: ``{"host", "port", "username", "password", "max_calls",
-  "register", "local_port", "voices": {text: path of an 8 kHz mono 16-bit WAV}}`` (on stdin:
-  no secret on a command line);
+  "register", "local_port", "local_host", "voices": {text: path of an 8 kHz mono 16-bit
+  WAV}}`` (on stdin: no secret on a command line);
 * child -> parent: ``{"ready": true}`` once the phone is registered (or listening);
-* parent -> child: ``report`` -> ``{"calls", "hung_up_on", "errors", "cpu_s"}``;
+* parent -> child: ``report`` -> ``{"calls", "sources", "hung_up_on", "errors", "cpu_s"}``;
 * parent -> child: ``quit`` (or end of stdin) -> the last report, then the child exits.
 
 The child's log (warnings and up) goes to its stderr; the parent logs each line under
@@ -49,11 +49,13 @@ class SimReport:
     hung_up_on: Counter[str] = field(default_factory=Counter)  # ended by the far end
     errors: list[str] = field(default_factory=list)
     cpu_s: float = 0.0  # the simulator's CPU time
+    sources: Counter[str] = field(default_factory=Counter)  # INVITEs per sending address
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> SimReport:
         return cls(Counter(data.get("calls", {})), Counter(data.get("hung_up_on", {})),
-                   list(data.get("errors", [])), float(data.get("cpu_s", 0.0)))
+                   list(data.get("errors", [])), float(data.get("cpu_s", 0.0)),
+                   Counter(data.get("sources", {})))
 
 
 class SimulatorProcess:
@@ -61,11 +63,11 @@ class SimulatorProcess:
 
     def __init__(self, asterisk: AsteriskSettings, voices: dict[str, Path], *,
                  username: str = "customer", max_calls: int = 64, register: bool = True,
-                 local_port: int = 0) -> None:
+                 local_port: int = 0, local_host: str = "127.0.0.1") -> None:
         self.config = {
             "host": asterisk.bind_host, "port": asterisk.sip_port, "username": username,
             "password": asterisk.caller_password.get_secret_value(), "max_calls": max_calls,
-            "register": register, "local_port": local_port,
+            "register": register, "local_port": local_port, "local_host": local_host,
             "voices": {text: str(path) for text, path in voices.items()},
         }
         self.last = SimReport()
@@ -152,7 +154,8 @@ def _read_voice(path: str) -> bytes:
 
 
 def _report(sim: CustomerSimulator) -> str:
-    return json.dumps({"calls": dict(sim.calls), "hung_up_on": dict(sim.hung_up_on),
+    return json.dumps({"calls": dict(sim.calls), "sources": dict(sim.sources),
+                       "hung_up_on": dict(sim.hung_up_on),
                        "errors": sim.errors, "cpu_s": round(time.process_time(), 2)},
                       ensure_ascii=False)
 
@@ -175,7 +178,8 @@ async def _child() -> int:
     sim = CustomerSimulator(asterisk, speak, username=config["username"],
                             max_calls=config["max_calls"],
                             register=config.get("register", True),
-                            local_port=config.get("local_port", 0))
+                            local_port=config.get("local_port", 0),
+                            local_host=config.get("local_host", "127.0.0.1"))
     await sim.start()
     print(json.dumps({"ready": True}), flush=True)
     try:

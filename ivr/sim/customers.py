@@ -17,7 +17,9 @@ the number's last digit:
 Numbers starting with 170 play the network instead (``ivr/sim/carrier.py``; issue 23), by the
 last digit: 0 空号, 1 停机, 2 关机, 3 正在通话中 (each as early media after a 183, repeated
 until the dialer gives up, then 480), 4 a coloured ring-back (music as early media) and then a
-person who answers and declines the survey (key 2), 5 a ring-back tone and then the same.
+person who answers and declines the survey (key 2), 5 a ring-back tone and then the same, 6 a
+fake answer (200 OK) and then 号码不存在, over and over until the dialer hangs up, 7 a person
+who answers and says nothing (waits for the caller to speak), then declines by key.
 
 Speech comes from ``speak(text) -> 8 kHz PCM`` (the server's TTS prompt cache in the tests and
 the benchmark). Used by tests/e2e/test_campaigns_calls.py and the campaign benchmark.
@@ -50,10 +52,12 @@ BEHAVIOURS = {"0": "keys", "1": "busy", "2": "no_answer", "3": "machine", "4": "
               "5": "hangup_mid", "6": "dnc"}
 CARRIER_PREFIX = "170"
 CARRIER_BEHAVIOURS = {"0": "vacant", "1": "suspended", "2": "unreachable", "3": "busy_words",
-                      "4": "music_then_decline", "5": "ring_then_decline"}
+                      "4": "music_then_decline", "5": "ring_then_decline",
+                      "6": "answered_vacant", "7": "silent_then_decline"}
 # the announcement each plays (the carriers' wording: ivr.sim.carrier.WORDS)
 ANNOUNCEMENT = {"vacant": WORDS["vacant"][0], "suspended": WORDS["suspended"][0],
-                "unreachable": WORDS["unreachable"][0], "busy_words": WORDS["busy"][0]}
+                "unreachable": WORDS["unreachable"][0], "busy_words": WORDS["busy"][0],
+                "answered_vacant": WORDS["vacant"][1]}
 ANNOUNCE_FOR_S = 40.0  # then the network gives up (480)
 
 
@@ -66,16 +70,19 @@ def behaviour_of(number: str) -> str:
 class CustomerSimulator:
     def __init__(self, asterisk: AsteriskSettings, speak: Speak, *,
                  username: str = "customer", max_calls: int = 64, register: bool = True,
-                 local_port: int = 0) -> None:
+                 local_port: int = 0, local_host: str = "127.0.0.1") -> None:
         """``register`` False with a fixed ``local_port``: the far end of a static trunk (a
-        carrier's: no registration, Asterisk sends to a configured address)."""
+        carrier's: no registration, Asterisk sends to a configured address; several boxes may
+        send to one simulator, ``sources`` counts each box's calls)."""
         self.phone = SipPhone(server_host=asterisk.bind_host, server_port=asterisk.sip_port,
                               username=username,
                               password=asterisk.caller_password.get_secret_value(),
-                              max_ringing=max_calls, local_port=local_port)
+                              max_ringing=max_calls, local_port=local_port,
+                              local_host=local_host)
         self.register = register
         self.speak = speak
         self.calls: Counter[str] = Counter()  # behaviour -> calls received
+        self.sources: Counter[str] = Counter()  # the address each INVITE came from
         self.errors: list[str] = []
         self.hung_up_on: Counter[str] = Counter()  # behaviour -> calls the far end ended
         self._loop: asyncio.Task[None] | None = None
@@ -108,6 +115,7 @@ class CustomerSimulator:
         number = _dialed(call)
         kind = behaviour_of(number)
         self.calls[kind] += 1
+        self.sources[call.addr[0]] += 1
         try:
             await self._behave(call, kind)
         except SipError as exc:  # the dialer hung up on us (a machine, a timeout): not ours
@@ -122,8 +130,13 @@ class CustomerSimulator:
                     await call.hangup()
 
     async def _announce(self, call: IncomingCall, kind: str) -> None:
-        """The network's early media, over and over, until the dialer gives up."""
-        call.progress()
+        """The network's early media (or, ``answered_``, after a fake answer), over and over,
+        until the dialer gives up."""
+        fake_answer = kind.startswith("answered_")
+        if fake_answer:
+            await call.answer()
+        else:
+            call.progress()
         words = await self.speak(ANNOUNCEMENT[kind])
         pause = bytes(int(0.8 * 8000) * 2)
         loop = asyncio.get_running_loop()
@@ -131,7 +144,8 @@ class CustomerSimulator:
         while not call.ended and loop.time() < until:
             with contextlib.suppress(TimeoutError, SipError):
                 await asyncio.wait_for(call.play(words + pause), len(words) / 16000 + 3)
-        call.reject("480 Temporarily Unavailable")
+        if not fake_answer:
+            call.reject("480 Temporarily Unavailable")
 
     async def _behave(self, call: IncomingCall, kind: str) -> None:
         if kind in ANNOUNCEMENT:
@@ -145,6 +159,12 @@ class CustomerSimulator:
         elif kind == "ring_then_decline":
             await asyncio.sleep(3.0)  # ring-back: the 180 is already sent
             kind = "decline"
+        elif kind == "silent_then_decline":
+            await call.answer()
+            await listen_until_quiet(call)  # says nothing until the survey's opening is over
+            await _press(call, "2")
+            await call.wait_hangup(timeout=60)
+            return
         if kind == "busy":
             call.reject("486 Busy Here")
             return

@@ -39,10 +39,15 @@ from ivr.sim.customers import ANNOUNCEMENT, HELLO, MACHINE_GREETING
 from ivr.tools.benchvoice import asterisk_cpu_s
 from ivr.web.keys import CALL_FACTORY, DIALER, PROMPT_CACHE, RECOGNIZER, SESSIONS
 
-MIXES = {"keys": "0", "mixed": "00001235", "china": "012345"}  # last digits, cycled
+MIXES = {"keys": "0", "mixed": "00001235", "china": "01234567"}  # last digits, cycled
 # china: numbers 170…: the network's early media (ivr/sim/customers.py), and what each should be
-CHINA_EXPECTED = {"0": "vacant", "1": "suspended", "2": "unreachable", "3": "busy",
-                  "4": "answered", "5": "answered"}
+# (the row it is counted in, the outcome it must get)
+CHINA_EXPECTED = {"0": ("vacant", "vacant"), "1": ("suspended", "suspended"),
+                  "2": ("unreachable", "unreachable"), "3": ("busy", "busy"),
+                  "4": ("person after 彩铃", "answered"),
+                  "5": ("person after ring", "answered"),
+                  "6": ("fake answer: 空号", "vacant"),
+                  "7": ("silent person", "answered")}
 CHINA_RING_S = 25
 OPEN_AFTER_S = 8
 
@@ -56,8 +61,8 @@ class CampaignBench:
     outcomes: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     window_open: datetime | None = None
-    # china mix: (expected, got, seconds from dial to the end of the attempt) per attempt
-    china: list[tuple[str, str, float]] = field(default_factory=list)
+    # china mix: (row, expected, got, seconds from dial to the end of the attempt) per attempt
+    china: list[tuple[str, str, str, float]] = field(default_factory=list)
     seconds: float = 0.0
     cpu_process_s: float = 0.0
     cpu_asterisk_s: float | None = None
@@ -65,7 +70,8 @@ class CampaignBench:
     finished: bool = False
 
 
-def _max_overlap(spans: list[tuple[datetime, datetime]]) -> int:
+def max_overlap(spans: list[tuple[datetime, datetime]]) -> int:
+    """The most spans open at once."""
     edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
     up = best = 0
     for _, d in edges:
@@ -137,7 +143,7 @@ async def bench_campaigns(app: web.Application, settings: Settings, *, contacts:
             Attempt, Attempt.contact_id == Contact.id).where(Attempt.campaign_id == cid))).all()
         for phone, a in rows_:
             if mix == "china" and a.ended_at is not None:
-                report.china.append((CHINA_EXPECTED[phone[-1]], a.outcome,
+                report.china.append((*CHINA_EXPECTED[phone[-1]], a.outcome,
                                      (a.ended_at - a.started_at).total_seconds()))
             report.dials.append(a.started_at)
             report.outcomes[a.outcome] += 1
@@ -160,7 +166,7 @@ def print_campaign_bench(r: CampaignBench, command: str,
                  f"{(len(r.dials) - 1) / span:.2f}")
         if r.window_open is not None:
             echo(f"  window open -> first dial: {(first - r.window_open).total_seconds():.2f} s")
-    echo(f"  most calls up at once: {_max_overlap(r.spans)}")
+    echo(f"  most calls up at once: {max_overlap(r.spans)}")
     done = r.statuses.get("completed", 0)
     echo(f"  contacts completed: {done}/{r.contacts} ({100 * done / max(1, r.contacts):.1f}%); "
          f"statuses {dict(r.statuses)}; attempts {dict(r.outcomes)}")
@@ -175,25 +181,26 @@ def print_campaign_bench(r: CampaignBench, command: str,
     echo(f"  command: {command}")
 
 
-def print_china(rows: list[tuple[str, str, float]], echo: Callable[[str], object]) -> None:
-    """Each outcome's share classified right, people taken for announcements, time to decide,
+def print_china(rows: list[tuple[str, str, str, float]],
+                echo: Callable[[str], object]) -> None:
+    """Each scene's share classified right, people taken for announcements, time to decide,
     and what classifying a vacant or suspended number saves."""
-    by: dict[str, list[tuple[str, float]]] = {}
-    for want, outcome, took in rows:
-        by.setdefault(want, []).append((outcome, took))
+    by: dict[str, list[tuple[str, str, float]]] = {}
+    for row, want, outcome, took in rows:
+        by.setdefault(row, []).append((want, outcome, took))
     echo("  network (china mix):")
-    for expected, seen in sorted(by.items()):
-        right = sum(g == expected for g, _ in seen)
-        secs = sorted(s for g, s in seen if g == expected)
+    for row, seen in sorted(by.items()):
+        right = sum(g == w for w, g, _ in seen)
+        secs = sorted(s for w, g, s in seen if g == w)
         median = f", dial to decision median {secs[len(secs) // 2]:.1f} s" if secs else ""
-        echo(f"    {expected:<12} {right}/{len(seen)} right "
+        echo(f"    {row:<20} {right}/{len(seen)} right "
              f"({100 * right / len(seen):.1f} %){median}; "
-             f"got {dict(Counter(g for g, _ in seen))}")
-    people = [g for e, g, _ in rows if e == "answered"]
+             f"got {dict(Counter(g for _, g, _ in seen))}")
+    people = [g for _, w, g, _ in rows if w == "answered"]
     echo(f"    people taken for an announcement: "
          f"{sum(g in ('vacant', 'suspended', 'unreachable', 'busy') for g in people)}"
          f"/{len(people)}")
-    dead = [s for e, g, s in rows if e in ("vacant", "suspended") and g == e]
+    dead = [s for _, w, g, s in rows if w in ("vacant", "suspended") and g == w]
     if dead:
         spent = sorted(dead)[len(dead) // 2]
         echo(f"    per vacant/suspended number: {spent:.1f} s of line time (median) instead of "
@@ -209,7 +216,8 @@ def print_china(rows: list[tuple[str, str, float]], echo: Callable[[str], object
               help="keys: every customer answers the survey by keys; mixed: also busy, no "
                    "answer, answering machine and hang-up mid-survey; china: the network's "
                    "announcements as early media (空号, 停机, 关机, 正在通话中), a coloured "
-                   "ring-back and a ring-back tone before a customer.")
+                   "ring-back and a ring-back tone before a customer, a fake answer then "
+                   "号码不存在, a customer who answers in silence.")
 @click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True)
 @click.pass_obj
 def campaigns_cmd(settings: Settings, contacts: int, channels: int, cps: float, mix: str,

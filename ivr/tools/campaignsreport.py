@@ -1,9 +1,11 @@
-"""``ivr campaigns report ID [--csv FILE] [--unmasked --as USER]``.
+"""``ivr campaigns report ID [--csv FILE] [--attempts-csv FILE] [--unmasked --as USER]``.
 
 Prints progress and results (campaigns/report.py). ``--csv FILE`` writes every answer (``-``:
-standard output). Phones are masked in the export unless ``--unmasked`` is given together with
-``--as USER`` naming a desktop login whose role is in ``settings.ops.unmasked_roles`` (default:
-admin); the unmasked export is logged (who, which campaign; never the numbers).
+standard output); ``--attempts-csv FILE`` every dial attempt and what it met (the network's
+announcements included: ``campaigns/attemptlog.py``). Phones are masked in the exports unless
+``--unmasked`` is given together with ``--as USER`` naming a desktop login whose role is in
+``settings.ops.unmasked_roles`` (default: admin); the unmasked export is logged (who, which
+campaign; never the numbers).
 """
 
 from __future__ import annotations
@@ -35,12 +37,17 @@ def check_unmasked(settings: Settings, user: str | None) -> None:
 @click.argument("campaign_id", type=int)
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False, allow_dash=True),
               default=None, help="Write every answer to this CSV file ('-': stdout).")
+@click.option("--attempts-csv", "attempts_file",
+              type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Write every dial attempt and its outcome to this CSV file ('-': stdout).")
 @click.option("--unmasked", is_flag=True, help="Full phone numbers in the CSV (needs --as).")
 @click.option("--as", "user", default=None, help="Login whose role permits --unmasked.")
 @click.pass_obj
-def report_cmd(settings: Settings, campaign_id: int, csv_file: str | None, unmasked: bool,
-               user: str | None) -> None:
-    """Progress and results of campaign CAMPAIGN_ID; --csv exports every answer."""
+def report_cmd(settings: Settings, campaign_id: int, csv_file: str | None,
+               attempts_file: str | None, unmasked: bool, user: str | None) -> None:
+    """Progress and results of campaign CAMPAIGN_ID; --csv exports every answer,
+    --attempts-csv every dial attempt."""
+    from campaigns.attemptlog import AttemptRow, load_attempts, write_attempts_csv
     from campaigns.report import campaign_summary as summary_of
     from campaigns.report import load_answers, render_text, results_of, write_csv
     from campaigns.stats import AnswerRow
@@ -49,33 +56,45 @@ def report_cmd(settings: Settings, campaign_id: int, csv_file: str | None, unmas
     if unmasked:
         check_unmasked(settings, user)
 
-    async def go() -> tuple[str, list[AnswerRow]]:
+    if csv_file == "-" and attempts_file == "-":
+        raise click.UsageError("--csv and --attempts-csv cannot both go to stdout")
+
+    async def go() -> tuple[str, list[AnswerRow], list[AttemptRow]]:
         async with db_sessions(settings) as sessions:
             summary = await summary_of(sessions, campaign_id)
             if summary is None:
                 raise click.ClickException(f"no campaign {campaign_id}")
             rows = await load_answers(sessions, campaign_id)
-        return render_text(results_of(summary, rows)), rows
+            attempts = await load_attempts(sessions, campaign_id) if attempts_file else []
+        return render_text(results_of(summary, rows)), rows, attempts
 
     try:
-        text, rows = asyncio.run(go())
+        text, rows, attempts = asyncio.run(go())
     except StorageError as exc:
         raise click.ClickException(str(exc)) from exc
+    if attempts_file == "-":
+        write_attempts_csv(attempts, sys.stdout, unmasked=unmasked)
+    elif attempts_file:
+        with open(attempts_file, "w", encoding="utf-8-sig", newline="") as f:
+            write_attempts_csv(attempts, f, unmasked=unmasked)
     n = 0
     if csv_file == "-":
         n = write_csv(rows, sys.stdout, unmasked=unmasked)
     elif csv_file:
         with open(csv_file, "w", encoding="utf-8-sig", newline="") as f:
             n = write_csv(rows, f, unmasked=unmasked)
-    if csv_file == "-":
+    if "-" in (csv_file, attempts_file):
         click.echo(text, err=True)
     else:
         click.echo(text)
-    if csv_file:
+    for what, count, file in (("answers", n, csv_file),
+                              ("dial attempts", len(attempts), attempts_file)):
+        if not file:
+            continue
         if unmasked:
-            log.warning("campaign %s answers exported with full phone numbers by %s",
-                        campaign_id, user)
-        click.echo(f"{n} answers written to {csv_file}"
+            log.warning("campaign %s %s exported with full phone numbers by %s",
+                        campaign_id, what, user)
+        click.echo(f"{count} {what} written to {file}"
                    f"{' (phones unmasked)' if unmasked else ' (phones masked)'}", err=True)
 
 

@@ -99,12 +99,20 @@ def cluster_link(boxes: int) -> Iterator[list[tuple[str, str]]]:
         remove_link()
 
 
-def worker_settings(settings: Settings, n: int, netns: str, ip: str) -> Settings:
-    """Box ``n``'s Asterisk and the worker that serves it."""
+def worker_settings(settings: Settings, n: int, netns: str, ip: str, *,
+                    dialers: bool = False) -> Settings:
+    """Box ``n``'s Asterisk and the worker that serves it. ``dialers``: the worker runs its
+    survey dialer, which dials out through its box's static ``carrier`` trunk to this host
+    (where ``ivr.tools.drillclustersurvey`` puts the customer simulator)."""
     s = remote_settings(settings, netns, HOST_IP, ip, instance=f"cl{n}",
                         web_port=WEB_PORT + n)
     agi = s.agi.model_copy(update={"port": AGI_PORT + n})
-    return s.model_copy(update={"agi": agi})
+    if not dialers:
+        return s.model_copy(update={"agi": agi})
+    return s.model_copy(update={
+        "agi": agi,
+        "asterisk": s.asterisk.model_copy(update={"carrier_host": HOST_IP}),
+        "dialer": s.dialer.model_copy(update={"in_server": True, "endpoint": "carrier"})})
 
 
 def front_settings(settings: Settings, boxes: list[Settings]) -> Settings:
@@ -195,9 +203,10 @@ class Cluster:
 
 
 @contextlib.asynccontextmanager
-async def cluster(settings: Settings, *, boxes: int = 2,
+async def cluster(settings: Settings, *, boxes: int = 2, dialers: bool = False,
                   echo: Callable[[str], None] = print) -> AsyncIterator[Cluster]:
-    """Start the topology (``boxes`` Asterisk boxes, one worker each) and stop it all on exit."""
+    """Start the topology (``boxes`` Asterisk boxes, one worker each; ``dialers``: each worker
+    runs its survey dialer) and stop it all on exit."""
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     async with contextlib.AsyncExitStack() as stack:
@@ -206,7 +215,8 @@ async def cluster(settings: Settings, *, boxes: int = 2,
         storage = settings.model_copy(update={"asterisk": settings.asterisk.model_copy(
             update={"managed": False})})
         pg_url, redis_url, repo = await stack.enter_async_context(drill_stack(storage))
-        per_box = [worker_settings(settings, n, ns, ip) for n, (ns, ip) in enumerate(link, 1)]
+        per_box = [worker_settings(settings, n, ns, ip, dialers=dialers)
+                   for n, (ns, ip) in enumerate(link, 1)]
         asterisks = [ManagedAsterisk(b) for b in per_box]
         for ast in asterisks:  # each stops on the way out, even when a later one fails
             stack.push_async_callback(ast.stop)

@@ -35,7 +35,7 @@ def _boxes(asterisk: int, workers: int) -> int:
 
 
 def _run_cluster(settings: Settings, boxes: int, echo: Callable[[str], None],
-                 then: Callable[[Any], Awaitable[int]]) -> int:
+                 then: Callable[[Any], Awaitable[int]], *, dialers: bool = False) -> int:
     """Start the topology, run ``then`` on it, stop it all (also on SIGTERM / Ctrl-C)."""
     from ivr.tools.cluster import cluster
 
@@ -46,7 +46,7 @@ def _run_cluster(settings: Settings, boxes: int, echo: Callable[[str], None],
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         try:
-            async with cluster(settings, boxes=boxes, echo=echo) as cl:
+            async with cluster(settings, boxes=boxes, dialers=dialers, echo=echo) as cl:
                 return await then(cl)
         except asyncio.CancelledError:
             echo("  stopped")
@@ -150,14 +150,24 @@ def render_cmd(settings: Settings, boxes: tuple[str, ...], out: Path | None) -> 
               show_default=True, help="--load: seconds of prompts before the key 0.")
 @click.option("--hold", "hold_s", type=click.FloatRange(0, 300), default=2.0, show_default=True,
               help="--load: seconds in the queue before hanging up.")
+@click.option("--survey", "survey_contacts", type=click.IntRange(0, 500), default=6,
+              show_default=True, help="First, a survey campaign of this many customers worked "
+              "by both workers' dialers (0: none).")
+@click.option("--survey-channels", type=click.IntRange(1, 100), default=2, show_default=True,
+              help="--survey: the campaign's cap on calls at once (over both dialers).")
+@click.option("--survey-cps", type=click.FloatRange(0.1, 20), default=1.0, show_default=True,
+              help="--survey: the campaign's cap on dials a second (over both dialers).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary on stdout.")
 @click.pass_obj
 def drill_cluster_cmd(settings: Settings, calls: int, after_s: float, load_calls: int,
-                      rate: float, listen_s: float, hold_s: float, as_json: bool) -> None:
-    """Two Asterisk boxes behind Kamailio: calls spread, then one box killed (needs root)."""
+                      rate: float, listen_s: float, hold_s: float, survey_contacts: int,
+                      survey_channels: int, survey_cps: float, as_json: bool) -> None:
+    """Two Asterisk boxes behind Kamailio: a survey campaign by two dialers, calls spread, then
+    one box killed (needs root)."""
     from ivr.tools.drill import _finish
     from ivr.tools.drillcluster import cluster_drill
     from ivr.tools.drillclusterload import compare_load
+    from ivr.tools.drillclustersurvey import survey_through_cluster
 
     echo = (lambda _m: None) if as_json else click.echo
     summary: dict[str, Any] = {}
@@ -166,14 +176,26 @@ def drill_cluster_cmd(settings: Settings, calls: int, after_s: float, load_calls
         load = (await compare_load(cl, calls=load_calls, rate=rate, listen_s=listen_s,
                                    hold_s=hold_s, echo=echo)
                 if load_calls else None)
+        survey = None
+        if survey_contacts:
+            survey = await survey_through_cluster(cl, contacts=survey_contacts,
+                                                  channels=survey_channels, cps=survey_cps)
+            echo(f"  survey: {survey.contacts} customers in {survey.seconds} s by two dialers: "
+                 f"{survey.attempts} dials ({survey.dialled_twice} twice), per box "
+                 f"{survey.per_box}; at most {survey.most_open} open (cap {survey.channels}), "
+                 f"{survey.most_started_in_window} started in a pacing window (cap "
+                 f"{survey.rate_cap}); {survey.completed} completed, {survey.answers} answers")
         report = await cluster_drill(cl, calls=calls, after_s=after_s, echo=echo)
-        summary["cluster"] = {**report.summary(), "topology": cl.summary(), "load": load}
-        for failure in report.failures:
+        failures = report.failures + (survey.failures if survey else [])
+        summary["cluster"] = {**report.summary(), "topology": cl.summary(), "load": load,
+                              "survey": survey.summary() if survey else None}
+        for failure in failures:
             echo(f"  {failure}")
-        echo("cluster: " + ("passed" if report.passed else "FAILED"))
-        return 0 if report.passed else 1
+        echo("cluster: " + ("passed" if not failures else "FAILED"))
+        return 0 if not failures else 1
 
-    _finish(_run_cluster(settings, 2, echo, drill), summary, as_json)
+    _finish(_run_cluster(settings, 2, echo, drill, dialers=bool(survey_contacts)), summary,
+            as_json)
 
 
 def register(main: click.Group, drill_group: click.Group) -> None:

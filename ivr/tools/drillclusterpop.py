@@ -16,6 +16,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -89,21 +90,27 @@ async def pop_across(cl: Cluster) -> PopReport:
 SPOKEN = "查一下我的加油卡还有多少钱。"  # a request the recogniser hears well (drillvoice)
 
 
-async def speech_on_each_box(cl: Cluster) -> tuple[int, list[str]]:
-    """A spoken request on each box (rendered by the configured TTS, played over RTP from the
-    caller): returns how many records have a recognised ``speech`` step, and the failures."""
-    import wave
-
-    from ivr.sim.demo import listen_until_quiet
+async def rendered(cl: Cluster, text: str) -> Path:
+    """``text`` rendered by the cluster's configured TTS (the prompt cache: 8 kHz WAV)."""
     from tts.cache import PromptCache
     from tts.factory import build_synthesizer
 
     s = cl.boxes[0]
     synth = await asyncio.to_thread(build_synthesizer, s.tts, s.llm, None)
     try:
-        path = await PromptCache(synth, s.tts).get(SPOKEN)
+        return await PromptCache(synth, s.tts).get(text)
     finally:
         await synth.close()
+
+
+async def speech_on_each_box(cl: Cluster) -> tuple[int, list[str]]:
+    """A spoken request on each box (rendered by the configured TTS, played over RTP from the
+    caller): returns how many records have a recognised ``speech`` step, and the failures."""
+    import wave
+
+    from ivr.sim.demo import listen_until_quiet
+
+    path = await rendered(cl, SPOKEN)
     with wave.open(str(path)) as w:
         pcm = w.readframes(w.getnframes())
     failures: list[str] = []

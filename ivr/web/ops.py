@@ -9,8 +9,9 @@
   ``GET campaigns/{id}/results`` (progress, CSAT/NPS overall, per bot/agent/line/day,
   suggestions per bot), ``POST campaigns/{id}/start|pause|resume|stop``,
   ``POST campaigns`` (multipart: ``name``, ``survey``, ``line``, ``file``: a CSV imported with
-  the campaigns import), ``GET campaigns/{id}/answers.csv`` (phones masked; role admin may ask
-  ``?unmasked=1``, see ``settings.ops.unmasked_roles``).
+  the campaigns import), ``GET campaigns/{id}/answers.csv`` (every answer) and
+  ``GET campaigns/{id}/attempts.csv`` (every dial and what it met: ``campaigns.attemptlog``),
+  phones masked; role admin may ask ``?unmasked=1``, see ``settings.ops.unmasked_roles``.
 
 It reads from ``campaigns/`` (report, control, import), never the other way round.
 """
@@ -23,7 +24,8 @@ from pathlib import Path
 from aiohttp import web
 
 from campaigns import opsapi
-from campaigns.report import campaign_results, csv_text, list_campaigns
+from campaigns.attemptlog import attempts_csv_text
+from campaigns.report import campaign_results, campaign_summary, csv_text, list_campaigns
 from ivr.web import policy
 from ivr.web.auth import authenticate
 from ivr.web.keys import SESSIONS, SETTINGS
@@ -149,21 +151,35 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def answers_csv(request: web.Request) -> web.Response:
+    return await _export(request, "answers")
+
+
+async def attempts_csv(request: web.Request) -> web.Response:
+    return await _export(request, "attempts")
+
+
+async def _export(request: web.Request, what: str) -> web.Response:
     who = policy.principal(request)
-    user = who.user
     cid = _campaign_id(request)
     unmasked = request.query.get("unmasked") == "1"
     if unmasked and who.role not in request.app[SETTINGS].ops.unmasked_roles:
         raise web.HTTPForbidden(text='{"error": "没有查看完整号码的权限"}',
                                 content_type="application/json")
-    text = await csv_text(request.app[SESSIONS], cid, unmasked=unmasked)
+    sessions = request.app[SESSIONS]
+    if what == "answers":
+        text = await csv_text(sessions, cid, unmasked=unmasked)  # None: no such campaign
+    elif await campaign_summary(sessions, cid) is not None:
+        text = await attempts_csv_text(sessions, cid, unmasked=unmasked)
+    else:
+        text = None
     if text is None:
         raise _not_found(cid)
     if unmasked:
-        log.info("campaign %s answers exported unmasked by %s", cid, user)
+        log.info("campaign %s %s exported unmasked by %s", cid, what, who.user)
+    name = f"campaign-{cid}.csv" if what == "answers" else f"campaign-{cid}-{what}.csv"
     return web.Response(
         body=("\ufeff" + text).encode("utf-8"), content_type="text/csv", charset="utf-8",
-        headers={**HEADERS, "Content-Disposition": f'attachment; filename="campaign-{cid}.csv"'})
+        headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def setup(app: web.Application) -> None:
@@ -176,4 +192,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/ops/campaigns", create)
     app.router.add_get("/api/ops/campaigns/{cid}/results", results)
     app.router.add_get("/api/ops/campaigns/{cid}/answers.csv", answers_csv)
+    app.router.add_get("/api/ops/campaigns/{cid}/attempts.csv", attempts_csv)
     app.router.add_post("/api/ops/campaigns/{cid}/{action:start|pause|resume|stop}", control)

@@ -114,6 +114,7 @@ ROLE_TABLE: dict[tuple[str, str], Policy] = {
     ("POST", "/api/ops/campaigns"): OPS,
     ("GET", "/api/ops/campaigns/{cid}/results"): OPS,
     ("GET", "/api/ops/campaigns/{cid}/answers.csv"): OPS,
+    ("GET", "/api/ops/campaigns/{cid}/attempts.csv"): OPS,
     ("POST", "/api/ops/campaigns/{cid}/{action}"): OPS,
     # inbound analytics (ivr/web/analytics.py)
     ("GET", "/ops/analytics.js"): PUBLIC,

@@ -3,7 +3,9 @@ network answers a dial with 183 Session Progress and plays 空号 / 停机 / 关
 early media, over and over; the dialer's early-media listener (a snoop on the ringing channel,
 the real recogniser) ends each dial with the announcement's outcome long before the ring
 timeout. A coloured ring-back (music as early media) is not an answer: that person answers
-afterwards, hears the survey's opening and declines it (key 2).
+afterwards, hears the survey's opening and declines it (key 2). A fake answer followed by
+号码不存在 is heard after the answer and ends as the announcement, not as a machine; a person
+who answers and says nothing is a person (asked, declines), not AMD's machine.
 
 Tolerant where the recogniser reads synthetic speech (DEVELOPERS.md): an announcement must end
 as one of the announcement outcomes, never as an answer or a ring-out."""
@@ -53,7 +55,9 @@ async def test_announcements_end_the_dial_and_music_is_not_an_answer(
         settings: Settings) -> None:
     assert server.app is not None
     sessions = session_factory(pg_engine)
-    digits = "01234"  # 空号, 停机, 关机, 正在通话中, coloured ring-back then a customer
+    # 空号, 停机, 关机, 正在通话中 as early media; a coloured ring-back then a customer; a fake
+    # answer then 号码不存在; a customer who answers in silence
+    digits = "0123467"
     phones = [BASE + d for d in digits]
     await fresh_numbers(sessions, phones)
     cid = await repo.create_campaign(sessions, name="运营商提示音", survey="satisfaction",
@@ -70,7 +74,8 @@ async def test_announcements_end_the_dial_and_music_is_not_an_answer(
     assert not sim.errors, sim.errors
     results = await read_back(sessions, cid)
     attempts, contacts = results.attempts, results.contacts
-    seen = {d: (a.outcome, a.cause, a.ended_at - a.started_at if a.ended_at else None)
+    seen = {d: (a.outcome, a.amd_status, a.cause,
+                a.ended_at - a.started_at if a.ended_at else None)
             for d, a in attempts.items()}
     print(seen, contacts)
     for d in "0123":
@@ -80,6 +85,12 @@ async def test_announcements_end_the_dial_and_music_is_not_an_answer(
         assert a.ended_at is not None and a.ended_at - a.started_at < timedelta(
             seconds=RING_S - 5), seen  # decided while the announcement played, not rung out
     assert contacts["0"] in ("invalid", "exhausted"), contacts  # vacant, or retried later
-    # the coloured ring-back was music, not a voice: the person answered and was asked
-    assert attempts["4"].outcome == "answered", seen
-    assert contacts["4"] == "refused", contacts
+    # the coloured ring-back was music, not a voice: the person answered and was asked; so
+    # was the person who said nothing
+    for d in "47":
+        assert attempts[d].outcome == "answered", seen
+        assert contacts[d] == "refused", contacts
+    fake = attempts["6"]  # answered by the network, which then announced
+    assert fake.outcome in ANNOUNCEMENTS, seen
+    assert (fake.cause or "").startswith("after answer"), seen
+    assert contacts["6"] in ("invalid", "exhausted"), contacts

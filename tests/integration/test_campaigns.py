@@ -164,17 +164,23 @@ async def test_retry_delay_per_outcome_and_max_attempts(pg_engine: AsyncEngine) 
     assert statuses == {"exhausted": 3}
 
 
-async def test_carrier_announcements_strike_off_or_retry(pg_engine: AsyncEngine) -> None:
+async def test_carrier_announcements_strike_off_or_retry(pg_engine: AsyncEngine, pg_url: str,
+                                                         tmp_path: Path) -> None:
     """Issue 23: a vacant or suspended number is never dialled again, by this campaign or any
-    other (for 90 days); unreachable is retried after 2 h; the report counts each."""
+    other (for 90 days); unreachable is retried after 2 h; the report counts each, and the
+    attempts export lists each dial with what it met."""
+    from click.testing import CliRunner
+
     from campaigns.report import campaign_summary
+    from ivr.tools.cli import main
 
     sessions = session_factory(pg_engine)
     phones = _phones("23", 3)
     cid = await _campaign(sessions, phones, daily_cap=5, max_attempts=3)
     claims = await repo.claim_due(sessions, cid, 5, MONDAY_10, paced=False)
     for claim, outcome in zip(claims, ("vacant", "suspended", "unreachable"), strict=True):
-        await repo.finish_attempt(sessions, claim.attempt_id, outcome, MONDAY_10)
+        await repo.finish_attempt(sessions, claim.attempt_id, outcome, MONDAY_10,
+                                  cause=f"early media: phrase: {outcome}")
     async with sessions() as s:
         contacts = {c.phone: c for c in (await s.execute(
             select(Contact).where(Contact.campaign_id == cid))).scalars()}
@@ -187,6 +193,17 @@ async def test_carrier_announcements_strike_off_or_retry(pg_engine: AsyncEngine)
     assert summary is not None
     p = summary.progress
     assert (p.vacant, p.suspended, p.unreachable, p.pending) == (1, 1, 0, 1)
+    out = await asyncio.to_thread(
+        CliRunner().invoke, main, ["campaigns", "report", str(cid), "--attempts-csv", "-"],
+        env={"DATABASE_URL": pg_url, "IVR_HOME": str(tmp_path)}, catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    dials = [line.split(",") for line in out.stdout.splitlines() if line.startswith(str(cid))]
+    # the unreachable number is being dialled again (claimed above, at 14:00)
+    assert [(d[8], d[11]) for d in dials] == [("vacant", "invalid"), ("suspended", "invalid"),
+                                              ("unreachable", "dialing"),
+                                              ("dialing", "dialing")], dials
+    assert all(d[10].startswith("early media") for d in dials[:3])
+    assert not any(p in out.stdout for p in phones)  # masked
 
     # another campaign with the same numbers: the flagged ones are not dialled
     other = await _campaign(sessions, phones, daily_cap=5)

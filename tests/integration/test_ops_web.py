@@ -98,8 +98,17 @@ async def test_create_start_results_csv(ops_server: TestServer, pg_engine: Async
             assert r.status == 200
             rows = list(csv.DictReader(io.StringIO((await r.text()).lstrip("\ufeff"))))
         assert len(rows) == 5 and all("****" in row["phone"] for row in rows)
-        async with http.get(ops_server.make_url(base + "/answers.csv?unmasked=1")) as r:
-            assert r.status == 403
+        async with http.get(ops_server.make_url(base + "/attempts.csv")) as r:
+            assert r.status == 200
+            dials = list(csv.DictReader(io.StringIO((await r.text()).lstrip("\ufeff"))))
+        assert [d["outcome"] for d in dials] == ["answered", "answered"], dials
+        assert all("****" in d["phone"] and d["seconds"] == "110.0" for d in dials), dials
+        assert {d["contact_status"] for d in dials} == {"completed"}
+        for export in ("/answers.csv", "/attempts.csv"):
+            async with http.get(ops_server.make_url(base + export + "?unmasked=1")) as r:
+                assert r.status == 403
+        async with http.get(ops_server.make_url("/api/ops/campaigns/999999/attempts.csv")) as r:
+            assert r.status == 404
         async with http.get(ops_server.make_url("/api/ops/campaigns/999999/results")) as r:
             assert r.status == 404
         async with http.post(ops_server.make_url(base + "/stop")) as r:

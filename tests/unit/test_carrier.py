@@ -6,6 +6,7 @@ announcement, an announcement's opening); a person's words never make an announc
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -66,8 +67,10 @@ def test_the_opening_words_alone_decide_nothing_while_they_go_on() -> None:
 
 
 def test_people_are_never_announcements() -> None:
+    """Nor the words a coloured ring-back says over its music."""
     said = [*WORDS["human"], "嗯", "不需要", "我在开会，等会儿再打给我", "你哪里？打错了吧",
-            "我不是机主", "这个号码我刚换的", "你们是中石油的吗"]
+            "我不是机主", "这个号码我刚换的", "你们是中石油的吗",
+            *WORDS["ringback_music"], "您的电话正在接通中，请稍候"]  # a 彩铃's words
     for text in said:
         assert read_words(text)[0] not in ANNOUNCEMENTS, text
 
@@ -76,3 +79,36 @@ def test_policies() -> None:
     assert POLICIES["vacant"].never_again and POLICIES["suspended"].never_again
     assert POLICIES["unreachable"].retry and not POLICIES["unreachable"].never_again
     assert POLICIES["human"].answered and not POLICIES["ringback_music"].retry
+
+
+def test_words_before_an_answer_that_are_no_announcement_ring_on() -> None:
+    """A spoken 彩铃 (欢迎致电…请稍候) is not the network: hanging up on it would hang up on a
+    person about to answer. Only an announcement's words (or its opening) end a dial."""
+    talking = analyse(pcm(np.zeros(8000)))
+    talking = replace(talking, speech_s=3.0)
+    for text in WORDS["ringback_music"]:
+        assert decide(talking, text, answered=False).outcome is None, text
+    assert decide(talking, "您拨打的电话暂时无法接通", answered=False).outcome == "unreachable"
+
+
+async def test_a_dial_waits_for_an_announcement_heard_after_the_answer() -> None:
+    """``ariorigin``: AMD said MACHINE (or the survey began) while the listening goes on; an
+    announcement it then hears is found; a person or a machine it hears is not its to say."""
+    import asyncio
+
+    from campaigns.ariorigin import _Dialing
+    from campaigns.carrier import Verdict
+
+    call = _Dialing(asyncio.Queue(4))
+    assert await call.announcement(0.01) is None  # nothing listened
+
+    async def hears(verdict: Verdict, after_s: float) -> Verdict:
+        await asyncio.sleep(after_s)
+        return verdict
+
+    call.listening = asyncio.create_task(hears(Verdict("vacant", "phrase: 空号"), 0.05))
+    assert await call.announcement(0.0) is None  # not decided yet
+    found = await call.announcement(2.0)
+    assert found is not None and found.outcome == "vacant"
+    call.listening = asyncio.create_task(hears(Verdict("human", "a short hello"), 0.0))
+    assert await call.announcement(2.0) is None

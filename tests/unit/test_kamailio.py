@@ -58,3 +58,21 @@ def test_rotation_is_read_from_dispatcher_list() -> None:
                 FLAGS: IP
                 PRIORITY: 0 } } } } }"""
     assert parse_rotation(text) == {"sip:10.78.0.12:5060": True, "sip:10.78.0.11:5060": False}
+
+
+def test_cluster_workers_dial_out_through_their_box_to_one_simulator(tmp_path: Path) -> None:
+    """With dialers on, each box's static ``carrier`` trunk points at the host side of the
+    link (one customer simulator there serves every box) and each worker dials through it."""
+    from asterisk.runner import render_configs
+    from ivr.core.config import load_settings
+    from ivr.tools.cluster import HOST_IP, worker_settings
+
+    base = load_settings(home=tmp_path)
+    plain = worker_settings(base, 1, "ivr-cl-a1", "10.78.0.11")
+    assert not plain.dialer.in_server
+    assert "contact = sip:10.78.0.11:5070" in render_configs(plain)["pjsip.conf"]
+    for n in (1, 2):
+        s = worker_settings(base, n, f"ivr-cl-a{n}", f"10.78.0.1{n}", dialers=True)
+        assert s.dialer.in_server and s.dialer.endpoint == "carrier"
+        pjsip = render_configs(s)["pjsip.conf"]
+        assert f"contact = sip:{HOST_IP}:5070" in pjsip and "@@" not in pjsip

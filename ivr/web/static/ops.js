@@ -120,6 +120,8 @@ function renderResults(r) {
   document.getElementById("dname").textContent = `${r.campaign.id} · ${r.campaign.name}`;
   const a = document.getElementById("csv");
   a.href = `/api/ops/campaigns/${r.campaign.id}/answers.csv`; a.hidden = false;
+  const t = document.getElementById("attempts-csv");
+  t.href = `/api/ops/campaigns/${r.campaign.id}/attempts.csv`; t.hidden = false;
   const o = r.overall;
   const items = PROGRESS_ZH.map(([k, zh]) => [zh, r.progress[k]]);
   items.push(["CSAT 均分", o.csat_mean ?? "—"], ["NPS", o.nps ?? "—"]);
