@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from campaigns import stats
 from campaigns.tables import Attempt, Contact
+from ivr.core.chinatime import CHINA
 from ivr.core.csvsafe import safe_writer
 from ivr.core.privacy import mask_number
 from ivr.core.storage.db import SessionFactory
@@ -66,7 +66,7 @@ async def load_attempts(sessions: SessionFactory, campaign_id: int) -> list[Atte
 
 
 def _when(t: datetime | None) -> str:
-    return t.astimezone(stats.CHINA).isoformat(timespec="seconds") if t is not None else ""
+    return t.astimezone(CHINA).isoformat(timespec="seconds") if t is not None else ""
 
 
 def write_attempts_csv(rows: list[AttemptRow], out: io.TextIOBase | Any, *,

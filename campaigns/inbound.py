@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from campaigns.stats import CHINA
+from ivr.core.chinatime import CHINA
 from ivr.core.lines import LINES
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.errors import StorageError

@@ -122,7 +122,7 @@ CHANNEL_ZH = {"survey_call": "回访电话", "operator": "运营人员", "nation
 
 def csv_rows(rows: list[ConsentEvent], *, unmasked: bool = False) -> list[list[str]]:
     """The audit export: a header, then one row per event (China time)."""
-    from campaigns.stats import CHINA
+    from ivr.core.chinatime import CHINA
 
     out = [HEADER]
     for e in rows:

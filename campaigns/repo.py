@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -40,9 +39,10 @@ from campaigns.tables import (
     DoNotCall,
     NumberFlag,
 )
+from ivr.core.chinatime import CHINA
 from ivr.core.storage.db import SessionFactory
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = CHINA
 PHONE_HEADERS = ("phone", "电话", "手机", "号码", "手机号", "mobile", "tel")
 NAME_HEADERS = ("name", "姓名", "客户", "客户姓名")
 RETRY_OUTCOMES = ("busy", "no_answer", "failed", "machine")

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from campaigns import stats
 from campaigns.stats import AnswerRow, Scores
 from campaigns.tables import Answer, Attempt, Campaign, Contact, DoNotCall
+from ivr.core.chinatime import CHINA
 from ivr.core.csvsafe import safe_writer
 from ivr.core.privacy import mask_number
 from ivr.core.storage.db import SessionFactory
@@ -216,7 +217,7 @@ def write_csv(rows: Sequence[AnswerRow], out: io.TextIOBase | Any, *, unmasked: 
     for r in rows:
         w.writerow([r.campaign_id, r.contact_id, r.phone if unmasked else mask_number(r.phone),
                     r.name or "", r.question, r.kind, "" if r.score is None else r.score,
-                    r.text or "", r.answered_at.astimezone(stats.CHINA).isoformat(
+                    r.text or "", r.answered_at.astimezone(CHINA).isoformat(
                         timespec="seconds"),
                     r.call_id or "", r.orig_call_id or "", r.bot or "", r.agent or "",
                     r.line or ""])

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-CHINA = ZoneInfo("Asia/Shanghai")
+from ivr.core.chinatime import china_day
+
 CSAT_SCORES = (1, 2, 3, 4, 5)
 NPS_PROMOTER_MIN = 9
 NPS_DETRACTOR_MAX = 6
@@ -100,11 +100,6 @@ def scores(rows: Iterable[AnswerRow]) -> Scores:
     out.nps = nps_value(out.promoters, out.detractors, out.nps_n)
     return out
 
-
-def china_day(at: datetime) -> date:
-    if at.tzinfo is None:  # stored timestamps are aware; a naive one is taken as UTC
-        at = at.replace(tzinfo=UTC)
-    return at.astimezone(CHINA).date()
 
 
 def grouped(rows: Iterable[AnswerRow], key: Callable[[AnswerRow], str]) -> dict[str, Scores]:

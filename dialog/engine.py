@@ -18,6 +18,7 @@ from dialog.actions import Transfer as TransferAction
 from dialog.catalog import Catalog
 from dialog.global_intents import global_intent
 from dialog.nlu.lines import named_line
+from dialog.nlu.llmchoice import IntentAdviser, Option
 from dialog.nlu.matching import MatchResult
 from dialog.prompts import P, line_menu_text
 from dialog.routing import RouteDecision, route_request
@@ -86,8 +87,11 @@ def _entry(slot: SlotSpec) -> str:
 class DialogEngine:
     def __init__(self, catalog: Catalog, actions: Mapping[str, ActionFn] | None = None, *,
                  max_failures: int = 2, max_silences: int = 2, max_turns: int = 40,
-                 call_id: str | None = None, notice: str = "") -> None:
+                 call_id: str | None = None, notice: str = "",
+                 adviser: IntentAdviser | None = None) -> None:
         self.catalog = catalog
+        # asked when routing ends unsure (dialog/nlu/llmchoice.py); None: never
+        self.adviser = adviser
         self.notice = notice  # the privacy notice after the greeting ("" : none)
         self.call_id = call_id or uuid.uuid4().hex
         self.actions = dict(actions or {})
@@ -181,13 +185,15 @@ class DialogEngine:
 
     @classmethod
     def restore(cls, catalog: Catalog, actions: Mapping[str, ActionFn] | None,
-                snapshot: dict[str, Any]) -> DialogEngine:
+                snapshot: dict[str, Any], *,
+                adviser: IntentAdviser | None = None) -> DialogEngine:
         """An engine continuing a snapshot; ValueError if the snapshot cannot be used (e.g.
         its bot is no longer published)."""
         state = load_state(snapshot.get("state", {}))
         if state.bot is not None and state.bot not in catalog.bots:
             raise ValueError(f"bot {state.bot!r} of the snapshot is not in the catalog")
-        engine = cls(catalog, actions, call_id=str(snapshot.get("call_id") or "") or None)
+        engine = cls(catalog, actions, call_id=str(snapshot.get("call_id") or "") or None,
+                     adviser=adviser)
         engine.state = state
         return engine
 
@@ -357,17 +363,24 @@ class DialogEngine:
                 return await self._confirmed(bool(yes))
             st.mode, st.clarify = "route", ()  # something else: a new request
         decision: str
+        advised: str | None = None
         if st.mode == "clarify":
             result = await self._match(text, only=st.clarify)
             decision, options = result.decision, tuple(c.intent for c in result.candidates[:2])
         else:
             routed = await self._route(text)
             result, decision, options = routed.result, routed.decision, routed.options
+            if decision in ("clarify", "no_match") and result.candidates:
+                advised = await self._advised(text, result)
+                if advised is not None:  # put to the caller as one yes/no question
+                    decision, options = "confirm", (advised,)
         best = result.best
         detail = {"text": text, "decision": decision,
                   "intent": best.intent if best else None,
                   "score": round(best.score, 3) if best else 0.0,
                   "layer": best.layer if best else None}
+        if advised is not None:
+            detail["advised"] = advised  # the LLM's pick, asked as 您是要办理…吗？
         if decision == "match" and best is not None:
             return [Step("intent", detail), *await self._enter(best.intent, via="speech")]
         if decision == "confirm" and st.mode != "clarify":
@@ -384,6 +397,15 @@ class DialogEngine:
         return [Step("intent", detail),
                 *self._failure("no_match", [Say(P["no_match"], "no_match"),
                                             *self._route_prompt()])]
+
+    async def _advised(self, text: str, result: MatchResult) -> str | None:
+        """The adviser's pick among the matcher's candidates (within its own budget)."""
+        if self.adviser is None:
+            return None
+        bots = self.catalog.bots
+        options = [Option(c.intent, bots[c.intent].name, bots[c.intent].standard)
+                   for c in result.candidates if c.intent in bots]
+        return await self.adviser.choose(text, options)
 
     async def _match(self, text: str, *, only: tuple[str, ...] | None = None) -> MatchResult:
         if self.catalog.embedder is None:

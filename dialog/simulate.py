@@ -27,6 +27,7 @@ from typing import Any, Literal
 from dialog.actions import Action, Dtmf, Hangup, Say, Transfer, Utterance
 from dialog.catalog import Catalog
 from dialog.engine import DialogEngine
+from dialog.nlu.llmchoice import IntentAdviser
 
 MAX_TURNS = 4
 YES, NO, NEITHER = "是的", "不是", "都不是"
@@ -53,9 +54,10 @@ def _said(actions: Sequence[Action]) -> str:
 
 
 async def simulate(catalog: Catalog, expected: str, sentences: Sequence[str],
-                   source: str = "") -> Dialog:
-    """One caller who wants ``expected`` and words it as ``sentences`` (first one first)."""
-    engine = DialogEngine(catalog)
+                   source: str = "", *, adviser: IntentAdviser | None = None) -> Dialog:
+    """One caller who wants ``expected`` and words it as ``sentences`` (first one first);
+    ``adviser``: the engine asks it when routing is unsure (``dialog.nlu.llmchoice``)."""
+    engine = DialogEngine(catalog, adviser=adviser)
     engine.start()
     st = engine.state
     said: list[str] = []
@@ -90,7 +92,8 @@ def _menu_key(catalog: Catalog, line: str, bot_id: str) -> str | None:
     return bot.menu_key if bot is not None and bot.line == line and bot.menu_key else None
 
 
-async def simulate_set(catalog: Catalog, rows: Sequence[tuple[str, str, str]]) -> list[Dialog]:
+async def simulate_set(catalog: Catalog, rows: Sequence[tuple[str, str, str]], *,
+                       adviser: IntentAdviser | None = None) -> list[Dialog]:
     """Every ``(bot, source, text)`` row as a caller: the row's own sentence first, then the
     same bot's other sentences of the set, in order."""
     by_bot: dict[str, list[str]] = {}
@@ -99,7 +102,7 @@ async def simulate_set(catalog: Catalog, rows: Sequence[tuple[str, str, str]]) -
     out = []
     for bot, source, text in rows:
         others = [t for t in by_bot[bot] if t != text]
-        out.append(await simulate(catalog, bot, [text, *others], source))
+        out.append(await simulate(catalog, bot, [text, *others], source, adviser=adviser))
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from dialog.nlu import normalize as nz
 from dialog.scenario import SlotSpec
+from ivr.core.chinatime import china_today
 
 
 def parse_slot(slot: SlotSpec, raw: str, *, dtmf: bool,
@@ -47,7 +48,7 @@ def parse_slot(slot: SlotSpec, raw: str, *, dtmf: bool,
         amount = nz.parse_amount(text)
         return (amount, None) if amount is not None else (None, "请说出金额，比如一百元。")
     if kind == "date":
-        rng = nz.parse_date(text, today or date.today())
+        rng = nz.parse_date(text, today or china_today())  # the caller's today
         return (rng, None) if rng is not None else (None, "请说出日期，比如上个月或者三月五号。")
     value = text.strip()
     return (value, None) if value else (None, "请再说一遍。")

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Sequence, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialog.backends.base import BackendError, BackendUnavailable
 from dialog.backends.hashing import check_secret
+from ivr.core.chinatime import CHINA
 from ivr.core.privacy import mask_digits_in_text
 from ivr.core.storage.db import SessionFactory
 
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
+CHINA_TZ = CHINA
 Clock = Callable[[], datetime]
 _DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 MAX_LIMIT = 50

@@ -60,7 +60,6 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from dialog.backends.base import (
     CARD_STATUSES,
@@ -90,9 +89,10 @@ from dialog.backends.base import (
     WorkOrder,
     WorkOrders,
 )
+from ivr.core.chinatime import CHINA
 from ivr.core.privacy import mask_digits_in_text
 
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
+CHINA_TZ = CHINA
 MAX_LIMIT = 50  # ``limit`` is clamped to 1..MAX_LIMIT
 CENT = Decimal("0.01")
 WORK_ORDER_KIND = "contract_check"

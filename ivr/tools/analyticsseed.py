@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import delete, insert
 
-from campaigns.stats import CHINA
 from dialog.catalog import Catalog
+from ivr.core.chinatime import CHINA
 from ivr.core.lines import queue_for
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.models import Call

@@ -15,6 +15,7 @@ from dialog.business import build_actions
 from dialog.engine import ActionFn, DialogEngine
 from dialog.lifecycle.checks import TEST_TODAY
 from dialog.testing import EngineDriver, event_for, run_catalog_tests
+from ivr.core.chinatime import china_today
 from ivr.core.config import Settings
 from ivr.core.storage.db import create_engine, session_factory
 from ivr.core.storage.migrate import upgrade
@@ -39,7 +40,7 @@ async def demo_actions(settings: Settings, today: date | None = None, *, scratch
     if url is None:
         pg = EmbeddedPostgres(settings.database)
         url = await asyncio.to_thread(pg.start)
-    day = today or date.today()
+    day = today or china_today()
     try:
         if scratch:
             async with scratch_actions(url, settings.dialog, day) as actions:

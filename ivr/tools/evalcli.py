@@ -273,11 +273,13 @@ def _report(report: dict[str, Any], show: Show, json_out: str | None, what: str)
 @click.option("--source", default=None, help="Only rows of this source (paraphrase, similar).")
 @click.option("--part", default=None,
               help="With a bench speech JSON report: which of its reports (e.g. test/audio).")
+@click.option("--llm", is_flag=True,
+              help="Ask llm.base_url's model when routing is unsure (nlu.llm_budget_ms).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Write the summary and every simulated dialog to this file.")
 @click.pass_obj
 def eval_dialogs(settings: Settings, tsv: str, holdout: bool, source: str | None,
-                 part: str | None, json_out: str | None) -> None:
+                 part: str | None, llm: bool, json_out: str | None) -> None:
     """Simulated callers, one per row of TSV, through the dialog engine: each says the row's
     words, answers yes/no and either/or questions truthfully and rephrases with the same bot's
     other rows when asked again (dialog/simulate.py). A .json file is a report of `ivr eval
@@ -286,7 +288,8 @@ def eval_dialogs(settings: Settings, tsv: str, holdout: bool, source: str | None
     from ivr.tools.evaldialogs import print_dialogs, run_dialogs
 
     try:
-        report = run_dialogs(settings, Path(tsv), holdout=holdout, source=source, part=part)
+        report = run_dialogs(settings, Path(tsv), holdout=holdout, source=source, part=part,
+                             llm=llm)
     except EvalFileError as exc:
         raise click.ClickException(str(exc)) from exc
     _report(report, print_dialogs, json_out, "per-dialog")

@@ -35,7 +35,11 @@ def heard_rows(path: Path, part: str | None) -> tuple[list[tuple[str, str, str]]
 
 
 def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
-                source: str | None = None, part: str | None = None) -> dict[str, Any]:
+                source: str | None = None, part: str | None = None,
+                llm: bool = False) -> dict[str, Any]:
+    """``llm``: the engine asks ``settings.llm``'s endpoint when routing is unsure, within
+    ``nlu.llm_budget_ms`` (``dialog.nlu.llmchoice``); its figures are in the report."""
+    from dialog.nlu.llmchoice import LlmIntentChooser
     from handoff.embeddings import intent_catalog
 
     catalog = intent_catalog(settings)  # the matcher callers get (nlu.embedder)
@@ -49,13 +53,32 @@ def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
         triples = [t for t in triples if t[1] == source]
     if holdout:
         catalog = holdout_catalog(catalog, [t[2] for t in triples])
-    dialogs: list[Dialog] = asyncio.run(simulate_set(catalog, triples))
+    adviser = (LlmIntentChooser(settings.llm, budget_s=settings.nlu.llm_budget_ms / 1000)
+               if llm else None)
+    if llm and not settings.llm.base_url:
+        raise EvalFileError("--llm needs llm.base_url (an OpenAI-compatible endpoint)")
+
+    async def go() -> list[Dialog]:
+        try:
+            return await simulate_set(catalog, triples, adviser=adviser)
+        finally:
+            if adviser is not None:
+                await adviser.close()
+
+    dialogs: list[Dialog] = asyncio.run(go())
+    advice: dict[str, Any] | None = None
+    if adviser is not None:
+        took = sorted(adviser.answered_s)
+        advice = {"model": settings.llm.model, "budget_ms": settings.nlu.llm_budget_ms,
+                  "asked": sum(adviser.stats.values()), **dict(adviser.stats),
+                  "answered_ms_p50": round(1000 * took[len(took) // 2]) if took else None,
+                  "answered_ms_max": round(1000 * took[-1]) if took else None}
     by_source: dict[str, Any] = {}
     for name in dict.fromkeys(d.source for d in dialogs):
         by_source[name or "-"] = summarize_dialogs([d for d in dialogs if d.source == name])
     return {"file": str(path), "holdout": holdout, "problems": problems,
             "all": summarize_dialogs(dialogs), "by_source": by_source,
-            "embedder": settings.nlu.embedder,
+            "embedder": settings.nlu.embedder, "llm": advice,
             "dialogs": [d.as_dict() for d in dialogs]}
 
 
@@ -73,6 +96,11 @@ def print_dialogs(report: dict[str, Any], echo: Callable[[str], None]) -> None:
     for p in report["problems"]:
         echo(f"skipped: {p}")
     echo(_line("all", report["all"]))
+    if advice := report.get("llm"):
+        echo(f"LLM when unsure ({advice['model']}, budget {advice['budget_ms']} ms): asked "
+             f"{advice['asked']}, picked {advice.get('ok', 0)}, no pick {advice.get('none', 0)}, "
+             f"late {advice.get('late', 0)}, failed {advice.get('error', 0)}; answered in "
+             f"{advice['answered_ms_p50']} ms (p50), {advice['answered_ms_max']} ms (max)")
     if len(report["by_source"]) > 1:
         for name, s in report["by_source"].items():
             echo(_line(name, s))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -68,12 +68,12 @@ def ledger_cmd(settings: Settings, phone: str | None, since: datetime | None,
     who, campaign, call): the audit export."""
     from campaigns.inbound import day_bounds
     from campaigns.ledger import csv_rows, events
-    from campaigns.stats import CHINA
+    from ivr.core.chinatime import CHINA, china_today
     from ivr.core.csvsafe import safe_writer
 
     if unmasked:
         check_unmasked(settings, user)
-    today = date.today()
+    today = china_today()  # China's day, not this machine's (UTC in CI)
     first = since.date() if since else today - timedelta(days=30)
     last = until.date() if until else today
     a, b = day_bounds(first, last)

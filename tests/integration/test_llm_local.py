@@ -195,3 +195,26 @@ async def test_a_slow_real_model_is_abandoned_and_the_server_goes_on(llm: LocalL
     finally:
         await client.close()
     assert parse_summary("not json") is None
+
+
+async def test_the_intent_chooser_against_a_real_model(llm: LocalLLM) -> None:
+    """``dialog.nlu.llmchoice``: whatever the model says, the answer is one of the options
+    offered or None, never an error; past its budget it is None at once (counted late)."""
+    from dialog.nlu.llmchoice import LlmIntentChooser, Option
+
+    options = [Option("fuel_locked", "加油卡锁卡", "加油卡被锁了怎么办"),
+               Option("fuel_loss", "加油卡挂失", "加油卡丢了怎么挂失")]
+    roomy = LlmIntentChooser(settings_for(llm, 30.0), budget_s=20.0)
+    try:
+        pick = await roomy.choose("我的加油卡找不到了", options)
+    finally:
+        await roomy.close()
+    assert pick in (None, "fuel_locked", "fuel_loss")
+    assert sum(roomy.stats.values()) == 1 and not roomy.stats["error"], roomy.stats
+    tight = LlmIntentChooser(settings_for(llm, 30.0), budget_s=0.001)
+    t = time.monotonic()
+    try:
+        assert await tight.choose("我的加油卡找不到了", options) is None
+    finally:
+        await tight.close()
+    assert tight.stats["late"] == 1 and time.monotonic() - t < 1.0
