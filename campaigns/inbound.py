@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.core.chinatime import CHINA
+from ivr.core.chinatime import CHINA, china_today
 from ivr.core.lines import LINES
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.errors import StorageError
@@ -111,7 +111,7 @@ def parse_range(start: str | None, end: str | None, line: str | None,
                 today: date | None = None) -> tuple[date, date, str]:
     """``from``/``to`` (YYYY-MM-DD, China days, ``to`` included; default the last 7 days) and
     ``line`` ('' for all)."""
-    today = today or datetime.now(CHINA).date()
+    today = today or china_today()
     try:
         last = date.fromisoformat(end) if end else today
         first = date.fromisoformat(start) if start else last - timedelta(days=6)

@@ -47,6 +47,8 @@ ATTEMPT_OUTCOMES = ("dialing", "answered", "busy", "no_answer", "failed", "machi
 DEFAULT_WINDOWS: dict[str, list[list[str]]] = {
     str(d): [["09:00", "12:00"], ["14:00", "20:00"]] for d in range(7)  # 0 = Monday
 }
+# every minute of every day: drills and tests, which must not wait for a window
+ALL_DAY: dict[str, list[list[str]]] = {str(d): [["00:00", "23:59"]] for d in range(7)}
 DEFAULT_RETRY_S: dict[str, int] = {"busy": 600, "no_answer": 1800, "failed": 900,
                                    "machine": 3600, "unreachable": 7200}
 NEVER_AGAIN = ("vacant", "suspended")  # the number is flagged (NumberFlag) for every campaign

@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import click
 
@@ -49,14 +49,15 @@ async def bench_analytics(settings: Settings, *, calls: int, runs: int,
     from aiohttp.test_utils import TestServer
 
     from dialog.catalog import Catalog
+    from ivr.core.chinatime import china_today
     from ivr.core.storage.db import create_engine, session_factory
     from ivr.core.storage.migrate import upgrade
-    from ivr.tools.analyticsseed import CHINA, seed_month
+    from ivr.tools.analyticsseed import seed_month
     from ivr.web import analytics
     from ivr.web.keys import SESSIONS, SETTINGS
 
     say = echo or click.echo
-    end = datetime.now(CHINA).date()
+    end = china_today()
     first, last = end - timedelta(days=30), end - timedelta(days=1)
     async with _database(settings) as url:
         await upgrade(url)

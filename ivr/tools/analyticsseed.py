@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, insert
 
 from dialog.catalog import Catalog
-from ivr.core.chinatime import CHINA
+from ivr.core.chinatime import CHINA, china_today
 from ivr.core.lines import queue_for
 from ivr.core.storage.db import SessionFactory
 from ivr.core.storage.models import Call
@@ -116,7 +116,7 @@ async def seed_month(sessions: SessionFactory, catalog: Catalog, *, calls: int =
                      days: int = 30, end: date | None = None, seed: int = 0) -> int:
     """Insert ``calls`` synthetic calls over the ``days`` China days before ``end`` (default
     today): the day range is ``[end - days, end)``."""
-    end = end or datetime.now(CHINA).date()
+    end = end or china_today()
     rows = synthetic_calls(catalog, calls=calls, days=days, end=end, seed=seed)
     for i in range(0, len(rows), CHUNK):
         async with sessions() as s, s.begin():

@@ -37,11 +37,11 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from campaigns.tables import ALL_DAY
 from ivr.tools.benchcampaigns import max_overlap
 from ivr.tools.cluster import HOST_IP, Cluster
 from ivr.tools.drillclusterpop import rendered
 
-ALL_DAY = {str(d): [["00:00", "23:59"]] for d in range(7)}
 ANSWERS_PER_SURVEY = 3  # CSAT, NPS, resolved (the keys customer's; consent is the ledger's)
 RING_S = 20
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaigns import repo
 from campaigns.report import campaign_results, render_text
 from campaigns.service import survey_originator
-from campaigns.tables import Contact
+from campaigns.tables import ALL_DAY, Contact
 from dialog.backends.tables import WorkOrderRow
 from ivr.core.config import Settings
 from ivr.core.storage.db import session_factory
@@ -32,7 +32,6 @@ from tests.campaign_db import (
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
-ALL_DAY = {str(d): [["00:00", "23:59"]] for d in range(7)}
 BASE = "1391234000"  # + behaviour digit (ivr/sim/customers.py)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaigns import repo
 from campaigns.carrier import ANNOUNCEMENTS
 from campaigns.service import survey_originator
+from campaigns.tables import ALL_DAY
 from ivr.core.config import Settings
 from ivr.core.storage.db import session_factory
 from ivr.sim.customerproc import SimulatorProcess
@@ -30,7 +31,6 @@ from tests.campaign_db import fresh_numbers, read_back, run_until_finished
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
-ALL_DAY = {str(d): [["00:00", "23:59"]] for d in range(7)}
 BASE = "1700012340"  # + the carrier behaviour digit (ivr/sim/customers.py)
 RING_S = 25
 

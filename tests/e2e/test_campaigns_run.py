@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns import repo
-from campaigns.tables import Campaign
+from campaigns.tables import ALL_DAY, Campaign
 from ivr.core.config import Settings
 from ivr.core.storage.db import session_factory
 from ivr.sim.customerproc import SimulatorProcess
@@ -31,7 +31,6 @@ from tests.campaign_db import call_paths, fresh_numbers, read_back, steps_of
 from tests.conftest import ServerControl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
-ALL_DAY = {str(d): [["00:00", "23:59"]] for d in range(7)}
 BASE = "1391235000"  # + behaviour digit (ivr/sim/customers.py)
 
 
