@@ -171,6 +171,9 @@ class AriOriginator:
                 await self.ari.hangup(info.id)
         finally:
             self.router.remove(info.id)
+        close_left = getattr(self.calls.journal, "close_left", None)  # its record, left open
+        if close_left is not None:
+            close_left(info.id, "failed", "server_lost")
         parts = info.id.split("-")  # survey-<attempt id>-<hex>
         if len(parts) == 3 and parts[0] == "survey" and parts[1].isdigit():
             try:
@@ -308,6 +311,7 @@ class AriOriginator:
     async def _answered(self, channel_id: str, call: _Dialing, info: ChannelInfo, claim: Claim,
                         campaign: Campaign, amd: str, amd_cause: str) -> DialResult:
         channel = AriChannel(self.ari, info, self.sounds_subdir)
+        channel.direction = "outbound"  # not an inbound call (analytics, call-backs)
         call.channel = channel
         while not call.events.empty():  # anything that came with the AMD hand-back
             event = call.events.get_nowait()

@@ -48,6 +48,7 @@ from ivr.app.retention import run_daily
 from ivr.calls.agi_server import AgiServer
 from ivr.calls.ears import tap_listener
 from ivr.calls.factory import CallFactory
+from ivr.calls.failover import box_keeper
 from ivr.calls.journal import CallJournal
 from ivr.calls.listener import Listener
 from ivr.calls.manager import CallManager
@@ -70,6 +71,7 @@ from ivr.web.keys import (
     ARI,
     ASTERISK,
     BOT_STORE,
+    BOXES,
     CALL_FACTORY,
     CALLS,
     CATALOG,
@@ -337,12 +339,23 @@ def calls_part(settings: Settings, say: Progress) -> Part:
                         ari=ari)  # speech over AGI: the caller's audio tapped through ARI
         await agi.start()
         app[AGI] = agi
-        task = asyncio.create_task(ari.run(manager.on_event, manager.on_connection),
-                                   name="ari-events")
+        keeper = box_keeper(settings, app[REDIS], manager, factory) \
+            if settings.failover.box else None
+        if keeper is not None:  # a cluster worker: boxes served while their lease is held
+            app[BOXES] = keeper
+            task = asyncio.create_task(keeper.run(), name="box-keeper")
+            await keeper.looked.wait()
+        else:
+            task = asyncio.create_task(ari.run(manager.on_event, manager.on_connection),
+                                       name="ari-events")
         try:
-            await asyncio.wait_for(ari.connected.wait(), 15)
-            say(f"IVR ready: ARI app '{settings.asterisk.ari_app}' registered; "
-                f"call 956100 (web on http://{settings.web.host}:{settings.web.port})")
+            if keeper is None or settings.failover.box in keeper.served:
+                await asyncio.wait_for(ari.connected.wait(), 15)
+                say(f"IVR ready: ARI app '{settings.asterisk.ari_app}' registered; "
+                    f"call 956100 (web on http://{settings.web.host}:{settings.web.port})")
+            else:
+                say(f"IVR standing by: box {settings.failover.box} is served by "
+                    f"{await keeper.leases.holder(settings.failover.box)} until it is idle")
         except TimeoutError:
             log.warning("ARI not reachable yet at %s; will keep retrying",
                         settings.asterisk.ari_url)
@@ -350,6 +363,8 @@ def calls_part(settings: Settings, say: Progress) -> Part:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if keeper is not None:
+            await keeper.close()
         await agi.stop()
         await manager.close()
         live = app[HANDOFF].live

@@ -33,6 +33,7 @@ class AriChannel:
     a hang-up is never lost because it also sets a flag) and performs the session's requests."""
 
     transport = "ari"
+    direction = "inbound"  # the journal's; a survey call's channel says "outbound"
 
     def __init__(self, ari: AriClient, info: ChannelInfo, sounds_subdir: str) -> None:
         self.ari = ari
@@ -43,6 +44,7 @@ class AriChannel:
         self.sounds_subdir = sounds_subdir
         self._events: asyncio.Queue[AriEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self.hung_up = asyncio.Event()
+        self.handed_back = False  # let go on purpose for another worker (CallManager.hand_back)
         self.dropped_events = 0
 
     def feed(self, event: AriEvent) -> None:
@@ -53,6 +55,12 @@ class AriChannel:
             self.dropped_events += 1
             log.warning("channel %s: event queue full, dropped the oldest event", self.channel_id)
         self._events.put_nowait(event)
+
+    def hand_back(self) -> None:
+        """Let go of the call, still up, for the box's next worker to resume from Redis: the
+        session ends as if hung up, keeping its state and its open record."""
+        self.handed_back = True
+        self.feed(ChannelHangup(type="HandedBack", channel_id=self.channel_id))
 
     async def _next_event(self, timeout: float | None) -> AriEvent | None:
         if self.hung_up.is_set() and self._events.empty():

@@ -106,7 +106,8 @@ class CallJournal:
 
     # ---- the CallLog protocol ---------------------------------------------------
     def start(
-        self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str, transport: str
+        self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str, transport: str,
+        direction: str = "inbound",
     ) -> None:
         at = _now()
         self._put(
@@ -116,6 +117,7 @@ class CallJournal:
                 caller_number=caller,
                 dialed_number=dialed,
                 transport=transport,
+                direction=direction,
                 at=at,
             ),
             essential=True,
@@ -149,6 +151,11 @@ class CallJournal:
 
         self._put(op, essential=True)
 
+
+    def close_left(self, channel_id: str, outcome: str, hangup_cause: str) -> None:
+        """The records a dead process left open on ``channel_id``, closed (``CallRepository``)."""
+        self._put(lambda: self.repo.close_left(channel_id, outcome, hangup_cause=hangup_cause),
+                  essential=True)
 
     def queue_result(self, call_id: uuid.UUID, result: str, wait_s: float | None) -> None:
         """How the call's wait in an agent queue ended (app_queue's events, the chat desk)."""

@@ -204,6 +204,26 @@ class CallManager:
             if channel is not None:
                 channel.feed(ChannelHangup(type=why, channel_id=channel_id))
 
+    async def hand_back(self, *, wait_s: float = 5.0) -> int:
+        """Let go of every call, each left in Redis at its question for whichever worker holds
+        the box next (``ivr.calls.failover``: this worker lost the box's lease). Call after the
+        events websocket is closed. A session that has not ended within ``wait_s`` is cancelled
+        (its caller goes to the general queue). Returns how many calls were let go."""
+        if self._outage is not None:
+            self._outage.cancel()
+        if self._adoption is not None:
+            self._adoption.cancel()
+        channels = list(self.channels.values())
+        for channel in channels:
+            channel.hand_back()
+        tasks = list(self.tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=wait_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        return len(channels)
+
     async def close(self) -> None:
         if self._outage is not None:
             self._outage.cancel()

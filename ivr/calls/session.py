@@ -106,7 +106,8 @@ class CallLog(Protocol):
     """Non-blocking call journal (writes are queued; the audio path never waits on a database)."""
 
     def start(
-        self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str, transport: str
+        self, call_id: uuid.UUID, *, channel_id: str, caller: str, dialed: str, transport: str,
+        direction: str = "inbound",
     ) -> None: ...
     def answered(self, call_id: uuid.UUID) -> None: ...
     def step(self, call_id: uuid.UUID, name: str, detail: dict[str, object]) -> None: ...
@@ -202,6 +203,7 @@ class CallSession:
             caller=ch.caller,
             dialed=ch.dialed,
             transport=ch.transport,
+            direction=getattr(ch, "direction", "inbound"),  # a survey call's is outbound
         )
         cause: str | None = None
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -399,6 +399,39 @@ class CallsSettings(BaseModel):
     capacity: int = Field(default=100, ge=1)
 
 
+BOX_NAME = r"^[A-Za-z0-9_.-]{1,40}$"
+
+
+class FailoverPeer(BaseModel):
+    """Another worker's Asterisk box, which this worker takes over when that worker is gone."""
+
+    name: str = Field(pattern=BOX_NAME)
+    ari_url: str  # its ARI (same user, password and application as this worker's box)
+    sounds_subdir: str = "ivr"  # where that box reads the rendered prompts
+
+
+class FailoverSettings(BaseModel):
+    """Several workers in front of several boxes (``ivr.calls.failover``). ``box``: this worker's
+    own box by name ("": one box, served without leases, as on a single machine)."""
+
+    box: str = Field(default="", pattern=f"^$|{BOX_NAME}")
+    standby: list[FailoverPeer] = []  # the boxes this worker takes over when their lease lapses
+    lease_s: float = Field(default=3.0, gt=0)  # a box's worker silent this long is gone
+    renew_s: float = Field(default=1.0, gt=0)  # how often a worker renews and looks
+
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> FailoverSettings:
+        if self.renew_s * 2 > self.lease_s:
+            raise ValueError(f"failover.renew_s ({self.renew_s}) must be at most half of "
+                             f"failover.lease_s ({self.lease_s}): one late renewal would "
+                             f"give a live worker's box away")
+        names = [self.box, *(p.name for p in self.standby)]
+        if self.standby and (not self.box or len(set(names)) < len(names)):
+            raise ValueError("failover: standby boxes need this worker's own box, and every "
+                             "box its own name")
+        return self
+
+
 class AGISettings(BaseModel):
     host: str = "127.0.0.1"  # where the FastAGI server listens
     port: int = 4573
@@ -445,6 +478,7 @@ class Settings(BaseSettings):
     dialer: DialerSettings = Field(default_factory=DialerSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     agi: AGISettings = Field(default_factory=AGISettings)
+    failover: FailoverSettings = Field(default_factory=FailoverSettings)
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "IVR_DATABASE_URL")
     )

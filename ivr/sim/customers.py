@@ -119,13 +119,14 @@ class CustomerSimulator:
         try:
             await self._behave(call, kind)
         except SipError as exc:  # the dialer hung up on us (a machine, a timeout): not ours
-            self.hung_up_on[kind] += 1
             log.info("simulated customer (%s): %s", kind, exc)
         except (TimeoutError, OSError, RuntimeError) as exc:
             self.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
             log.warning("simulated customer (%s) failed: %s", kind, exc)
         finally:
-            if not call.ended:
+            if call.ended_by_remote:  # the server's BYE (after its goodbye or apology)
+                self.hung_up_on[kind] += 1
+            elif not call.ended:
                 with contextlib.suppress(Exception):
                     await call.hangup()
 

@@ -117,8 +117,10 @@ def _pidfile(settings: Settings) -> Path:
 @click.pass_obj
 def up(settings: Settings, demo: bool, exit_after_demo: bool, chat_only: bool) -> None:
     """Start Asterisk, PostgreSQL, Redis and the IVR server in the foreground."""
-    if not settings.asterisk.managed and not chat_only:  # first, before seconds of imports:
-        from ivr.calls.orphans import hold_orphans  # callers of a dead process hear music
+    # first, before seconds of imports: callers of a dead process hear music. Not in a
+    # cluster (failover.box): another worker may be serving them already (ivr.calls.failover)
+    if not settings.asterisk.managed and not chat_only and not settings.failover.box:
+        from ivr.calls.orphans import hold_orphans
 
         asyncio.run(hold_orphans(settings.asterisk))
     from aiohttp import web

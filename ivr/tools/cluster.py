@@ -12,8 +12,10 @@ the same settings, README "Several boxes"):
 - **N Asterisk boxes**, each in its namespace (``asterisk.netns``, instance ``clN``);
 - **N IVR workers**, each ``ivr up`` as its own process serving one box over ARI (web port
   8710+N, FastAGI 4580+N, the caller's audio at 10.78.0.1), call state in the shared Redis and
-  records in the shared PostgreSQL; a worker that dies is replaced at once (``Supervisor``),
-  and the replacement takes its box's callers over from Redis;
+  records in the shared PostgreSQL. Each box has a lease in Redis (``ivr.calls.failover``):
+  when a worker dies, the surviving worker takes its box and resumes its callers from Redis
+  at their question; the dead worker is replaced at once (``Supervisor``, as systemd's
+  Restart=always), and the replacement gets its box back once no call is on it;
 - **Kamailio** at 10.78.0.1:5080 (``asterisk.kamailio``), dispatching new calls over the boxes
   and probing them.
 
@@ -33,7 +35,7 @@ from typing import Any
 
 from asterisk.kamailio import ManagedKamailio
 from asterisk.runner import ManagedAsterisk
-from ivr.core.config import Settings
+from ivr.core.config import FailoverPeer, FailoverSettings, Settings
 from ivr.core.storage.calls import CallRepository
 from ivr.tools.drillremote import remote_settings, run_ip
 from ivr.tools.drillrestart import ServerProcess, drill_stack
@@ -115,6 +117,20 @@ def worker_settings(settings: Settings, n: int, netns: str, ip: str, *,
         "dialer": s.dialer.model_copy(update={"in_server": True, "endpoint": "carrier"})})
 
 
+def with_failover(per_box: list[Settings], *, lease_s: float = 3.0) -> list[Settings]:
+    """Each worker's own box (``boxN``) and every other box as its standby: a worker that
+    dies leaves its box to a surviving worker (``ivr.calls.failover``)."""
+    names = [f"box{n}" for n in range(1, len(per_box) + 1)]
+    out = []
+    for name, s in zip(names, per_box, strict=True):
+        peers = [FailoverPeer(name=other, ari_url=b.asterisk.ari_url,
+                              sounds_subdir=b.asterisk.sounds_subdir)
+                 for other, b in zip(names, per_box, strict=True) if other != name]
+        out.append(s.model_copy(update={"failover": FailoverSettings(
+            box=name, standby=peers, lease_s=lease_s, renew_s=lease_s / 3)}))
+    return out
+
+
 def front_settings(settings: Settings, boxes: list[Settings]) -> Settings:
     """Kamailio on the link's host side, dispatching to ``boxes``."""
     k = settings.kamailio.model_copy(update={
@@ -126,8 +142,8 @@ def front_settings(settings: Settings, boxes: list[Settings]) -> Settings:
 
 class Supervisor:
     """Starts a replacement the moment a worker exits unasked (as systemd's Restart=always
-    does in production): the new process holds the box's callers on music at once
-    (``ivr.calls.orphans``) and resumes each at its question from Redis."""
+    does in production). A surviving worker has taken the dead one's box over by then
+    (``ivr.calls.failover``); the replacement stands by and gets its box back once idle."""
 
     RETRIES = 3
 
@@ -215,8 +231,8 @@ async def cluster(settings: Settings, *, boxes: int = 2, dialers: bool = False,
         storage = settings.model_copy(update={"asterisk": settings.asterisk.model_copy(
             update={"managed": False})})
         pg_url, redis_url, repo = await stack.enter_async_context(drill_stack(storage))
-        per_box = [worker_settings(settings, n, ns, ip, dialers=dialers)
-                   for n, (ns, ip) in enumerate(link, 1)]
+        per_box = with_failover([worker_settings(settings, n, ns, ip, dialers=dialers)
+                                 for n, (ns, ip) in enumerate(link, 1)])
         asterisks = [ManagedAsterisk(b) for b in per_box]
         for ast in asterisks:  # each stops on the way out, even when a later one fails
             stack.push_async_callback(ast.stop)

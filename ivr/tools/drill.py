@@ -6,7 +6,8 @@
   (``ivr.tools.drillblip``).
 - ``asterisk-restart``: Asterisk restarted under the server; how long until a new call is
   greeted (``ivr.tools.drillrestart``).
-- ``server-kill [--calls N]``: ``kill -9`` of a server process with N calls up, then a restart:
+- ``server-kill [--calls N] [--surveys M]``: ``kill -9`` of a server process with N calls up
+  (and M survey calls answering, ``ivr.tools.drillsurveykill``), then a restart:
   every caller resumed at their question (``ivr.tools.drillrestart``).
 - ``load [--calls N]``: N keys callers from SIPp at once (``ivr.tools.drillload``).
 - ``long-call [--turns N]``: one call of N spoken turns, latency by turn index;
@@ -161,24 +162,31 @@ def in_stack(settings: Settings, drills: dict[str, StackDrill], summary: dict[st
     return int(asyncio.run(serve(settings, progress=echo, then=run)))
 
 
-def server_kill(settings: Settings, calls: int, summary: dict[str, Any], echo: Echo) -> int:
+def server_kill(settings: Settings, calls: int, summary: dict[str, Any], echo: Echo, *,
+                surveys: int = 0) -> int:
     from ivr.tools.drillrestart import drill_stack
     from ivr.tools.drillrestart import server_kill as drill
 
     async def run() -> dict[str, Any]:
         async with drill_stack(settings) as (pg_url, redis_url, repo):
-            echo(f"server-kill: {calls} calls at a menu, then kill -9 and a restart")
+            echo(f"server-kill: {calls} calls at a menu"
+                 f"{f' and {surveys} survey calls answering' if surveys else ''}, then kill -9 "
+                 f"and a restart")
             report = await drill(settings, pg_url=pg_url, redis_url=redis_url, repo=repo,
-                                 calls=calls, echo=echo)
+                                 calls=calls, surveys=surveys, echo=echo)
         return report.summary()
 
     s = summary["server-kill"] = asyncio.run(run())
     echo(f"server-kill: {s['went_on']}/{s['calls']} calls resumed and went on; "
          f"{s['silent_hangups']} silent hang-ups; restart {s['restart_s']} s; longest silence "
          f"after the kill p50 {s['silence_s_p50']} s, max {s['silence_s_max']} s")
+    if (cut := s.get("surveys")) is not None:
+        echo(f"server-kill: {cut['surveys']} survey calls cut: {cut['answers_before']} answers "
+             f"before the kill, {cut['answers_after']} after; {cut['settled']} attempts "
+             f"settled, {cut['told']} customers told and hung up on, contacts {cut['statuses']}")
     for failure in s["failures"]:
         echo(f"  {failure}")
-    return 0 if s["went_on"] == s["calls"] else 1
+    return 0 if s["went_on"] == s["calls"] and not s["failures"] else 1
 
 
 def deps(settings: Settings, phases: list[tuple[str, Any]], calls: int, delay_s: float,
@@ -259,13 +267,17 @@ def asterisk_restart_cmd(settings: Settings, as_json: bool) -> None:
 
 @drill_group.command("server-kill")
 @click.option("--calls", type=int, default=20, show_default=True)
+@click.option("--surveys", type=click.IntRange(0, 20), default=0, show_default=True,
+              help="Survey calls answering by keys when the server is killed: the answers "
+                   "given must be kept.")
 @json_option
 @click.pass_obj
-def server_kill_cmd(settings: Settings, calls: int, as_json: bool) -> None:
+def server_kill_cmd(settings: Settings, calls: int, surveys: int, as_json: bool) -> None:
     """kill -9 the server with calls up and start it again: every caller must be resumed at
-    their question."""
+    their question (and every survey's answers kept)."""
     summary: dict[str, Any] = {}
-    _finish(server_kill(settings, calls, summary, _echo(as_json)), summary, as_json)
+    _finish(server_kill(settings, calls, summary, _echo(as_json), surveys=surveys), summary,
+            as_json)
 
 
 @drill_group.command("remote-asterisk")

@@ -11,10 +11,12 @@ shared PostgreSQL and Redis), the test caller at 10.78.0.1 dials 956100 at Kamai
    each box must be recognised by that box's worker (a ``speech`` step with words).
 3. **screen pop across workers**: a call on box 1 (worker 1) transferred to agent1, whose
    desktop is connected to worker 2: the pop must arrive there (``ivr.tools.drillclusterpop``).
-4. **worker killed**: a caller at the oil menu on each box, then ``kill -9`` of worker 1. Its
-   replacement (``cluster.Supervisor``) holds box 1's caller on music and resumes it at the
-   menu from Redis; box 2's caller is untouched. Figures: the replacement ready, the caller's
-   longest dead line, callers resumed; both then reach the queue with key 0 (0 hang-ups).
+4. **worker killed**: a caller at the oil menu on each box, then ``kill -9`` of worker 1.
+   Worker 2 takes box 1's lease when it lapses (``ivr.calls.failover``) and resumes the caller
+   at the menu from Redis; box 2's caller is untouched. Both then reach the queue with key 0
+   (0 hang-ups). The replacement (``cluster.Supervisor``) stands by and gets box 1 back once
+   no call is on it. Figures: kill to takeover, the caller's longest dead line, callers
+   resumed, the replacement up, box 1 given back.
 5. **box killed**: two callers held at the menu, then ``kill -9`` of box 1's Asterisk. From the
    kill, a new call every ``interval_s`` for ``after_s``. Figures: how long until Kamailio took
    the box out of the rotation (its OPTIONS probe); each new call's set-up time and box (one
@@ -64,8 +66,11 @@ class ClusterReport:
     pop_across: bool = False
     ring_to_pop_ms: float | None = None
     # worker 1 killed with a caller at a menu on each box
-    worker_ready_s: float = -1.0  # kill -> its replacement ready (ARI connected)
-    worker_resumed: int = 0  # callers on box 1 resumed at their question by the replacement
+    takeover_s: float = -1.0  # kill -> box 1's lease held by worker 2 (ivr.calls.failover)
+    worker_resumed: int = 0  # callers on box 1 resumed at their question by worker 2
+    worker_ready_s: float = -1.0  # kill -> its replacement up (standing by)
+    # the replacement up and both held calls over -> box 1 served by the replacement again
+    given_back_s: float = -1.0
     worker_dead_line_s: float = -1.0  # the box-1 caller's longest silence from the kill
     worker_went_on: int = 0  # held callers (both boxes) who then reached an agent's queue
     silent_hangups: int = 0
@@ -241,12 +246,30 @@ async def kill_box(cl: Cluster, report: ClusterReport, *, after_s: float,
         await ua.close()
 
 
+async def _lease_holder(cl: Cluster, box: int, pid: int, *, t0: float, wait_s: float) -> float:
+    """Seconds from ``t0`` until box ``box``'s lease (``ivr.calls.failover``) is held by the
+    worker process ``pid``; -1 when not within ``wait_s``."""
+    from ivr.calls.failover import BoxLeases
+    from ivr.core.storage.redis_server import connect_redis
+
+    redis = await connect_redis(cl.redis_url)
+    try:
+        while time.monotonic() - t0 < wait_s:
+            holder = await redis.get(BoxLeases.owner_key(f"box{box}"))
+            if holder is not None and str(holder).endswith(f":{pid}"):
+                return round(time.monotonic() - t0, 1)
+            await asyncio.sleep(0.1)
+        return -1.0
+    finally:
+        await redis.aclose()
+
+
 async def kill_worker(cl: Cluster, report: ClusterReport) -> None:
-    """``kill -9`` of worker 1 with a caller at the oil menu on each box: the supervisor's
-    replacement holds box 1's caller on music and resumes it at the menu from Redis; box 2's
-    caller never notices. Both press 0 and must reach the queue (never hung up): box 2's a
-    second after the kill (its worker is running: a caller who waited through the restart
-    would meet the menu's no-input timeout, not a fault), box 1's once resumed."""
+    """``kill -9`` of worker 1 with a caller at the oil menu on each box. Worker 2 takes box 1's
+    lease when it lapses and resumes its caller at the menu from Redis; box 2's caller never
+    notices. Both press 0 and must reach the queue (never hung up): box 2's a second after the
+    kill, box 1's once resumed. Meanwhile the supervisor starts a replacement for worker 1,
+    which stands by and gets box 1 back once no call is on it."""
     from ivr.tools.drillrestart import _resumed, longest_quiet
 
     ua = _ua(cl)
@@ -254,8 +277,9 @@ async def kill_worker(cl: Cluster, report: ClusterReport) -> None:
     since = time.time()
     try:
         held = await _held(cl, ua, {1, 2})
-        worker = cl.workers[0]
-        assert worker.proc is not None
+        worker, survivor = cl.workers[0], cl.workers[1]
+        assert worker.proc is not None and survivor.proc is not None
+        survivor_pid = survivor.proc.pid
         cl.supervisor.restarted.clear()
         t_kill = time.monotonic()
         os.kill(worker.proc.pid, signal.SIGKILL)
@@ -270,9 +294,11 @@ async def kill_worker(cl: Cluster, report: ClusterReport) -> None:
             await call.hangup()
 
         async def box1() -> None:
-            await asyncio.wait_for(cl.supervisor.restarted.wait(), 180)
-            back = time.monotonic()
-            report.worker_ready_s = round(back - t_kill, 1)
+            report.takeover_s = await _lease_holder(cl, 1, survivor_pid, t0=t_kill,
+                                                    wait_s=60)
+            if report.takeover_s < 0:
+                raise RuntimeError("worker 2 did not take box 1 over")
+            back = t_kill + report.takeover_s
             report.worker_resumed = await _resumed(cl.repo, since, 1)
             call = held[1]
             await listen_until_quiet(call, max_s=60)  # the apology and the menu again
@@ -292,6 +318,15 @@ async def kill_worker(cl: Cluster, report: ClusterReport) -> None:
         if report.worker_went_on < len(held) or report.worker_resumed < (1 in held):
             report.failures.append(f"worker killed: {report.worker_went_on}/{len(held)} went "
                                    f"on, {report.worker_resumed} resumed")
+        # the replacement: up (standing by), then box 1 back once idle
+        await asyncio.wait_for(cl.supervisor.restarted.wait(), 180)
+        report.worker_ready_s = cl.supervisor.restarts[-1]["ready_s"]  # from its exit
+        assert worker.proc is not None  # the replacement process
+        t_idle = time.monotonic()
+        back_s = await _lease_holder(cl, 1, worker.proc.pid, t0=t_idle, wait_s=30)
+        report.given_back_s = back_s
+        if back_s < 0:
+            report.failures.append("box 1 was not given back to worker 1's replacement")
     finally:
         await ua.close()
 
@@ -315,10 +350,11 @@ async def cluster_drill(cl: Cluster, *, calls: int = 6, batch: int = 3, after_s:
     echo(f"  screen pop of a call on worker 1 at a desktop on worker 2: "
          f"{'arrived' if pop.arrived else 'MISSING'}, ring to pop {pop.ring_to_pop_ms} ms")
     await kill_worker(cl, report)
-    echo(f"  worker 1 killed: its replacement ready in {report.worker_ready_s} s, "
+    echo(f"  worker 1 killed: box 1 taken over by worker 2 in {report.takeover_s} s, "
          f"{report.worker_resumed} caller resumed (longest dead line "
          f"{report.worker_dead_line_s} s), {report.worker_went_on} callers went on, "
-         f"{report.silent_hangups} hung up")
+         f"{report.silent_hangups} hung up; the replacement up in {report.worker_ready_s} s, "
+         f"box 1 given back to it {report.given_back_s} s after the calls")
     await kill_box(cl, report, after_s=after_s, interval_s=interval_s)
     s = report.summary()
     echo(f"  box 1 killed: out of the rotation in {report.detect_s:.1f} s; "

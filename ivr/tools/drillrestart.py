@@ -174,10 +174,11 @@ class KillReport:
     # per call: its longest dead line from the kill to the resumed prompt
     silence_s: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    surveys: dict[str, Any] | None = None  # survey calls cut by the kill (drillsurveykill)
 
     def summary(self) -> dict[str, Any]:
         s = sorted(self.silence_s)
-        return {"calls": self.calls, "went_on": self.went_on,
+        return {"calls": self.calls, "went_on": self.went_on, "surveys": self.surveys,
                 "silent_hangups": self.silent_hangups, "restart_s": round(self.restart_s, 1),
                 "silence_s_max": round(s[-1], 1) if s else None,
                 "silence_s_p50": round(s[len(s) // 2], 1) if s else None,
@@ -185,16 +186,19 @@ class KillReport:
 
 
 async def server_kill(settings: Settings, *, pg_url: str, redis_url: str, repo: CallRepository,
-                      calls: int, echo: Any = print) -> KillReport:
+                      calls: int, surveys: int = 0, echo: Any = print) -> KillReport:
     """The drill, on a running Asterisk, PostgreSQL and Redis (no server may hold the ARI
-    application)."""
+    application). ``surveys``: survey calls answering by keys at the kill, by the server's
+    own dialer (``ivr.tools.drillsurveykill``)."""
     from ivr.sim.demo import listen_until_quiet
     from ivr.sim.sipua import SipCall, SipUserAgent
+    from ivr.tools.drillsurveykill import SurveyCut, with_dialer
 
     a = settings.asterisk
     report = KillReport(calls=calls)
     ari = AriClient(a)
-    server = ServerProcess(settings, pg_url, redis_url)
+    server = ServerProcess(with_dialer(settings) if surveys else settings, pg_url, redis_url)
+    cut = SurveyCut(settings, pg_url, surveys) if surveys else None
     ua = SipUserAgent(server_host=a.bind_host, server_port=a.sip_port, username="caller",
                       password=a.caller_password.get_secret_value())
     await ua.start()
@@ -215,7 +219,11 @@ async def server_kill(settings: Settings, *, pg_url: str, redis_url: str, repo: 
             await listen_until_quiet(call, max_s=60)
             return call
 
+        if cut is not None:
+            await cut.start()
         up = await asyncio.gather(*(to_menu(i) for i in range(calls)), return_exceptions=True)
+        if cut is not None:  # every customer has answered once: the moment to kill
+            await cut.answering()
         ready = [c for c in up if not isinstance(c, BaseException)]
         for i, c in enumerate(up):
             if isinstance(c, BaseException):
@@ -247,7 +255,13 @@ async def server_kill(settings: Settings, *, pg_url: str, redis_url: str, repo: 
                 report.failures.append(f"call {c.call_id[:8]} after the kill: {r!r}")
         await asyncio.sleep(1.0)
         report.went_on = await _judge(repo, since, report)
+        if cut is not None:
+            await cut.judge()
+            report.surveys = cut.report.summary()
+            report.failures += cut.report.failures
     finally:
+        if cut is not None:
+            await cut.close()
         for call in placed:
             with contextlib.suppress(Exception):
                 await call.hangup()
@@ -286,7 +300,8 @@ def longest_quiet(loud: Any, start: float, end: float) -> float:
 
 async def _judge(repo: CallRepository, since: float, report: KillReport) -> int:
     """Calls whose record shows them resumed, greeted once and both keys taken."""
-    rows = await repo.all_closed_since(since, report.calls)
+    rows = [r for r in await repo.all_closed_since(since, report.calls)
+            if r.direction == "inbound"]  # not the survey calls of --surveys
     went_on = 0
     for row in rows:
         steps = [(s.get("step"), s.get("detail") or {}) for s in row.path]

@@ -14,6 +14,7 @@ from handoff.service import HandoffService
 from ivr.calls.agi_server import AgiServer
 from ivr.calls.chathub import ChatHub
 from ivr.calls.factory import CallFactory
+from ivr.calls.failover import BoxKeeper
 from ivr.calls.journal import CallJournal
 from ivr.calls.manager import CallManager
 from ivr.core.config import Settings
@@ -28,6 +29,7 @@ SETTINGS = web.AppKey("settings", Settings)
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 ASTERISK = web.AppKey("asterisk", ManagedAsterisk)
 CALLS = web.AppKey("calls", CallManager)
+BOXES = web.AppKey("boxes", BoxKeeper)  # a cluster worker's box leases (ivr.calls.failover)
 REPO = web.AppKey("repo", CallRepository)
 PROMPT_CACHE = web.AppKey("prompts", PromptCache)
 REDIS = web.AppKey("redis", aioredis.Redis)

@@ -22,18 +22,26 @@ from ivr.web import (
     prompts,
     tickets,
 )
-from ivr.web.keys import ARI, CALLS, CHAT, CHAT_DESK, HANDOFF, LOOP_LAG, REPO
+from ivr.web.keys import ARI, BOXES, CALLS, CHAT, CHAT_DESK, HANDOFF, LOOP_LAG, REPO, SETTINGS
 
 
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
     ari_ok = ARI in app and app[ARI].connected.is_set()
     chat_only = ARI not in app and CHAT in app  # ``ivr up --chat-only``: no telephony to check
-    body = {
-        "status": "ok" if ari_ok or chat_only else "degraded",
+    keeper = app.get(BOXES)
+    # a cluster worker whose box another worker serves until it is idle: up, standing by
+    standby = keeper is not None and not ari_ok and keeper.looked.is_set() and \
+        app[SETTINGS].failover.box not in keeper.served
+    body: dict[str, object] = {
+        "status": "ok" if ari_ok or chat_only else "standby" if standby else "degraded",
         "ari_connected": ari_ok,
         "active_calls": app[CALLS].active if CALLS in app else 0,
     }
+    if keeper is not None:
+        body["boxes"] = sorted(keeper.served)
+    if standby:
+        return web.json_response(body)
     if CHAT in app:
         body["active_chats"] = app[CHAT].active
     return web.json_response(body, status=200 if ari_ok or chat_only else 503)
@@ -75,6 +83,17 @@ async def metrics(request: web.Request) -> web.Response:
         lines.append("# TYPE ivr_ari_blip_calls_total counter")
         lines += counter_lines("ivr_ari_blip_calls_total", "result", calls.ari_blips,
                                ARI_BLIP_LABELS)
+    if BOXES in app:  # which boxes this cluster worker serves, and how it came to
+        keeper = app[BOXES]
+        lines.append("# TYPE ivr_box_served gauge")
+        lines += [f'ivr_box_served{{box="{b.name}"}} {int(b.name in keeper.served)}'
+                  for b in keeper.boxes]
+        lines.append("# TYPE ivr_box_calls_active gauge")
+        lines += [f'ivr_box_calls_active{{box="{b.name}"}} {b.calls}' for b in keeper.boxes]
+        lines.append("# TYPE ivr_box_leases_total counter")
+        lines += counter_lines("ivr_box_leases_total", "event",
+                               {"taken_over": keeper.took_over, "given_back": keeper.gave_back,
+                                "lost": keeper.lost}, ("taken_over", "given_back", "lost"))
     if ARI in app:
         ari = app[ARI]
         lines += [

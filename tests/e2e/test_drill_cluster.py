@@ -6,8 +6,8 @@ namespace of its own) and two IVR workers (processes) on shared PostgreSQL and R
   (customers who decline: the drill's customers answer by keys);
 - keys calls spread over both boxes and reach their menu;
 - a call handled by worker 1 pops on an agent desktop connected to worker 2;
-- worker 1 killed with a caller at a menu on each box: its replacement resumes box 1's caller
-  from Redis, and both reach the queue;
+- worker 1 killed with a caller at a menu on each box: worker 2 takes box 1's lease and resumes
+  its caller from Redis, both reach the queue, and worker 1's replacement gets box 1 back;
 - box 1 killed: it leaves Kamailio's rotation within a probe and a fail-over, every new call
   is answered by box 2, a caller already on box 2 goes on; box 1 started again comes back.
 
@@ -60,7 +60,11 @@ async def test_two_boxes_behind_kamailio_share_calls_and_outlive_one(
     assert summary["held_live_went_on"] and summary["rejoin_s"] >= 0, summary
     # a call on worker 1 pops on the agent's desktop connected to worker 2
     assert summary["pop_across"], summary
-    # worker 1 killed: its replacement took box 1's caller over, both callers went on
+    # worker 1 killed: worker 2 took box 1's caller over when the lease lapsed, both callers
+    # went on, and box 1 went back to worker 1's replacement once idle
+    lease = cl.boxes[0].failover
+    assert 0 < summary["takeover_s"] <= lease.lease_s + lease.renew_s + 2.0, summary
     assert summary["worker_resumed"] == 1 and summary["worker_went_on"] == 2, summary
+    assert summary["given_back_s"] >= 0, summary
     assert summary["silent_hangups"] == 0, summary
     assert PREFIX not in namespaces()

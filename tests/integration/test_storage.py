@@ -251,6 +251,23 @@ async def test_start_with_given_id_is_idempotent(call_repo: CallRepository) -> N
     assert row is not None and row.channel_id == "a"
 
 
+async def test_a_record_left_open_by_a_dead_process_is_closed(call_repo: CallRepository) -> None:
+    """A survey call cut by a crash: the next dialer ends it and closes its record by channel;
+    a record already closed keeps its outcome."""
+    channel = f"survey-1-{uuid.uuid4().hex[:8]}"
+    cid = await call_repo.start(channel_id=channel, transport="ari", direction="outbound")
+    done = await call_repo.start(channel_id=channel, transport="ari", direction="outbound")
+    await call_repo.finish(done, "completed")
+    assert await call_repo.close_left(channel, "failed", hangup_cause="server_lost") == 1
+    assert await call_repo.close_left(channel, "failed", hangup_cause="server_lost") == 0
+    row, kept = await call_repo.get(cid), await call_repo.get(done)
+    assert row is not None and row.outcome == "failed" and row.hangup_cause == "server_lost"
+    assert row.ended_at is not None and row.direction == "outbound"
+    assert kept is not None and kept.outcome == "completed"
+    with pytest.raises(InvalidCallDataError):
+        await call_repo.close_left(channel, "in_progress", hangup_cause="x")
+
+
 async def test_repository_errors_are_storage_errors(call_repo: CallRepository) -> None:
     missing = uuid.uuid4()
     for op in (call_repo.answered(missing), call_repo.add_step(missing, "x"),

@@ -76,3 +76,21 @@ def test_cluster_workers_dial_out_through_their_box_to_one_simulator(tmp_path: P
         assert s.dialer.in_server and s.dialer.endpoint == "carrier"
         pjsip = render_configs(s)["pjsip.conf"]
         assert f"contact = sip:{HOST_IP}:5070" in pjsip and "@@" not in pjsip
+
+
+def test_cluster_workers_stand_by_for_each_other(tmp_path: Path) -> None:
+    """Each worker leases its own box and stands by for every other box, reached at that box's
+    ARI, with that box's prompts: what a surviving worker needs to serve it."""
+    from ivr.core.config import load_settings
+    from ivr.tools.cluster import with_failover, worker_settings
+
+    base = load_settings(home=tmp_path)
+    boxes = with_failover([worker_settings(base, n, f"ivr-cl-a{n}", f"10.78.0.1{n}")
+                           for n in (1, 2, 3)])
+    for n, s in enumerate(boxes, 1):
+        f = s.failover
+        assert f.box == f"box{n}" and f.renew_s * 2 <= f.lease_s
+        others = [b for m, b in enumerate(boxes, 1) if m != n]
+        assert [(p.ari_url, p.sounds_subdir) for p in f.standby] == [
+            (b.asterisk.ari_url, b.asterisk.sounds_subdir) for b in others]
+        assert s.asterisk.ari_url not in {p.ari_url for p in f.standby}

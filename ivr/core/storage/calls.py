@@ -38,6 +38,7 @@ from ivr.core.storage.models import (
     DIRECTIONS,
     FIGURES,
     IN_PROGRESS,
+    OUTCOMES,
     QUEUE_RESULTS,
     TRANSPORTS,
     Call,
@@ -170,6 +171,17 @@ class CallRepository:
         if not await self._exists("finish", call_id):
             raise CallNotFoundError(f"calls.finish: no call {call_id}")
         return False
+
+    async def close_left(self, channel_id: str, outcome: str, *, hangup_cause: str) -> int:
+        """Close the records still in progress on ``channel_id``: a call a process that died
+        left open, which nobody else will finish (a survey call ended by the next dialer).
+        Returns how many were closed."""
+        if outcome not in OUTCOMES or outcome == IN_PROGRESS:
+            raise InvalidCallDataError(f"calls.close_left: {outcome!r} is not a final outcome")
+        stmt = (update(Call).where(Call.channel_id == channel_id, Call.outcome == IN_PROGRESS)
+                .values(outcome=outcome, ended_at=func.now(), hangup_cause=hangup_cause)
+                .returning(Call.id))
+        return len(await self._rows("close_left", channel_id, stmt))
 
     async def queue_result(self, call_id: uuid.UUID, result: str, wait_s: float | None) -> bool:
         """How the call's wait for an agent ended (``answered`` | ``abandoned``) and how long
