@@ -83,7 +83,7 @@ QUERIES: dict[str, str] = {
                sum(coalesce((s.value->>'clarify')::int, 0)) AS clarify,
                sum(coalesce((s.value->>'no_input')::int, 0)) AS no_input
         FROM calls c CROSS JOIN LATERAL jsonb_each(c.states) s
-        WHERE {_WHERE} AND c.states IS NOT NULL
+        WHERE {_WHERE} AND jsonb_typeof(c.states) = 'object'  -- older rows hold a JSON null
         GROUP BY s.key ORDER BY turns DESC LIMIT 30""",
     "hangups": f"""
         SELECT coalesce(c.exit_point, 'unknown') AS at, count(*) AS calls

@@ -152,6 +152,11 @@ class ASRSettings(BaseModel):
     # 30 s: right bot 62.1%, wrong 3.0%, 0.77 s a decode; 20 s: 60.7%, 3.7%, 0.45 s; 15 s (dev
     # only): 58.1%; 10 s: 56.6%. Beam 1 with 20 s: 58.1%, wrong 4.4%, 0.38 s. 30 (or 0): full
     encoder_window_s: float = Field(default=20.0, ge=0.0, le=30.0)
+    # the shortest window while other calls' decodes wait behind this one (0: as above): under
+    # load a reply in time beats a slightly better one (past decode_deadline_s the turn falls
+    # back to keys). 10 s costs 4 points of right bot on the spoken sets (figures above), for
+    # the decodes made under load only
+    busy_encoder_window_s: float = Field(default=10.0, ge=0.0, le=30.0)
     beam_size: int = Field(default=5, ge=1, le=10)
     # context biasing: a Simplified-Chinese lead-in in the hotline's words (it also nudges
     # Whisper to answer in Simplified); each stream may add its own hints (the words a caller is

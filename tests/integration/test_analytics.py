@@ -89,6 +89,24 @@ async def test_figures_of_known_calls(sessions: SessionFactory) -> None:
     assert ["section", "bots"] in table and table[1][0] == "calls"
 
 
+async def test_a_call_without_states_counts_and_breaks_nothing(sessions: SessionFactory) -> None:
+    """A call that ended before any dialog state (hung up in the greeting, a resumed call) is
+    written with no states: SQL NULL now; rows from before hold a JSON null, which jsonb_each
+    refuses (the bots list and the analytics page answered 500)."""
+    from sqlalchemy import JSON, select
+
+    older = _call(10, outcome="caller_hangup", line="gas", states=JSON.NULL)
+    newer = _call(11, outcome="caller_hangup", line="gas", states=None)
+    async with sessions() as s, s.begin():
+        await s.execute(insert(Call), [older, newer])
+    async with sessions() as s:
+        kinds = (await s.execute(select(Call.states.is_(None)).where(
+            Call.id.in_([older["id"], newer["id"]])).order_by(Call.started_at))).scalars().all()
+    assert kinds == [False, True]  # a JSON null, then SQL NULL
+    f = await inbound_figures(sessions, DAY, DAY)
+    assert f["totals"]["calls"] == 2 and f["states"] == []
+
+
 def test_bad_ranges_are_refused_in_chinese() -> None:
     with pytest.raises(BadRange, match="日期格式"):
         parse_range("2026-13-01", None, None)

@@ -74,7 +74,8 @@ class Call(Base):
     clarify: Mapped[int | None] = mapped_column(Integer)
     asr_confidence: Mapped[float | None] = mapped_column(Float)  # mean over its utterances
     # per dialog state ("route", "line_menu", a bot id): {"turns", "no_match", "clarify", ...}
-    states: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # none_as_null: a call without states is SQL NULL, not a JSON null (which jsonb_each refuses)
+    states: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     queue_result: Mapped[str | None] = mapped_column(String(16))  # answered | abandoned
     queue_wait_s: Mapped[float | None] = mapped_column(Float)
 
