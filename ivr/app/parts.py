@@ -349,7 +349,7 @@ def calls_part(settings: Settings, say: Progress) -> Part:
             task = asyncio.create_task(ari.run(manager.on_event, manager.on_connection),
                                        name="ari-events")
         try:
-            if keeper is None or settings.failover.box in keeper.served:
+            if keeper is None or not keeper.standing_by:
                 await asyncio.wait_for(ari.connected.wait(), 15)
                 say(f"IVR ready: ARI app '{settings.asterisk.ari_app}' registered; "
                     f"call 956100 (web on http://{settings.web.host}:{settings.web.port})")

@@ -161,6 +161,12 @@ class BoxKeeper:
     def box(self, name: str) -> ServedBox:
         return next(b for b in self.boxes if b.name == name)
 
+    @property
+    def standing_by(self) -> bool:
+        """Up and looking, without its own box (another worker serves it until it is idle)."""
+        return self.looked.is_set() and not any(b.home and b.name in self.served
+                                                for b in self.boxes)
+
     async def run(self) -> None:
         while True:
             try:
@@ -252,10 +258,6 @@ class AriBox:
     @property
     def calls(self) -> int:
         return self.manager.active
-
-    @property
-    def connected(self) -> bool:
-        return self._events is not None and self.manager.ari.connected.is_set()
 
     async def start(self) -> None:
         m = self.manager

@@ -16,7 +16,6 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,6 +24,7 @@ from ivr.sim.desk import dev_desk_headers
 from ivr.sim.sipua import SipCall, SipError, SipPhone
 from ivr.tools.cluster import HOST_IP, Cluster
 from ivr.tools.drillcluster import KEY_S, _held, _ua
+from ivr.tools.drillvoice import synthesized
 
 
 @dataclass
@@ -90,19 +90,6 @@ async def pop_across(cl: Cluster) -> PopReport:
 SPOKEN = "查一下我的加油卡还有多少钱。"  # a request the recogniser hears well (drillvoice)
 
 
-async def rendered(cl: Cluster, text: str) -> Path:
-    """``text`` rendered by the cluster's configured TTS (the prompt cache: 8 kHz WAV)."""
-    from tts.cache import PromptCache
-    from tts.factory import build_synthesizer
-
-    s = cl.boxes[0]
-    synth = await asyncio.to_thread(build_synthesizer, s.tts, s.llm, None)
-    try:
-        return await PromptCache(synth, s.tts).get(text)
-    finally:
-        await synth.close()
-
-
 async def speech_on_each_box(cl: Cluster) -> tuple[int, list[str]]:
     """A spoken request on each box (rendered by the configured TTS, played over RTP from the
     caller): returns how many records have a recognised ``speech`` step, and the failures."""
@@ -110,7 +97,7 @@ async def speech_on_each_box(cl: Cluster) -> tuple[int, list[str]]:
 
     from ivr.sim.demo import listen_until_quiet
 
-    path = await rendered(cl, SPOKEN)
+    path = await synthesized(cl.boxes[0], SPOKEN)
     with wave.open(str(path)) as w:
         pcm = w.readframes(w.getnframes())
     failures: list[str] = []

@@ -40,7 +40,7 @@ from sqlalchemy import func, select
 from campaigns.tables import ALL_DAY
 from ivr.tools.benchcampaigns import max_overlap
 from ivr.tools.cluster import HOST_IP, Cluster
-from ivr.tools.drillclusterpop import rendered
+from ivr.tools.drillvoice import synthesized
 
 ANSWERS_PER_SURVEY = 3  # CSAT, NPS, resolved (the keys customer's; consent is the ledger's)
 RING_S = 20
@@ -88,7 +88,7 @@ async def _hello(cl: Cluster) -> dict[str, Any]:
     """The customer's 喂，你好 rendered by the configured TTS, for the simulator."""
     from ivr.sim.customers import HELLO
 
-    return {HELLO: await rendered(cl, HELLO)}
+    return {HELLO: await synthesized(cl.boxes[0], HELLO)}
 
 
 async def survey_through_cluster(cl: Cluster, *, contacts: int = 6, channels: int = 2,

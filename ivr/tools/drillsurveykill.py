@@ -20,7 +20,6 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -54,18 +53,6 @@ def with_dialer(settings: Settings) -> Settings:
         update={"in_server": True, "tick_s": 0.5})})
 
 
-async def _hello(settings: Settings) -> Path:
-    from ivr.sim.customers import HELLO
-    from tts.cache import PromptCache
-    from tts.factory import build_synthesizer
-
-    synth = await asyncio.to_thread(build_synthesizer, settings.tts, settings.llm, None)
-    try:
-        return await PromptCache(synth, settings.tts).get(HELLO)
-    finally:
-        await synth.close()
-
-
 class SurveyCut:
     """The campaign, its simulated customers and the figures; ``close`` stops both."""
 
@@ -83,8 +70,10 @@ class SurveyCut:
         from campaigns.tables import ALL_DAY
         from ivr.sim.customerproc import SimulatorProcess
         from ivr.sim.customers import HELLO
+        from ivr.tools.drillvoice import synthesized
 
-        self._sim = SimulatorProcess(self.settings.asterisk, {HELLO: await _hello(self.settings)})
+        hello = await synthesized(self.settings, HELLO)
+        self._sim = SimulatorProcess(self.settings.asterisk, {HELLO: hello})
         await self._sim.start()
         rng = random.Random()
         phones = sorted({f"1390079{rng.randrange(1000):03d}0"

@@ -22,6 +22,7 @@ import statistics
 import time
 import wave
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -50,6 +51,19 @@ async def rendered(app: web.Application, texts: tuple[str, ...]) -> list[tuple[s
             pcm = w.readframes(w.getnframes())
         out.append((text, pcm, speech_end_offset(pcm)))
     return out
+
+
+async def synthesized(settings: Settings, text: str) -> Path:
+    """``text`` rendered by the configured TTS loaded here, for a drill with no stack in this
+    process (its prompt cache: 8 kHz WAV)."""
+    from tts.cache import PromptCache
+    from tts.factory import build_synthesizer
+
+    synth = await asyncio.to_thread(build_synthesizer, settings.tts, settings.llm, None)
+    try:
+        return await PromptCache(synth, settings.tts).get(text)
+    finally:
+        await synth.close()
 
 
 def caller_ua(settings: Settings) -> Any:

@@ -22,7 +22,7 @@ from ivr.web import (
     prompts,
     tickets,
 )
-from ivr.web.keys import ARI, BOXES, CALLS, CHAT, CHAT_DESK, HANDOFF, LOOP_LAG, REPO, SETTINGS
+from ivr.web.keys import ARI, BOXES, CALLS, CHAT, CHAT_DESK, HANDOFF, LOOP_LAG, REPO
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -31,8 +31,7 @@ async def healthz(request: web.Request) -> web.Response:
     chat_only = ARI not in app and CHAT in app  # ``ivr up --chat-only``: no telephony to check
     keeper = app.get(BOXES)
     # a cluster worker whose box another worker serves until it is idle: up, standing by
-    standby = keeper is not None and not ari_ok and keeper.looked.is_set() and \
-        app[SETTINGS].failover.box not in keeper.served
+    standby = keeper is not None and not ari_ok and keeper.standing_by
     body: dict[str, object] = {
         "status": "ok" if ari_ok or chat_only else "standby" if standby else "degraded",
         "ari_connected": ari_ok,

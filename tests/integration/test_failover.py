@@ -66,6 +66,8 @@ async def test_a_dead_workers_box_is_taken_over_then_given_back_idle(redis_url: 
         a2 = keeper(redis, "w1b", one, two)
         await a2.tick()
         assert a2.served == set() and await a2.leases.holder(one) == "w2"
+        a2.looked.set(), b.looked.set()  # as their run loops do after a round
+        assert a2.standing_by and not b.standing_by
         b.box(one).calls = 1  # type: ignore[misc]
         await b.tick()
         assert one in b.served
@@ -75,6 +77,7 @@ async def test_a_dead_workers_box_is_taken_over_then_given_back_idle(redis_url: 
         assert b.box(one).did == ["start", "stop"]  # type: ignore[attr-defined]
         await a2.tick()
         assert a2.served == {one} and await a2.leases.holder(one) == "w1b"
+        assert not a2.standing_by
         # and w2's own box is never taken by w1b while w2 renews
         await lapse(b, a2)
         assert a2.served == {one} and b.served == {two}
