@@ -56,7 +56,9 @@ def lint(catalog: Catalog) -> list[str]:
 def rules_firing_elsewhere(catalog: Catalog) -> list[str]:
     """A bot's rule that fires on another bot's standard or similar question: a rule scores
     1.0, so such a caller is sent confidently to the wrong bot (unless the other bot's own
-    rule or exact question wins)."""
+    rule or exact question wins). A question with a self-correction is checked as the matcher
+    scores it: what follows the correction (``dialog.nlu.correction``)."""
+    from dialog.nlu.correction import intended
     from dialog.nlu.rules import compile_rule
 
     out = []
@@ -67,7 +69,7 @@ def rules_firing_elsewhere(catalog: Catalog) -> list[str]:
                 if other.id == bot.id:
                     continue
                 hits = [q for q in (other.standard, *other.similar)
-                        if rule.matches(normalize_for_match(q), normalized=True)]
+                        if rule.matches(normalize_for_match(intended(q)), normalized=True)]
                 if hits:
                     out.append(f"{bot.id}: rule {source!r} fires on {len(hits)} question(s) of "
                                f"{other.id}, e.g. {hits[0]!r}")

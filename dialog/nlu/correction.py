@@ -6,9 +6,13 @@ strongest words (补卡, 余额) and a rule would fire on them. :func:`intended`
 the last correction marker, when enough is left to be a request; the matcher scores that.
 
 Markers: 说错了, 我是说, 应该是 anywhere; 不是 directly followed by 我是/我就/我想/我要 (不是，
-我是想问…); 不对 and 哦不/噢不 only as a word of their own, between pauses (spaces or punctuation,
-as a recogniser or a chat writes them): 金额不对 is a complaint, not a correction. A plain 不是
-is no marker either: it is part of requests (是不是停气了, 不是我的卡).
+我是想问…); 不对 (不对不对), 不是, 哦不/噢不/哦不是 only as a word of their own, between pauses
+(spaces or punctuation, as a recogniser or a chat writes them): 金额不对 is a complaint, not a
+correction, and a 不是 inside words is part of the request (是不是停气了, 不是我的卡).
+
+A clause that only says what the caller does not want is left out too, when it begins with 不是
+and more follows (不是燃气啊，是加油卡…; 我不是要挂失啊，卡就在我手上，就是不打算用了): its words
+name the neighbouring business. A 不是 followed by a person is a claim and stays (不是我刷的).
 """
 
 from __future__ import annotations
@@ -18,9 +22,13 @@ import re
 __all__ = ["MIN_REST", "intended"]
 
 _PAUSE = r"[\s,，。.…!！?？、~～]"
-_MARKER = re.compile(rf"(?:^|{_PAUSE})(?:[哦噢喔]?不对|[哦噢喔]不)(?={_PAUSE})|说错了|我是说|应该是"
-                     rf"|不是{_PAUSE}*(?=我是|我就|我想|我要)")
+_MARKER = re.compile(rf"(?:^|{_PAUSE})(?:(?:[哦噢喔]?不对)+|[哦噢喔]?不是|[哦噢喔]不)(?={_PAUSE})"
+                     rf"|说错了|我是说|应该是|不是{_PAUSE}*(?=我是|我就|我想|我要)")
 MIN_REST = 3  # characters after the marker for it to count as the request
+# a clause that says what the caller does not want, before what they do: 不是燃气啊，是加油卡;
+# 我不是要挂失啊，卡就在我手上…; 不是插卡的问题，表自己…  (not 是不是…, nor 不是我刷的: a claim)
+_NOT_CLAUSE = re.compile(rf"(?:^|(?<={_PAUSE}))[我也就]{{0,2}}不是(?![我你他她本]|{_PAUSE})"
+                         rf"[^\s,，。.…!！?？、~～]{{1,10}}{_PAUSE}+(?=\S)")
 
 
 def intended(text: str) -> str:
@@ -29,4 +37,6 @@ def intended(text: str) -> str:
     for m in _MARKER.finditer(text):
         if len(re.sub(_PAUSE, "", text[m.end():])) >= MIN_REST:
             last = m
-    return text[last.end():] if last is not None else text
+    meant = text[last.end():] if last is not None else text
+    kept = _NOT_CLAUSE.sub("", meant)
+    return kept if len(re.sub(_PAUSE, "", kept)) >= MIN_REST else meant

@@ -198,7 +198,8 @@ class IntentMatcher:
         owner: list[int] = []
         is_kw: list[bool] = []
         for k, it in enumerate(self.intents):
-            for raw in dict.fromkeys((it.standard, *it.similar)):
+            # a question with a self-correction is learnt as what is scored (its intended part)
+            for raw in dict.fromkeys(intended(q) for q in (it.standard, *it.similar)):
                 texts.append(raw)
                 owner.append(k)
                 is_kw.append(False)

@@ -295,6 +295,28 @@ def eval_dialogs(settings: Settings, tsv: str, holdout: bool, source: str | None
     _report(report, print_dialogs, json_out, "per-dialog")
 
 
+@eval_group.command("rescore")
+@click.argument("report", type=click.Path(exists=True, dir_okay=False))
+@click.option("--part", default="dev/audio", show_default=True,
+              help="Which of the bench speech report's reports (dev/audio, test/audio).")
+@click.option("--bots", type=int, default=5, show_default=True,
+              help="The matcher's best candidates scored.")
+@click.option("--phrases", type=int, default=4, show_default=True,
+              help="Phrases per candidate (its standard question and the nearest similar).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the summary and every row to this file.")
+@click.pass_obj
+def eval_rescore(settings: Settings, report: str, part: str, bots: int, phrases: int,
+                 json_out: str | None) -> None:
+    """Would Whisper's forced alignment pick the right bot among the matcher's candidates?
+    REPORT is an `ivr bench speech --json` report; each audio row's utterance is encoded once
+    and the candidates' phrases scored in one batch (a measurement, ivr/tools/evalrescore.py)."""
+    from ivr.tools.evalrescore import print_summary, run
+
+    result = run(settings, Path(report), part, bots=bots, phrases=phrases, progress=_progress)
+    _report(result, print_summary, json_out, "per-row")
+
+
 @eval_group.command("synth")
 @click.option("--part", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
 @click.option("--per-bot", type=int, default=4, show_default=True,

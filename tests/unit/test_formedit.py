@@ -31,6 +31,7 @@ def test_a_changed_wording_and_a_new_similar_question_touch_their_lines_only() -
     assert lines == [
         "-name: 加油卡挂失", '+name: "加油卡挂失办理"', '+  - "加油卡弄丢了怎么挂失"',
         "-  # callers' own words: the train part of dialog/evalsets/paraphrases.tsv",
+        "-  # callers' own words, written for training only (in no evaluation set)",
         next(x for x in lines if x.startswith("-  - say:")),
         next(x for x in lines if x.startswith("+  - say:"))]
     assert "# callers' own words" not in out and "tests:" in out  # a comment inside the list

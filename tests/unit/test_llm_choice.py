@@ -56,31 +56,32 @@ def test_the_prompt_carries_no_card_number() -> None:
 
 
 async def test_unsure_routing_asks_the_adviser_and_confirms_its_pick(catalog: Catalog) -> None:
-    adviser = Scripted("fuel_locked")
+    adviser = Scripted("fuel_replace")
     e = DialogEngine(catalog, adviser=adviser)
     e.start()
-    asked = await e.on_event(Utterance("我的卡有问题"))  # the matcher: an either/or
-    assert adviser.asked and "fuel_locked" in adviser.asked[0][1]
-    name = catalog.bots["fuel_locked"].name
+    asked = await e.on_event(Utterance("卡出问题了"))  # the matcher: an either/or
+    assert adviser.asked and "fuel_replace" in adviser.asked[0][1]
+    name = catalog.bots["fuel_replace"].name
     assert f"请问您是要办理{name}" in said(asked) and "还是" not in said(asked)
     await e.on_event(Utterance("是的"))
-    assert e.state.bot == "fuel_locked"
+    assert e.state.bot == "fuel_replace"
 
 
 async def test_no_pick_leaves_the_dialogs_own_question(catalog: Catalog) -> None:
     e = DialogEngine(catalog, adviser=Scripted(None))
     e.start()
-    asked = await e.on_event(Utterance("我的卡有问题"))
+    asked = await e.on_event(Utterance("卡出问题了"))
     assert "还是" in said(asked)  # the either/or, as without an LLM
 
 
 async def test_no_match_with_candidates_is_asked_and_a_sure_match_never(
         catalog: Catalog) -> None:
-    adviser = Scripted("fuel_balance")
+    adviser = Scripted("fuel_loss")
     e = DialogEngine(catalog, adviser=adviser)
     e.start()
-    asked = await e.on_event(Utterance("卡里钱不对"))  # no match, but candidates scored
-    assert "请问您是要办理" in said(asked) and e.state.clarify == ("fuel_balance",)
+    asked = await e.on_event(Utterance("问一下卡的事情"))  # no match, but candidates scored
+    assert adviser.asked
+    assert "请问您是要办理" in said(asked) and e.state.clarify == ("fuel_loss",)
     sure = Scripted("fuel_balance")
     e = DialogEngine(catalog, adviser=sure)
     e.start()

@@ -25,3 +25,22 @@ def test_the_words_after_the_last_correction(said: str, meant: str) -> None:
 ])
 def test_no_correction_leaves_the_request_whole(said: str) -> None:
     assert intended(said) == said
+
+
+@pytest.mark.parametrize(("said", "meant"), [
+    ("不是燃气啊，是加油卡，充了值一直没进账", "是加油卡，充了值一直没进账"),
+    ("我不是要挂失啊，卡就在我手上，就是不打算用了", "卡就在我手上，就是不打算用了"),
+    ("帮我看看，不是开发票哈，就想知道这个月加了几次油", "帮我看看，就想知道这个月加了几次油"),
+    ("我想查余额，不是，查余额要密码，可密码忘了", "查余额要密码，可密码忘了"),
+])
+def test_a_clause_saying_what_is_not_wanted_is_left_out(said: str, meant: str) -> None:
+    assert intended(said).strip(" ，") == meant
+
+
+@pytest.mark.parametrize("said", [
+    "这两笔不是我刷的，帮我查查",  # a claim about a person, not what is unwanted
+    "是不是停气了，一点火都没有",
+    "不是燃气啊",  # nothing follows
+])
+def test_a_negated_claim_stays(said: str) -> None:
+    assert intended(said) == said
