@@ -62,7 +62,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
-from dialog.nlu.classifier import IntentClassifier, train_classifier
+from dialog.nlu.classifier import NONE_CLASS, IntentClassifier, train_classifier
 from dialog.nlu.correction import intended
 from dialog.nlu.pinyin import fuzzy_pinyin
 from dialog.nlu.rules import Rule, compile_rule
@@ -97,7 +97,6 @@ SEMANTIC_SURE = 0.9  # the trained layer alone enters a bot from here; below, it
 PLAUSIBLE = 0.05  # of the trained layer: an either/or question's second option at least this likely
 AGREE_P = 0.3  # a match the trained layer gives less than this is disputed (a question)
 NONE_VETO = 0.3  # "no bot" at least this likely (and likeliest) makes a disputed match none
-NONE_CLASS = "_none"  # the trained layer's class for requests no bot handles
 
 
 @dataclass(frozen=True)
