@@ -22,21 +22,28 @@ import re
 __all__ = ["MIN_REST", "intended"]
 
 _PAUSE = r"[\s,，。.…!！?？、~～]"
+_WORD = _PAUSE.replace("[", "[^", 1)  # any character but a pause
 _MARKER = re.compile(rf"(?:^|{_PAUSE})(?:(?:[哦噢喔]?不对)+|[哦噢喔]?不是|[哦噢喔]不)(?={_PAUSE})"
                      rf"|说错了|我是说|应该是|不是{_PAUSE}*(?=我是|我就|我想|我要)")
 MIN_REST = 3  # characters after the marker for it to count as the request
 # a clause that says what the caller does not want, before what they do: 不是燃气啊，是加油卡;
 # 我不是要挂失啊，卡就在我手上…; 不是插卡的问题，表自己…  (not 是不是…, nor 不是我刷的: a claim)
 _NOT_CLAUSE = re.compile(rf"(?:^|(?<={_PAUSE}))[我也就]{{0,2}}不是(?![我你他她本]|{_PAUSE})"
-                         rf"[^\s,，。.…!！?？、~～]{{1,10}}{_PAUSE}+(?=\S)")
+                         rf"{_WORD}{{1,10}}{_PAUSE}+(?=\S)")
+
+
+def _said(text: str) -> int:
+    """Characters said (pauses not counted)."""
+    return len(re.sub(_PAUSE, "", text))
 
 
 def intended(text: str) -> str:
-    """The part of a request after its last self-correction (else all of it)."""
+    """The part of a request after its last self-correction (else all of it), without a
+    clause that only says what is not wanted."""
     last = None
     for m in _MARKER.finditer(text):
-        if len(re.sub(_PAUSE, "", text[m.end():])) >= MIN_REST:
+        if _said(text[m.end():]) >= MIN_REST:
             last = m
     meant = text[last.end():] if last is not None else text
     kept = _NOT_CLAUSE.sub("", meant)
-    return kept if len(re.sub(_PAUSE, "", kept)) >= MIN_REST else meant
+    return kept if _said(kept) >= MIN_REST else meant

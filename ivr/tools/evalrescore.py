@@ -31,6 +31,7 @@ import numpy as np
 
 from asr.audio import pcm_to_float, read_wav, to_16k
 from asr.endpoint import EndpointSettings
+from asr.whisper import window_frames
 from dialog.catalog import Catalog
 from dialog.evaluate import EVALSETS_DIR, holdout_catalog, read_items, route
 from dialog.nlu.normalize import normalize_for_match
@@ -75,7 +76,7 @@ class AlignScorer:
         import ctranslate2
 
         audio = to_16k(pcm_to_float(pcm_8k, SAMPLE_RATE), SAMPLE_RATE)
-        frames = math.ceil(audio.size / 16000 + 1.0) * 100
+        frames = window_frames(audio.size, 1.0) or 3000  # the utterance + 1 s, whole seconds
         padded = np.pad(audio, (0, max(0, frames * 160 - audio.size)))[:frames * 160]
         features = self.model.feature_extractor(padded)[:, :frames]
         encoded = np.array(self.model.model.encode(
