@@ -21,7 +21,7 @@ from dialog.nlu.lines import named_line
 from dialog.nlu.llmchoice import IntentAdviser, Option
 from dialog.nlu.matching import MatchResult
 from dialog.prompts import P, line_menu_text
-from dialog.routing import RouteDecision, route_request
+from dialog.routing import RouteDecision, guesses, option_named, route_request
 from dialog.scenario import BotSpec, SlotSpec
 from dialog.scenario import Step as BotStep
 from dialog.slots import parse_slot
@@ -170,6 +170,8 @@ class DialogEngine:
             return False
         if self._named_line(text) is not None:
             return True
+        if st.mode == "clarify" and option_named(text, len(st.clarify)) is not None:
+            return True  # 第二个
         result = await self._match(text, only=st.clarify if st.mode == "clarify" else None)
         return (result.decision == "match" and result.best is not None
                 and result.best.score >= EARLY_MATCH)
@@ -320,11 +322,13 @@ class DialogEngine:
         key = digits[:1]
         if st.mode == "clarify" and len(st.clarify) == 1 and key in ("1", "2"):
             return await self._confirmed(key == "1")
-        if st.mode == "clarify" and key in ("1", "2") and len(st.clarify) >= int(key):
+        if st.mode == "clarify" and key.isdigit() and 1 <= int(key) <= len(st.clarify):
             return await self._enter(st.clarify[int(key) - 1], via="clarify")
         if key == "0":
             return [Step("menu", {"key": "0", "choice": "agent"}),
                     *self._transfer("caller_request")]
+        if st.mode == "clarify":  # a key that is none of the options: the question again
+            return self._failure("invalid_key", list(st.last_prompt), key=key)
         if st.mode == "line_menu":
             if key == "*":
                 st.mode, st.line = "route", ""
@@ -357,23 +361,29 @@ class DialogEngine:
         line = self._named_line(text)
         if line is not None:
             return self._choose_line(line, {"text": text})
+        declined = False
         if st.mode == "clarify" and len(st.clarify) == 1:  # 您是要办理X吗？
             yes = parse_slot(self.catalog.yes_no_slot(""), text, dtmf=False)[0]
             if yes is not None:
                 return await self._confirmed(bool(yes))
             st.mode, st.clarify = "route", ()  # something else: a new request
-        decision: str
+        elif st.mode == "clarify":  # X还是Y？ or the guesses: an option, or a new request
+            picked = await self._option_said(text)
+            if picked is not None:
+                return [Step("clarify", {"text": text, "picked": picked}),
+                        *await self._enter(picked, via="clarify")]
+            declined = parse_slot(self.catalog.yes_no_slot(""), text, dtmf=False)[0] is False
+            st.mode, st.clarify = "route", ()
+        routed = await self._route(text)
+        result, decision, options = routed.result, routed.decision, routed.options
+        if declined and decision == "no_match":  # 都不是: asked again, not a failure
+            return [Step("clarify", {"text": text, "declined": True}),
+                    *self._prompt([Say(P["confirm_no"], "confirm_no"), *self._route_prompt()])]
         advised: str | None = None
-        if st.mode == "clarify":
-            result = await self._match(text, only=st.clarify)
-            decision, options = result.decision, tuple(c.intent for c in result.candidates[:2])
-        else:
-            routed = await self._route(text)
-            result, decision, options = routed.result, routed.decision, routed.options
-            if decision in ("clarify", "no_match") and result.candidates:
-                advised = await self._advised(text, result)
-                if advised is not None:  # put to the caller as one yes/no question
-                    decision, options = "confirm", (advised,)
+        if decision in ("clarify", "no_match") and result.candidates:
+            advised = await self._advised(text, result)
+            if advised is not None:  # put to the caller as one yes/no question
+                decision, options = "confirm", (advised,)
         best = result.best
         detail = {"text": text, "decision": decision,
                   "intent": best.intent if best else None,
@@ -383,20 +393,46 @@ class DialogEngine:
             detail["advised"] = advised  # the LLM's pick, asked as 您是要办理…吗？
         if decision == "match" and best is not None:
             return [Step("intent", detail), *await self._enter(best.intent, via="speech")]
-        if decision == "confirm" and st.mode != "clarify":
+        if decision == "confirm":
             st.mode, st.clarify = "clarify", options
-            name = self.catalog.bots[options[0]].name
-            return [Step("confirm", detail), *self._prompt(
-                [Say(self.catalog.yes_no_slot(P["confirm_bot"].format(bot=name)).prompt),
-                 Collect(1)])]
-        if decision == "clarify" and st.mode != "clarify":
+            return [Step("confirm", detail), *self._prompt(self._yes_no(options[0]))]
+        if decision == "clarify":
             st.mode, st.clarify = "clarify", options
             a, b = (self.catalog.bots[o].name for o in options)
             question = f"请问您是要办理{a}，还是{b}？{a}请按1，{b}请按2。"
             return [Step("clarify", detail), *self._prompt([Say(question), Collect(1)])]
+        offered = guesses(self.catalog, routed)
+        if offered:  # not understood, but near some bots: offer them by key
+            st.mode, st.clarify = "clarify", offered
+            out = self._failure("no_match", self._guess_prompt(offered), guesses=list(offered))
+            if st.mode == "clarify":  # not sent on to an agent: say why it asks
+                out.insert(1, Say(P["guess_lead"], "guess_lead"))
+            return [Step("intent", detail), *out]
         return [Step("intent", detail),
                 *self._failure("no_match", [Say(P["no_match"], "no_match"),
                                             *self._route_prompt()])]
+
+    def _yes_no(self, bot_id: str) -> list[Action]:
+        name = self.catalog.bots[bot_id].name
+        return [Say(self.catalog.yes_no_slot(P["confirm_bot"].format(bot=name)).prompt),
+                Collect(1)]
+
+    def _guess_prompt(self, options: tuple[str, ...]) -> list[Action]:
+        """您要办理的是不是以下业务：X请按1；Y请按2…, or one as a yes/no question."""
+        if len(options) == 1:
+            return self._yes_no(options[0])
+        names = [self.catalog.bots[o].name for o in options]
+        listed = "；".join(f"{name}请按{i}" for i, name in enumerate(names, 1))
+        return [Say(P["guess"].format(options=listed)), Collect(1, hints=" ".join(names))]
+
+    async def _option_said(self, text: str) -> str | None:
+        """The offered option ``text`` picks: by its place (第二个) or by its words."""
+        st = self.state
+        k = option_named(text, len(st.clarify))
+        if k is not None:
+            return st.clarify[k]
+        result = await self._match(text, only=st.clarify)
+        return result.best.intent if result.decision == "match" and result.best else None
 
     async def _advised(self, text: str, result: MatchResult) -> str | None:
         """The adviser's pick among the matcher's candidates (within its own budget)."""

@@ -23,6 +23,9 @@ P: dict[str, str] = {
     "switch_confirm": "您是要改为办理{bot}吗？",
     "confirm_bot": "请问您是要办理{bot}吗？",
     "confirm_no": "好的，请您再简单说一下要办理什么业务。",
+    # nothing matched, but some bots came near (dialog.routing.guesses)
+    "guess_lead": "抱歉，我没有完全听懂。",
+    "guess": "您要办理的是不是以下业务：{options}。都不是的话，请直接说出您要办理的业务。",
     "transfer": "正在为您转接人工服务，请稍候。",
     "transfer_after_errors": "为了更好地为您服务，正在为您转接人工服务，请稍候。",
     "verify_failed": "抱歉，身份验证没有通过，请重新输入。",

@@ -9,10 +9,16 @@ read with the business line the caller named, turned into what to do with it.
   behind (``CONFIRM_GAP``) gets one yes/no question about the best alone (您是要办理燃气灶打不着火
   吗？: yes/no is easy for the recogniser); only close candidates make an either/or question,
   and only of the same line when the caller named one.
+- **Guesses when nothing matched** (您要办理的是不是以下业务…): the matcher's best candidates,
+  at most ``MAX_GUESSES``, of the named line when there is one, offered by key when the best
+  scores at least ``GUESS_FLOOR``. Asking a caller to say it again mostly gets the same
+  mishearing back (Whisper base at 8 kHz); a list to key from does not depend on it. A caller
+  who wants none of them says so (都不是) or says something else, which is routed afresh.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,9 +27,13 @@ from dialog.nlu.lines import LINE_WORDS
 from dialog.nlu.matching import Candidate, MatchResult
 from dialog.nlu.text import normalize_for_match
 
-CONFIRM_GAP = 0.15
+CONFIRM_GAP = 0.15  # an unsure best this far ahead of the runner-up: confirm it alone
+# nothing matched, but the best candidate scores this much: offer the best (chosen on dev:
+# ``ivr eval dialogs``, spoken and as text, with the out-of-scope set's share offered a list)
+GUESS_FLOOR = 0.2
+MAX_GUESSES = 3
 # bots of no one line (a complaint about the service) stay in the running whatever is named
-_NEITHER = ("general",)  # an unsure best this far ahead of the runner-up: confirm it alone
+_NEITHER = ("general",)
 
 Decision = Literal["match", "confirm", "clarify", "no_match"]
 
@@ -63,3 +73,31 @@ def route_request(catalog: Catalog, text: str) -> RouteDecision:
             return RouteDecision("confirm", best, (best.intent,), line, result)
         return RouteDecision("clarify", best, (top[0].intent, top[1].intent), line, result)
     return RouteDecision("no_match", None, (), line, result)
+
+
+def guesses(catalog: Catalog, routed: RouteDecision) -> tuple[str, ...]:
+    """The bots to offer when ``routed`` found no match (none: ask again as before)."""
+    if routed.decision != "no_match":
+        return ()
+    lines = (routed.line, *_NEITHER) if routed.line is not None else None
+    cands = [c for c in routed.result.candidates if c.intent in catalog.bots
+             and (lines is None or catalog.bots[c.intent].line in lines)]
+    if not cands or cands[0].score < GUESS_FLOOR:
+        return ()
+    return tuple(c.intent for c in cands[:MAX_GUESSES])
+
+
+_ORDINAL = re.compile(r"(?:第|选)([一二两三四五1-5])(?:个|项|种)?|([一1二2两三3])(?:个|号)?")
+_NUMERAL = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+
+
+def option_named(text: str, n: int) -> int | None:
+    """Which of ``n`` offered options ``text`` picks by its place (第二个, 选3, a bare 二):
+    its index, else None."""
+    q = normalize_for_match(text)
+    m = _ORDINAL.search(q)
+    if m is None or (m.group(2) and len(q) > 3):  # a bare numeral only as the whole answer
+        return None
+    said = m.group(1) or m.group(2)
+    k = int(said) if said.isdigit() else _NUMERAL[said]
+    return k - 1 if 1 <= k <= n else None

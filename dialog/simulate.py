@@ -7,6 +7,9 @@ first; then they answer what the engine asks, truthfully:
 
 - a yes/no question (您是要办理X吗？): 是的 when X is the bot they want, else 不是;
 - an either/or question (X还是Y？): the key of the option they want, when offered; else 都不是;
+- the guesses after a request not understood (您要办理的是不是以下业务：X请按1…都不是的话，请直接
+  说出您要办理的业务): the key of their bot, when listed; else, as the prompt asks, their next
+  sentence for it;
 - a line's menu (加油卡业务…): the key of their bot, when the menu lists it;
 - asked again (没有听懂, 请再简单说一下): their next sentence for the bot (their first again when
   they have no other).
@@ -24,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dialog.actions import Action, Dtmf, Hangup, Say, Transfer, Utterance
+from dialog.actions import Action, Dtmf, Hangup, Say, Step, Transfer, Utterance
 from dialog.catalog import Catalog
 from dialog.engine import DialogEngine
 from dialog.nlu.llmchoice import IntentAdviser
@@ -76,15 +79,22 @@ async def simulate(catalog: Catalog, expected: str, sentences: Sequence[str],
             return Dialog(expected, tuple(said), "hangup", turn, None, source)
         if st.mode == "clarify" and len(st.clarify) == 1:
             event = Utterance(YES if st.clarify[0] == expected else NO)
-        elif st.mode == "clarify":
-            event = (Dtmf(str(st.clarify.index(expected) + 1)) if expected in st.clarify
-                     else Utterance(NEITHER))
+        elif st.mode == "clarify" and expected in st.clarify:
+            event = Dtmf(str(st.clarify.index(expected) + 1))
+        elif st.mode == "clarify" and not _guessed(out):
+            event = Utterance(NEITHER)
         elif st.mode == "line_menu" and (key := _menu_key(catalog, st.line, expected)):
             event = Dtmf(key)
         else:  # asked again: the caller's next words for it
             nxt = (nxt + 1) % len(queue)
             event = Utterance(queue[nxt])
     return Dialog(expected, tuple(said), "gave_up", MAX_TURNS, None, source)
+
+
+def _guessed(actions: Sequence[Action]) -> bool:
+    """Were these the guesses after a request not understood (``dialog.routing.guesses``)?"""
+    return any(isinstance(a, Step) and a.name == "no_match" and "guesses" in a.detail
+               for a in actions)
 
 
 def _menu_key(catalog: Catalog, line: str, bot_id: str) -> str | None:

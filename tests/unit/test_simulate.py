@@ -1,5 +1,6 @@
 """Simulated callers (dialog.simulate) against the real engine: a yes/no question answered
-truthfully, an either/or question by key, a rephrase when asked again."""
+truthfully, an either/or question by key, a rephrase when asked again or when the guesses
+after a request not understood miss."""
 
 from __future__ import annotations
 
@@ -26,3 +27,12 @@ async def test_not_understood_rephrases_then_gives_up() -> None:
     assert d.end in ("agent", "gave_up") and d.reached is None
     s = summarize_dialogs([d])
     assert s["n"] == 1 and s["success_2"] == 0.0 and s["mean_turns"] is None
+
+
+async def test_guesses_are_keyed_when_listed_else_the_request_is_said_again() -> None:
+    catalog = shipped_catalog()
+    heard = "有火力有天耶"  # 油卡里有钱没, as Whisper base heard it: gas bots are guessed
+    listed = await simulate(catalog, "stove_no_ignite", [heard])
+    assert listed.said[1].startswith("key ") and listed.end == "right" and listed.turns == 2
+    missed = await simulate(catalog, "fuel_balance", [heard, "我要查加油卡余额"])
+    assert missed.said == (heard, "我要查加油卡余额") and missed.end == "right"
