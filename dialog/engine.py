@@ -16,7 +16,7 @@ from typing import Any, Literal
 from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step
 from dialog.actions import Transfer as TransferAction
 from dialog.catalog import Catalog
-from dialog.global_intents import global_intent
+from dialog.global_intents import SAFETY_BOT, global_intent
 from dialog.nlu.lines import named_line
 from dialog.nlu.llmchoice import IntentAdviser, Option
 from dialog.nlu.matching import MatchResult
@@ -286,7 +286,7 @@ class DialogEngine:
             if name == "safety":
                 st.mode = "done"
                 return [Step("safety", {"text": text}), Say(P["safety"], "safety", barge_in=False),
-                        TransferAction("priority", "gas_leak")]
+                        TransferAction("priority", SAFETY_BOT)]
             if name == "agent":
                 return [Step("global", {"intent": "agent"}), *self._transfer("caller_request")]
             if name == "repeat":

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dialog.catalog import Catalog
-from dialog.global_intents import global_intent
+from dialog.global_intents import SAFETY_BOT, global_intent
 from dialog.nlu.lines import named_line
 from dialog.nlu.text import normalize_for_match
 from dialog.routing import route_request
@@ -152,7 +152,7 @@ def route(catalog: Catalog, text: str) -> Routed:
     text = text.strip()
     said = global_intent(text)
     if said == "safety":
-        return Routed("safety", "gas_leak", 1.0, "global", "safety global")
+        return Routed("safety", SAFETY_BOT, 1.0, "global", "safety global")
     if said == "agent":
         return Routed("agent", None, 0.0, "global", "agent global")
     if said is not None:  # repeat, back, main menu, goodbye: the engine does that, no bot

@@ -15,7 +15,9 @@ first; then they answer what the engine asks, truthfully:
   they have no other).
 
 A turn is one thing the caller says or keys. The dialog ends when the engine enters a bot (the
-right one or a wrong one), transfers to an agent, hangs up, or after ``MAX_TURNS``. Reported:
+right one or a wrong one; the safety global, which gives a leak's service at once, counts as
+entering ``gas_leak``, as ``ivr eval intents`` counts it), transfers to an agent, hangs up, or
+after ``MAX_TURNS``. Reported:
 task success within two turns (the right bot by the caller's second turn), success at all,
 mean turns to the right bot, and the wrong-bot rate (any wrong bot entered: the worst outcome).
 """
@@ -30,6 +32,7 @@ from typing import Any, Literal
 from dialog.actions import Action, Dtmf, Hangup, Say, Step, Transfer, Utterance
 from dialog.catalog import Catalog
 from dialog.engine import DialogEngine
+from dialog.global_intents import SAFETY_BOT
 from dialog.nlu.llmchoice import IntentAdviser
 
 MAX_TURNS = 4
@@ -70,9 +73,10 @@ async def simulate(catalog: Catalog, expected: str, sentences: Sequence[str],
     for turn in range(1, MAX_TURNS + 1):
         said.append(event.text if isinstance(event, Utterance) else f"key {event.digits}")
         out = await engine.on_event(event)
-        if st.bot is not None:
-            end: End = "right" if st.bot == expected else "wrong"
-            return Dialog(expected, tuple(said), end, turn, st.bot, source)
+        reached = SAFETY_BOT if _steps(out, "safety") else st.bot  # a leak's service at once
+        if reached is not None:
+            end: End = "right" if reached == expected else "wrong"
+            return Dialog(expected, tuple(said), end, turn, reached, source)
         if any(isinstance(a, Transfer) for a in out):
             return Dialog(expected, tuple(said), "agent", turn, None, source)
         if any(isinstance(a, Hangup) for a in out) or st.mode == "done":
@@ -91,10 +95,13 @@ async def simulate(catalog: Catalog, expected: str, sentences: Sequence[str],
     return Dialog(expected, tuple(said), "gave_up", MAX_TURNS, None, source)
 
 
+def _steps(actions: Sequence[Action], name: str) -> list[dict[str, Any]]:
+    return [a.detail for a in actions if isinstance(a, Step) and a.name == name]
+
+
 def _guessed(actions: Sequence[Action]) -> bool:
     """Were these the guesses after a request not understood (``dialog.routing.guesses``)?"""
-    return any(isinstance(a, Step) and a.name == "no_match" and "guesses" in a.detail
-               for a in actions)
+    return any("guesses" in d for d in _steps(actions, "no_match"))
 
 
 def _menu_key(catalog: Catalog, line: str, bot_id: str) -> str | None:
