@@ -47,6 +47,9 @@ class ActionRefused(Exception):
 # 4.4%; these two words, dev 63.2% / 1.5%, test 63.2% / 2.9%; with 天然气 too, dev 62.5% /
 # 1.5%; every bot's words (dialog.nlu.vocabulary), dev wrong 7-8% (Whisper hears them unsaid).
 ROUTE_HINTS = "加油卡 燃气"
+# not the options' names: a name of 6 characters or more said as written would be taken for an
+# echo of the recogniser's prompt and dropped (asr.whisper.strip_prompt_echo)
+OPTION_HINTS = "第一个 第二个 第三个 都不是"
 
 
 def _shown(slot: SlotSpec, value: Any) -> Any:
@@ -423,7 +426,7 @@ class DialogEngine:
             return self._yes_no(options[0])
         names = [self.catalog.bots[o].name for o in options]
         listed = "；".join(f"{name}请按{i}" for i, name in enumerate(names, 1))
-        return [Say(P["guess"].format(options=listed)), Collect(1, hints=" ".join(names))]
+        return [Say(P["guess"].format(options=listed)), Collect(1, hints=OPTION_HINTS)]
 
     async def _option_said(self, text: str) -> str | None:
         """The offered option ``text`` picks: by its place (第二个) or by its words."""

@@ -15,6 +15,7 @@ from asterisk.runner import ManagedAsterisk, root_ready
 from ivr.core.config import Settings, load_settings
 from ivr.core.logs import redacting_handler
 from ivr.sim.sipua import SipUserAgent
+from tests.fastprompts import render_fast_prompts
 
 pytest_plugins = ["tests.fixtures_storage"]
 
@@ -47,7 +48,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "carrier_port": 15070,
         },
         # prompts persist between runs so a test run renders them once
-        tts={"cache_dir": CACHE / "test-prompts", "model_dir": CACHE / "models"},
+        # the menus every call hears, faster, as operator recordings (tests/fastprompts.py)
+        tts={"cache_dir": CACHE / "test-prompts", "model_dir": CACHE / "models",
+             "recordings_dir": CACHE / "test-recordings"},
         # the bots' question vectors for the trained layer, embedded once for every run
         nlu={"cache_dir": CACHE / "test-embeddings"},
         # the tests judge paths, not the recogniser's deadline (1.8 s shipped; `ivr drill asr`
@@ -116,6 +119,7 @@ async def server(
     log_file = settings.home / "server.log"  # what the server logs, as production writes it
     handler = redacting_handler(logging.FileHandler(log_file, encoding="utf-8"))
     logging.getLogger().addHandler(handler)
+    await render_fast_prompts(settings)
     control = ServerControl(settings)
     await control.start()
     yield control

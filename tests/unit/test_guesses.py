@@ -11,7 +11,7 @@ import pytest
 
 from dialog.actions import Collect, Dtmf, Say, Step, Utterance
 from dialog.catalog import Catalog
-from dialog.engine import DialogEngine
+from dialog.engine import OPTION_HINTS, DialogEngine
 from dialog.nlu.matching import Candidate, MatchResult
 from dialog.routing import GUESS_FLOOR, MAX_GUESSES, RouteDecision, guesses, option_named
 from tests.catalogs import shipped_catalog
@@ -64,7 +64,7 @@ async def test_guesses_offered_then_taken_by_key_or_by_place(catalog: Catalog) -
     assert "没有完全听懂" in text and "请按1" in text and "请直接说出" in text
     names = [catalog.bots[b].name for b in offered]
     assert all(n in text for n in names)
-    assert next(a for a in out if isinstance(a, Collect)).hints == " ".join(names)
+    assert next(a for a in out if isinstance(a, Collect)).hints == OPTION_HINTS
     again = await e.on_event(Dtmf("9"))  # no option: the list again, counted
     assert steps(again, "no_match")[0]["why"] == "invalid_key" and names[0] in said(again)
     assert "没有完全听懂" not in said(again)
