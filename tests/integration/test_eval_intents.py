@@ -125,7 +125,7 @@ def test_bot_vocabulary_for_recogniser_hints(catalog: Catalog) -> None:
     assert {"挂失", "圈存"} <= set(words) and len(words) == len(set(words))
     assert not {"怎么", "查询"} & set(words)  # words every bot uses say nothing
     assert bot_questions(catalog.bots.values()).split("，")[0] == "查询加油卡余额"
-    # measured: the first question names the two businesses only (dialog.engine.ROUTE_HINTS)
+    # measured: the first question names the two businesses only (dialog.menus.ROUTE_HINTS)
     assert first_question_hints(catalog) == "加油卡 燃气"
 
 

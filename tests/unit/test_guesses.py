@@ -11,7 +11,8 @@ import pytest
 
 from dialog.actions import Collect, Dtmf, Say, Step, Utterance
 from dialog.catalog import Catalog
-from dialog.engine import OPTION_HINTS, DialogEngine
+from dialog.engine import DialogEngine
+from dialog.menus import OPTION_HINTS
 from dialog.nlu.matching import Candidate, MatchResult
 from dialog.routing import GUESS_FLOOR, MAX_GUESSES, RouteDecision, guesses, option_named
 from tests.catalogs import shipped_catalog
