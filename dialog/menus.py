@@ -113,22 +113,21 @@ class MenuTurns:
             return self._choose_line(line, {"text": text})
         declined = False
         if st.mode == "clarify" and len(st.clarify) == 1:  # 您是要办理X吗？
-            yes = parse_slot(self.catalog.yes_no_slot(""), text, dtmf=False)[0]
+            yes = self._yes_or_no(text)
             if yes is not None:
-                return await self._confirmed(bool(yes))
+                return await self._confirmed(yes)
             st.mode, st.clarify = "route", ()  # something else: a new request
         elif st.mode == "clarify":  # X还是Y？ or the guesses: an option, or a new request
             picked = await self._option_said(text)
             if picked is not None:
                 return [Step("clarify", {"text": text, "picked": picked}),
                         *await self._enter(picked, via="clarify")]
-            declined = parse_slot(self.catalog.yes_no_slot(""), text, dtmf=False)[0] is False
+            declined = self._yes_or_no(text) is False
             st.mode, st.clarify = "route", ()
         routed = await self._route(text)
         result, decision, options = routed.result, routed.decision, routed.options
         if declined and decision == "no_match":  # 都不是: asked again, not a failure
-            return [Step("clarify", {"text": text, "declined": True}),
-                    *self._prompt([Say(P["confirm_no"], "confirm_no"), *self._route_prompt()])]
+            return self._asked_again(Step("clarify", {"text": text, "declined": True}))
         advised: str | None = None
         if decision in ("clarify", "no_match") and result.candidates:
             advised = await self._advised(text, result)
@@ -211,5 +210,14 @@ class MenuTurns:
         if yes:
             return await self._enter(bot_id, via="confirm")
         st.mode, st.clarify = "route", ()
-        return [Step("confirm", {"intent": bot_id, "declined": True}),
-                *self._prompt([Say(P["confirm_no"], "confirm_no"), *self._route_prompt()])]
+        return self._asked_again(Step("confirm", {"intent": bot_id, "declined": True}))
+
+    def _asked_again(self, step: Step) -> list[Action]:
+        """None of the bots asked about: 好的，请您再简单说一下…, and the main menu (back to
+        routing, not counted as a failure)."""
+        return [step, *self._prompt([Say(P["confirm_no"], "confirm_no"), *self._route_prompt()])]
+
+    def _yes_or_no(self, text: str) -> bool | None:
+        """是 (True) or 不是 / 都不是 (False) in ``text``; None when it says neither."""
+        yes = parse_slot(self.catalog.yes_no_slot(""), text, dtmf=False)[0]
+        return None if yes is None else bool(yes)

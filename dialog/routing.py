@@ -25,7 +25,7 @@ from typing import Literal
 from dialog.catalog import Catalog
 from dialog.nlu.lines import LINE_WORDS
 from dialog.nlu.matching import Candidate, MatchResult
-from dialog.nlu.text import normalize_for_match
+from dialog.nlu.text import SPOKEN_DIGITS, normalize_for_match
 
 CONFIRM_GAP = 0.15  # an unsure best this far ahead of the runner-up: confirm it alone
 # nothing matched, but the best candidate scores this much: offer the best (chosen on dev:
@@ -88,7 +88,6 @@ def guesses(catalog: Catalog, routed: RouteDecision) -> tuple[str, ...]:
 
 
 _ORDINAL = re.compile(r"(?:第|选)([一二两三四五1-5])(?:个|项|种)?|([一1二2两三3])(?:个|号)?")
-_NUMERAL = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 
 
 def option_named(text: str, n: int) -> int | None:
@@ -99,5 +98,5 @@ def option_named(text: str, n: int) -> int | None:
     if m is None or (m.group(2) and len(q) > 3):  # a bare numeral only as the whole answer
         return None
     said = m.group(1) or m.group(2)
-    k = int(said) if said.isdigit() else _NUMERAL[said]
+    k = int(SPOKEN_DIGITS.get(said, said))
     return k - 1 if 1 <= k <= n else None
