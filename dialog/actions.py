@@ -21,6 +21,9 @@ class NoInput:
 class Utterance:
     text: str
     confidence: float = 1.0
+    # recognised from speech (a call), not typed (web chat, tests): the matcher's trained
+    # layer then uses its model that also learnt the recogniser's mishearings
+    heard: bool = False
 
 
 DialogEvent = Dtmf | NoInput | Utterance

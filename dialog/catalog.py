@@ -59,6 +59,27 @@ def no_bot_examples() -> tuple[str, ...]:
     return tuple(t.strip() for t in lines if t.strip() and not t.startswith("#"))
 
 
+HEARD_FILE = Path(__file__).with_name("nlu") / "heard.tsv"
+
+
+def read_heard(path: Path) -> tuple[tuple[str, str, str], ...]:
+    """The ``bot, said, heard`` rows of a heard file (``#`` comments and the header skipped;
+    none when the file is absent)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return ()
+    rows = [line.split("\t") for line in lines if line and not line.startswith("#")]
+    return tuple((r[0], r[1], r[2]) for r in rows if len(r) == 3 and r[0] != "bot")
+
+
+@lru_cache(maxsize=1)
+def heard_examples() -> tuple[tuple[str, str, str], ...]:
+    """``(bot, said, heard)``: what the recogniser made of each bot question and "no bot"
+    example (``dialog/nlu/heard.tsv``, written by ``ivr bots hear``)."""
+    return read_heard(HEARD_FILE)
+
+
 @dataclass
 class Catalog:
     bots: dict[str, BotSpec]
@@ -78,7 +99,8 @@ class Catalog:
         self.matcher = IntentMatcher(
             self.intent_specs(), threshold=self.threshold, embedder=self.embedder,
             semantic=self.semantic,
-            no_bot=no_bot_examples() if self.semantic else ())
+            no_bot=no_bot_examples() if self.semantic else (),
+            heard=heard_examples() if self.semantic else ())
 
     def intent_specs(self) -> list[IntentSpec]:
         return [IntentSpec(id=b.id, name=b.name, standard=b.standard, similar=tuple(b.similar),

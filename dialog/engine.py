@@ -85,6 +85,7 @@ class DialogEngine(MenuTurns):
                  call_id: str | None = None, notice: str = "",
                  adviser: IntentAdviser | None = None) -> None:
         self.catalog = catalog
+        self.heard = False  # this turn's words were recognised, not typed (Utterance.heard)
         # asked when routing ends unsure (dialog/nlu/llmchoice.py); None: never
         self.adviser = adviser
         self.notice = notice  # the privacy notice after the greeting ("" : none)
@@ -143,6 +144,7 @@ class DialogEngine(MenuTurns):
             if st.mode == "bot":
                 return await self._answer(event.digits, dtmf=True)
             return await self._menu_key(event.digits)
+        self.heard = event.heard
         text = event.text.strip()
         hit = self._global(text)
         if hit is not None:
@@ -171,7 +173,8 @@ class DialogEngine(MenuTurns):
             return True
         if st.mode == "clarify" and option_named(text, len(st.clarify)) is not None:
             return True  # 第二个
-        result = await self._match(text, only=st.clarify if st.mode == "clarify" else None)
+        result = await self._match(text, only=st.clarify if st.mode == "clarify" else None,
+                                   heard=True)
         return (result.decision == "match" and result.best is not None
                 and result.best.score >= EARLY_MATCH)
 

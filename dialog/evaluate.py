@@ -147,8 +147,9 @@ class Routed:
     options: tuple[str, ...] = ()  # the two bots a clarify question offers
 
 
-def route(catalog: Catalog, text: str) -> Routed:
-    """What ``DialogEngine`` does with ``text`` as the answer to its first question."""
+def route(catalog: Catalog, text: str, *, heard: bool = False) -> Routed:
+    """What ``DialogEngine`` does with ``text`` as the answer to its first question
+    (``heard``: recognised from speech, as a call's words are)."""
     text = text.strip()
     said = global_intent(text)
     if said == "safety":
@@ -160,7 +161,7 @@ def route(catalog: Catalog, text: str) -> Routed:
     line = named_line(text)
     if line is not None:  # the line's menu (dialog.nlu.lines): a question, like clarify
         return Routed("line", None, 0.0, "line", f"names the {line} line: its menu")
-    decided = route_request(catalog, text)
+    decided = route_request(catalog, text, heard=heard)
     best = decided.best
     options = decided.options if decided.decision in ("clarify", "confirm") else ()
     if best is None:

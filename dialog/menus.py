@@ -42,6 +42,7 @@ class MenuTurns:
     catalog: Catalog
     state: DialogState
     adviser: IntentAdviser | None
+    heard: bool  # the turn's words were recognised from speech (``Utterance.heard``)
 
     # ---- the engine's hooks ----------------------------------------------------------------
     async def _enter(self, bot_id: str, *, via: str) -> list[Action]:
@@ -192,16 +193,19 @@ class MenuTurns:
                    for c in result.candidates if c.intent in bots]
         return await self.adviser.choose(text, options)
 
-    async def _match(self, text: str, *, only: tuple[str, ...] | None = None) -> MatchResult:
+    async def _match(self, text: str, *, only: tuple[str, ...] | None = None,
+                     heard: bool | None = None) -> MatchResult:
+        heard = self.heard if heard is None else heard
         if self.catalog.embedder is None:
-            return self.catalog.matcher.match(text, only=only)
+            return self.catalog.matcher.match(text, only=only, heard=heard)
         # the trained layer embeds the request (CPU or HTTP): off the event loop
-        return await asyncio.to_thread(self.catalog.matcher.match, text, only=only)
+        return await asyncio.to_thread(self.catalog.matcher.match, text, only=only,
+                                       heard=heard)
 
     async def _route(self, text: str) -> RouteDecision:
         if self.catalog.embedder is None:
-            return route_request(self.catalog, text)
-        return await asyncio.to_thread(route_request, self.catalog, text)
+            return route_request(self.catalog, text, heard=self.heard)
+        return await asyncio.to_thread(route_request, self.catalog, text, heard=self.heard)
 
     async def _confirmed(self, yes: bool) -> list[Action]:
         """The answer to 您是要办理X吗？: X, or the request asked for again."""

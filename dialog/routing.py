@@ -54,14 +54,15 @@ def line_named_in(text: str) -> str | None:
     return named.pop() if len(named) == 1 else None
 
 
-def route_request(catalog: Catalog, text: str) -> RouteDecision:
-    """What to do with ``text`` as a request (the first question, or a fresh one)."""
-    result = catalog.matcher.match(text)
+def route_request(catalog: Catalog, text: str, *, heard: bool = False) -> RouteDecision:
+    """What to do with ``text`` as a request (the first question, or a fresh one); ``heard``:
+    recognised from speech (``IntentMatcher.match``)."""
+    result = catalog.matcher.match(text, heard=heard)
     line = line_named_in(text)
     if line is not None and result.best is not None and any(
             catalog.bots[c.intent].line not in (line, *_NEITHER) for c in result.candidates[:2]):
         own = [b for b, spec in catalog.bots.items() if spec.line in (line, *_NEITHER)]
-        within = catalog.matcher.match(text, only=own)
+        within = catalog.matcher.match(text, only=own, heard=heard)
         if within.best is not None and within.decision != "no_match":
             result = within
     best = result.best

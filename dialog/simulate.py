@@ -60,16 +60,18 @@ def _said(actions: Sequence[Action]) -> str:
 
 
 async def simulate(catalog: Catalog, expected: str, sentences: Sequence[str],
-                   source: str = "", *, adviser: IntentAdviser | None = None) -> Dialog:
+                   source: str = "", *, adviser: IntentAdviser | None = None,
+                   heard: bool = False) -> Dialog:
     """One caller who wants ``expected`` and words it as ``sentences`` (first one first);
-    ``adviser``: the engine asks it when routing is unsure (``dialog.nlu.llmchoice``)."""
+    ``adviser``: the engine asks it when routing is unsure (``dialog.nlu.llmchoice``);
+    ``heard``: the sentences are what the recogniser heard (a call), not typed."""
     engine = DialogEngine(catalog, adviser=adviser)
     engine.start()
     st = engine.state
     said: list[str] = []
     queue = list(sentences) or [""]
     nxt = 0
-    event: Utterance | Dtmf = Utterance(queue[0])
+    event: Utterance | Dtmf = Utterance(queue[0], heard=heard)
     for turn in range(1, MAX_TURNS + 1):
         said.append(event.text if isinstance(event, Utterance) else f"key {event.digits}")
         out = await engine.on_event(event)
@@ -82,16 +84,16 @@ async def simulate(catalog: Catalog, expected: str, sentences: Sequence[str],
         if any(isinstance(a, Hangup) for a in out) or st.mode == "done":
             return Dialog(expected, tuple(said), "hangup", turn, None, source)
         if st.mode == "clarify" and len(st.clarify) == 1:
-            event = Utterance(YES if st.clarify[0] == expected else NO)
+            event = Utterance(YES if st.clarify[0] == expected else NO, heard=heard)
         elif st.mode == "clarify" and expected in st.clarify:
             event = Dtmf(str(st.clarify.index(expected) + 1))
         elif st.mode == "clarify" and not _guessed(out):
-            event = Utterance(NEITHER)
+            event = Utterance(NEITHER, heard=heard)
         elif st.mode == "line_menu" and (key := _menu_key(catalog, st.line, expected)):
             event = Dtmf(key)
         else:  # asked again: the caller's next words for it
             nxt = (nxt + 1) % len(queue)
-            event = Utterance(queue[nxt])
+            event = Utterance(queue[nxt], heard=heard)
     return Dialog(expected, tuple(said), "gave_up", MAX_TURNS, None, source)
 
 
@@ -110,7 +112,8 @@ def _menu_key(catalog: Catalog, line: str, bot_id: str) -> str | None:
 
 
 async def simulate_set(catalog: Catalog, rows: Sequence[tuple[str, str, str]], *,
-                       adviser: IntentAdviser | None = None) -> list[Dialog]:
+                       adviser: IntentAdviser | None = None,
+                       heard: bool = False) -> list[Dialog]:
     """Every ``(bot, source, text)`` row as a caller: the row's own sentence first, then the
     same bot's other sentences of the set, in order."""
     by_bot: dict[str, list[str]] = {}
@@ -119,7 +122,8 @@ async def simulate_set(catalog: Catalog, rows: Sequence[tuple[str, str, str]], *
     out = []
     for bot, source, text in rows:
         others = [t for t in by_bot[bot] if t != text]
-        out.append(await simulate(catalog, bot, [text, *others], source, adviser=adviser))
+        out.append(await simulate(catalog, bot, [text, *others], source, adviser=adviser,
+                                  heard=heard))
     return out
 
 

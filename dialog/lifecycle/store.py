@@ -68,8 +68,7 @@ class CatalogStore:
         await self.reload()
         if not self._catalog.bots:
             log.error("no published bot could be loaded from the database; serving %s", folder)
-            self._catalog = await asyncio.to_thread(
-                lambda: Catalog.load(folder, embedder=self._embedder))
+            self._catalog = await asyncio.to_thread(self._load_files, folder)
         return seeded
 
     async def reload(self) -> bool:
@@ -98,6 +97,11 @@ class CatalogStore:
                            for b in changed) or "none")
         return True
 
+    def _load_files(self, folder: Path) -> Catalog:
+        catalog = Catalog.load(folder, embedder=self._embedder)
+        catalog.matcher.warm()  # before a caller's words need it
+        return catalog
+
     def _build(self, rows: list[BotVersionRow]) -> tuple[Catalog, dict[str, int]] | None:
         specs: dict[str, BotSpec] = {}
         versions: dict[str, int] = {}
@@ -124,6 +128,7 @@ class CatalogStore:
         except CatalogError as exc:
             log.error("published bots do not make a catalog; the current one stays:\n%s", exc)
             return None
+        catalog.matcher.warm()  # before a caller's words need it
         in_use = {(r.bot_id, r.sha256) for r in rows}
         self._parsed = {k: v for k, v in self._parsed.items() if k in in_use}
         return catalog, versions

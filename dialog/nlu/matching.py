@@ -52,6 +52,7 @@ What the caller says after correcting themselves is what is scored
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
@@ -185,7 +186,8 @@ class IntentMatcher:
 
     def __init__(self, intents: Sequence[IntentSpec], *, threshold: float = 0.6,
                  clarify_margin: float = 0.08, embedder: Embedder | None = None,
-                 semantic: bool = True, no_bot: Sequence[str] = ()) -> None:
+                 semantic: bool = True, no_bot: Sequence[str] = (),
+                 heard: Sequence[tuple[str, str, str]] = ()) -> None:
         self.intents = tuple(intents)
         self.threshold = threshold
         self.clarify_margin = clarify_margin
@@ -224,12 +226,46 @@ class IntentMatcher:
         self._group_owner = ex_owner[self._starts] if len(ex) else self._starts
         self._emb: NDArray[np.float64] | None = None
         self.classifier: IntentClassifier | None = None
+        self._written: list[tuple[str, str]] = []
+        self._heard_rows: list[tuple[str, str, str]] = []
+        self._embedder = embedder
+        self._heard_model: IntentClassifier | None = None
+        self._heard_lock = threading.Lock()
         if semantic and ex:
-            self.classifier = train_classifier(
-                [(self.intents[owner[i]].id, texts[i]) for i in ex]
-                + [(NONE_CLASS, t) for t in no_bot],
-                embedder=embedder)
+            self._written = ([(self.intents[owner[i]].id, texts[i]) for i in ex]
+                             + [(NONE_CLASS, t) for t in no_bot])
+            self.classifier = train_classifier(self._written, embedder=embedder)
+            self._heard_rows = self._heard(heard, no_bot)
         self._index_of = {it.id: k for k, it in enumerate(self.intents)}
+
+    @property
+    def heard_classifier(self) -> IntentClassifier | None:
+        """The trained layer for recognised speech: also learnt from what the recogniser heard
+        of the questions (the written one when nothing was heard). Trained on first use, so
+        that typed-only users (web chat, a bot's tests) never pay for it; a server warms it
+        (``warm``) before callers do."""
+        if not self._heard_rows or self.classifier is None:
+            return self.classifier
+        with self._heard_lock:
+            if self._heard_model is None:
+                self._heard_model = train_classifier(self._written, heard=self._heard_rows,
+                                                     embedder=self._embedder)
+            return self._heard_model or self.classifier
+
+    def warm(self) -> None:
+        """Train whatever is trained on first use now (blocking: call it off the event loop)."""
+        _ = self.heard_classifier
+
+    def _heard(self, heard: Sequence[tuple[str, str, str]],
+               no_bot: Sequence[str]) -> list[tuple[str, str, str]]:
+        """The recogniser's hearing of each question still asked (``(bot, said, heard)``,
+        ``dialog.catalog.heard_examples``) as one more example of its bot (or of "no bot"):
+        a question removed or held out takes its heard text with it."""
+        asked = {(it.id, normalize_for_match(q)) for it in self.intents
+                 for q in (it.standard, *it.similar)}
+        asked |= {(NONE_CLASS, normalize_for_match(t)) for t in no_bot}
+        return [(bot, intended(said), intended(h)) for bot, said, h in heard
+                if (bot, normalize_for_match(said)) in asked and intended(h).strip()]
 
     # ---- scoring -----------------------------------------------------------------------
     def _layers(self, q: str, exclude: int | None) -> dict[int, dict[str, _Layer]]:
@@ -298,12 +334,14 @@ class IntentMatcher:
         other = max((p for i, p in proba.items() if i not in (intent, NONE_CLASS)), default=0.0)
         return proba.get(intent, 0.0) < RULE_DOUBT and other >= RULE_CONTRARY
 
-    def match(self, text: str, *, only: Collection[str] | None = None) -> MatchResult:
-        """Decide which intent ``text`` asks for; ``only`` restricts to these intent ids."""
-        return self._match(text, only=only, exclude=None)
+    def match(self, text: str, *, only: Collection[str] | None = None,
+              heard: bool = False) -> MatchResult:
+        """Decide which intent ``text`` asks for; ``only`` restricts to these intent ids;
+        ``heard``: the text is the recogniser's (a call), not typed."""
+        return self._match(text, only=only, exclude=None, heard=heard)
 
     def _match(self, text: str, *, only: Collection[str] | None,
-               exclude: int | None) -> MatchResult:
+               exclude: int | None, heard: bool = False) -> MatchResult:
         text = intended(text)  # 我想补卡，不对，先挂失: what follows the correction
         q = normalize_for_match(text)
         if not q:
@@ -311,7 +349,8 @@ class IntentMatcher:
         allowed = (set(range(len(self.intents))) if only is None
                    else {self._index_of[i] for i in only if i in self._index_of})
         layers = self._layers(q, exclude)
-        proba = self.classifier.proba(text) if self.classifier is not None else {}
+        clf = self.heard_classifier if heard else self.classifier
+        proba = clf.proba(text) if clf is not None else {}
         p_none = proba.get(NONE_CLASS, 0.0)
         cands: list[Candidate] = []
         for k in allowed:

@@ -463,7 +463,7 @@ class CallSession:
         self._step("speech", text=mask_digits_in_text(heard.text),
                    confidence=round(heard.confidence, 2), asr_s=round(heard.asr_s, 2),
                    latency_s=round(heard.latency_s, 2), **partials, **spoken, turn_end=ended)
-        return Utterance(heard.text, heard.confidence)
+        return Utterance(heard.text, heard.confidence, heard=True)
 
     async def _speech_lost(self) -> None:
         """The recogniser let this caller down: say so once, and go on with keys only (the

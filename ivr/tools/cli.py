@@ -276,6 +276,35 @@ def bots_lint_cmd() -> None:
     sys.exit(1 if problems else 0)
 
 
+@bots.command("hear")
+@click.option("--limit", type=int, default=0, help="Only the first N questions (a trial).")
+@click.pass_obj
+def bots_hear_cmd(settings: Settings, limit: int) -> None:
+    """Say every bot question through the spoken path and write what the recogniser heard
+    (dialog/nlu/heard.tsv, the trained layer's extra examples)."""
+    import shlex
+
+    from dialog.catalog import HEARD_FILE, Catalog
+    from ivr.tools.botshear import hear_questions, questions, write_heard
+    from ivr.tools.evalcli import _build, _progress
+
+    catalog = Catalog.load(semantic=False)
+    items = questions(catalog)[: limit or None]
+    recognizer = _build(settings, None)
+
+    async def go() -> list[tuple[str, str, str]]:
+        try:
+            return await hear_questions(settings, catalog, recognizer, items,
+                                        progress=_progress)
+        finally:
+            await recognizer.close()
+
+    rows = asyncio.run(go())
+    command = " ".join(shlex.quote(a) for a in ["ivr", *sys.argv[1:]])
+    write_heard(rows, command, settings.asr.backend)
+    click.echo(f"{len(items)} questions said, {len(rows)} heard: {HEARD_FILE}")
+
+
 @main.command("asterisk-config")
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.pass_obj

@@ -318,7 +318,8 @@ def eval_rescore(settings: Settings, report: str, part: str, bots: int, phrases:
 
 
 @eval_group.command("synth")
-@click.option("--part", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
+@click.option("--part", type=click.Choice(["dev", "test", "out_of_scope"]), default="dev",
+              show_default=True, help="A part, or the out-of-scope set (dialog/evalsets).")
 @click.option("--per-bot", type=int, default=4, show_default=True,
               help="Utterances per bot (paraphrases first); 0: the whole part.")
 @click.option("--seed", type=int, default=8, show_default=True, help="Voice/speed/noise seed.")

@@ -15,12 +15,19 @@ from typing import Any
 from dialog.evaluate import EvalFileError, holdout_catalog, load_rows
 from dialog.simulate import Dialog, simulate_set, summarize_dialogs
 from ivr.core.config import Settings
+from ivr.tools.botshear import HEAR_VOICES
 
 
 def heard_rows(path: Path, part: str | None) -> tuple[list[tuple[str, str, str]], list[str]]:
     """The audio rows of an ``ivr eval intents --json`` or ``ivr bench speech --json`` report
     (``part``: that report of bench speech, e.g. ``test/audio``), as what was heard: the
     requests of spoken dialogs whose answers (yes/no, keys) are taken as said."""
+    out, problems, _voices = _heard_rows(path, part)
+    return out, problems
+
+
+def _heard_rows(path: Path, part: str | None
+                ) -> tuple[list[tuple[str, str, str]], list[str], list[str]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -29,9 +36,9 @@ def heard_rows(path: Path, part: str | None) -> tuple[list[tuple[str, str, str]]
     chosen = [r for name, r in reports.items() if part is None or name == part]
     if not chosen:
         raise EvalFileError(f"{path}: no report {part!r} (there are {', '.join(reports)})")
-    out = [(row["expected"], row.get("source", ""), row.get("text") or "")
-           for r in chosen for row in r.get("rows", []) if row.get("kind") == "audio"]
-    return out, ([] if out else [f"{path}: no audio rows"])
+    rows = [row for r in chosen for row in r.get("rows", []) if row.get("kind") == "audio"]
+    out = [(row["expected"], row.get("source", ""), row.get("text") or "") for row in rows]
+    return out, ([] if out else [f"{path}: no audio rows"]), [row.get("voice", "") for row in rows]
 
 
 def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
@@ -43,13 +50,16 @@ def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
     from handoff.embeddings import intent_catalog
 
     catalog = intent_catalog(settings)  # the matcher callers get (nlu.embedder)
-    if path.suffix == ".json":  # what the recogniser heard: a report of eval intents/bench speech
-        triples, problems = heard_rows(path, part)
+    heard = path.suffix == ".json"
+    voices: list[str] = []
+    if heard:  # what the recogniser heard: a report of eval intents/bench speech
+        triples, problems, voices = _heard_rows(path, part)
     else:
         rows, problems = load_rows(path, catalog)
         texts = [r for r in rows if r.kind == "text" or r.said]
         triples = [(r.expected, r.extra.get("source", ""), r.said) for r in texts]
     if source:
+        voices = [v for v, t in zip(voices, triples, strict=True) if t[1] == source]
         triples = [t for t in triples if t[1] == source]
     if holdout:
         catalog = holdout_catalog(catalog, [t[2] for t in triples])
@@ -60,7 +70,7 @@ def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
 
     async def go() -> list[Dialog]:
         try:
-            return await simulate_set(catalog, triples, adviser=adviser)
+            return await simulate_set(catalog, triples, adviser=adviser, heard=heard)
         finally:
             if adviser is not None:
                 await adviser.close()
@@ -76,8 +86,14 @@ def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
     by_source: dict[str, Any] = {}
     for name in dict.fromkeys(d.source for d in dialogs):
         by_source[name or "-"] = summarize_dialogs([d for d in dialogs if d.source == name])
+    by_voice: dict[str, Any] = {}  # the voices the heard examples were made from, the others
+    if any(voices):
+        made = [d for d, v in zip(dialogs, voices, strict=True) if v in HEAR_VOICES]
+        other = [d for d, v in zip(dialogs, voices, strict=True) if v not in HEAR_VOICES]
+        by_voice = {"heard voices": summarize_dialogs(made),
+                    "other voices": summarize_dialogs(other)}
     return {"file": str(path), "holdout": holdout, "problems": problems,
-            "all": summarize_dialogs(dialogs), "by_source": by_source,
+            "all": summarize_dialogs(dialogs), "by_source": by_source, "by_voice": by_voice,
             "embedder": settings.nlu.embedder, "llm": advice,
             "dialogs": [d.as_dict() for d in dialogs]}
 
@@ -104,6 +120,8 @@ def print_dialogs(report: dict[str, Any], echo: Callable[[str], None]) -> None:
     if len(report["by_source"]) > 1:
         for name, s in report["by_source"].items():
             echo(_line(name, s))
+    for name, s in report.get("by_voice", {}).items():  # dialog/nlu/heard.tsv's voices or not
+        echo(_line(name, s))
     wrong = [d for d in report["dialogs"] if d["end"] == "wrong"][:10]
     if wrong:
         echo("wrong bots (first 10):")

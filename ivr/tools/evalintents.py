@@ -114,7 +114,7 @@ async def run_rows(rows: list[EvalRow], catalog: Catalog, recognizer: Recognizer
         except ASRError as exc:
             run.problems.append(f"line {row.line}: recognition failed: {exc}")
             continue
-        routed = (route(catalog, text) if asr_s is not None
+        routed = (route(catalog, text, heard=True) if asr_s is not None
                   else Routed("no_speech", None, 0.0, None, "no speech found"))
         run.outcomes.append(Outcome(row, text, routed, asr_s, detail))
     return run
@@ -169,8 +169,8 @@ def run_file(settings: Settings, path: Path, *, backend: str | None = None,
     report = summarize(run.outcomes)
     if not holdout and run.outcomes:  # the same recognised texts against the held-out bots
         held = holdout_catalog(catalog, [r.said for r in rows if r.said])
-        again = [replace(o, routed=route(held, o.text)) if o.routed.decision != "no_speech"
-                 else o for o in run.outcomes]
+        again = [replace(o, routed=route(held, o.text, heard=o.row.kind == "audio"))
+                 if o.routed.decision != "no_speech" else o for o in run.outcomes]
         report["held_out"] = {k: v for k, v in summarize(again).items()
                               if k not in ("per_bot", "confusions")}
     report |= {
