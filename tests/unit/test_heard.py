@@ -93,3 +93,15 @@ async def test_a_call_turn_is_matched_as_heard_a_typed_one_is_not() -> None:
     engine.start()
     await engine.on_event(Utterance("我想查一下加油卡余额"))
     assert not engine.heard
+
+
+def test_every_question_and_no_bot_example_is_said_once() -> None:
+    from dialog.catalog import Catalog, no_bot_examples
+    from ivr.tools.botshear import questions
+
+    catalog = Catalog.load(semantic=False)
+    items = questions(catalog)
+    said = [(i.bot, i.text) for i in items]
+    assert len(said) == len(set(said))
+    assert {i.bot for i in items} == set(catalog.bots) | {NONE_CLASS}
+    assert sum(1 for i in items if i.bot == NONE_CLASS) == len(set(no_bot_examples()))
