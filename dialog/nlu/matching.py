@@ -246,6 +246,8 @@ class IntentMatcher:
         (``warm``) before callers do."""
         if not self._heard_rows or self.classifier is None:
             return self.classifier
+        if self._heard_model is not None:  # trained: no lock on a caller's turn
+            return self._heard_model
         with self._heard_lock:
             if self._heard_model is None:
                 self._heard_model = train_classifier(self._written, heard=self._heard_rows,
@@ -264,8 +266,12 @@ class IntentMatcher:
         asked = {(it.id, normalize_for_match(q)) for it in self.intents
                  for q in (it.standard, *it.similar)}
         asked |= {(NONE_CLASS, normalize_for_match(t)) for t in no_bot}
-        return [(bot, intended(said), intended(h)) for bot, said, h in heard
-                if (bot, normalize_for_match(said)) in asked and intended(h).strip()]
+        out = []
+        for bot, said, h in heard:
+            words = intended(h)
+            if words.strip() and (bot, normalize_for_match(said)) in asked:
+                out.append((bot, intended(said), words))
+        return out
 
     # ---- scoring -----------------------------------------------------------------------
     def _layers(self, q: str, exclude: int | None) -> dict[int, dict[str, _Layer]]:

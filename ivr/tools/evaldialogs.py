@@ -18,16 +18,12 @@ from ivr.core.config import Settings
 from ivr.tools.botshear import HEAR_VOICES
 
 
-def heard_rows(path: Path, part: str | None) -> tuple[list[tuple[str, str, str]], list[str]]:
+def heard_rows(path: Path, part: str | None
+               ) -> tuple[list[tuple[str, str, str]], list[str], list[str]]:
     """The audio rows of an ``ivr eval intents --json`` or ``ivr bench speech --json`` report
     (``part``: that report of bench speech, e.g. ``test/audio``), as what was heard: the
-    requests of spoken dialogs whose answers (yes/no, keys) are taken as said."""
-    out, problems, _voices = _heard_rows(path, part)
-    return out, problems
-
-
-def _heard_rows(path: Path, part: str | None
-                ) -> tuple[list[tuple[str, str, str]], list[str], list[str]]:
+    requests of spoken dialogs whose answers (yes/no, keys) are taken as said; then the
+    problems, and each row's voice ("" when the report has none)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -53,7 +49,7 @@ def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
     heard = path.suffix == ".json"
     voices: list[str] = []
     if heard:  # what the recogniser heard: a report of eval intents/bench speech
-        triples, problems, voices = _heard_rows(path, part)
+        triples, problems, voices = heard_rows(path, part)
     else:
         rows, problems = load_rows(path, catalog)
         texts = [r for r in rows if r.kind == "text" or r.said]
