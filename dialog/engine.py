@@ -310,7 +310,7 @@ class DialogEngine(MenuTurns):
         st = self.state
         bot = self.catalog.bots[bot_id]
         st.mode, st.bot, st.pc, st.failures = "bot", bot_id, 0, 0
-        st.line = bot.line
+        st.line, st.evidence = bot.line, {}
         out: list[Action] = [Step("bot", {"bot": bot_id, "via": via})]
         if bot.identity != "none" and not st.verified:
             st.vars["_verify"] = bot.identity

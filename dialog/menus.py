@@ -8,11 +8,17 @@ understood (您要办理的是不是以下业务…). ``DialogEngine`` runs thes
 What each answer does: a key or the words of an option enter it; 是/不是 answer a yes/no
 question; 都不是 goes back to the main menu without counting a failure; anything else is a new
 request, routed afresh (never matched only among the options asked about).
+
+Until a bot is entered, what each try at the request said of each bot is kept
+(``DialogState.evidence``: the trained layer's probabilities, those said no to set to 0) and
+weighed into the next try (``IntentMatcher.match(prior=...)``): a caller asked again is
+heard with what they said before.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from dialog.actions import Action, Collect, Say, Step
@@ -124,8 +130,10 @@ class MenuTurns:
                 return [Step("clarify", {"text": text, "picked": picked}),
                         *await self._enter(picked, via="clarify")]
             declined = self._yes_or_no(text) is False
+            if declined:  # none of the options: their evidence goes
+                self._decline(st.clarify)
             st.mode, st.clarify = "route", ()
-        routed = await self._route(text)
+        routed = await self._route(text, prior=st.evidence)
         result, decision, options = routed.result, routed.decision, routed.options
         if declined and decision == "no_match":  # 都不是: asked again, not a failure
             return self._asked_again(Step("clarify", {"text": text, "declined": True}))
@@ -135,6 +143,7 @@ class MenuTurns:
             if advised is not None:  # put to the caller as one yes/no question
                 decision, options = "confirm", (advised,)
         best = result.best
+        st.evidence = dict(result.proba)  # this try and the earlier ones, for the next
         detail = {"text": text, "decision": decision,
                   "intent": best.intent if best else None,
                   "score": round(best.score, 3) if best else 0.0,
@@ -202,10 +211,17 @@ class MenuTurns:
         return await asyncio.to_thread(self.catalog.matcher.match, text, only=only,
                                        heard=heard)
 
-    async def _route(self, text: str) -> RouteDecision:
+    async def _route(self, text: str, *,
+                     prior: Mapping[str, float] | None = None) -> RouteDecision:
         if self.catalog.embedder is None:
-            return route_request(self.catalog, text, heard=self.heard)
-        return await asyncio.to_thread(route_request, self.catalog, text, heard=self.heard)
+            return route_request(self.catalog, text, heard=self.heard, prior=prior)
+        return await asyncio.to_thread(route_request, self.catalog, text, heard=self.heard,
+                                       prior=prior)
+
+    def _decline(self, bots: tuple[str, ...]) -> None:
+        """Bots the caller said no to: no evidence for them in the next try."""
+        for bot in bots:
+            self.state.evidence[bot] = 0.0
 
     async def _confirmed(self, yes: bool) -> list[Action]:
         """The answer to 您是要办理X吗？: X, or the request asked for again."""
@@ -213,6 +229,7 @@ class MenuTurns:
         bot_id = st.clarify[0]
         if yes:
             return await self._enter(bot_id, via="confirm")
+        self._decline((bot_id,))
         st.mode, st.clarify = "route", ()
         return self._asked_again(Step("confirm", {"intent": bot_id, "declined": True}))
 

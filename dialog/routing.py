@@ -19,6 +19,7 @@ read with the business line the caller named, turned into what to do with it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,15 +55,17 @@ def line_named_in(text: str) -> str | None:
     return named.pop() if len(named) == 1 else None
 
 
-def route_request(catalog: Catalog, text: str, *, heard: bool = False) -> RouteDecision:
+def route_request(catalog: Catalog, text: str, *, heard: bool = False,
+                  prior: Mapping[str, float] | None = None) -> RouteDecision:
     """What to do with ``text`` as a request (the first question, or a fresh one); ``heard``:
-    recognised from speech (``IntentMatcher.match``)."""
-    result = catalog.matcher.match(text, heard=heard)
+    recognised from speech; ``prior``: the evidence of the caller's earlier tries at it
+    (``IntentMatcher.match``)."""
+    result = catalog.matcher.match(text, heard=heard, prior=prior)
     line = line_named_in(text)
     if line is not None and result.best is not None and any(
             catalog.bots[c.intent].line not in (line, *_NEITHER) for c in result.candidates[:2]):
         own = [b for b, spec in catalog.bots.items() if spec.line in (line, *_NEITHER)]
-        within = catalog.matcher.match(text, only=own, heard=heard)
+        within = catalog.matcher.match(text, only=own, heard=heard, prior=prior)
         if within.best is not None and within.decision != "no_match":
             result = within
     best = result.best

@@ -30,6 +30,9 @@ class DialogState:
     clarify: tuple[str, ...] = ()
     last_prompt: list[Action] = field(default_factory=list)
     history: list[int] = field(default_factory=list)  # pcs of asks, for 返回上一步
+    # before a bot: what the caller's tries at their request so far said of each bot (the
+    # trained layer's probabilities, those declined set to 0), weighed into the next try
+    evidence: dict[str, float] = field(default_factory=dict)
 
 
 def _dump_action(action: Action) -> dict[str, Any]:
@@ -59,6 +62,7 @@ def dump_state(state: DialogState, secret_slots: Iterable[str]) -> dict[str, Any
         "turns": state.turns, "clarify": list(state.clarify),
         "last_prompt": [_dump_action(a) for a in state.last_prompt],
         "history": list(state.history),
+        "evidence": {k: float(v) for k, v in state.evidence.items()},
     }
 
 
@@ -75,8 +79,9 @@ def load_state(data: dict[str, Any]) -> DialogState:
             clarify=tuple(data["clarify"]),
             last_prompt=[_load_action(a) for a in data["last_prompt"]],
             history=[int(i) for i in data["history"]],
+            evidence={str(k): float(v) for k, v in data.get("evidence", {}).items()},
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"broken dialog snapshot: {exc}") from exc
 
 

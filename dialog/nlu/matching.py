@@ -47,6 +47,15 @@ sense of the whole request (measured with ``ivr eval intents`` and ``ivr eval di
 
 What the caller says after correcting themselves is what is scored
 (:mod:`dialog.nlu.correction`: 我想补卡，不对，先挂失 is 先挂失).
+
+**A caller's earlier tries** at the same request (not understood, or a 不是 to a question about
+it) are evidence too: ``match(prior=...)`` takes the trained layer's probabilities of those
+tries (``MatchResult.proba``; a bot the caller said no to at 0) and weighs each bot's
+probability for the new try by them (``combine_evidence``). Two hearings of one request that
+lean to the same bot make it surer; one heard as nothing in particular changes nothing. And a
+retry enters a bot on the trained layer from ``RETRY_SURE`` (0.75) instead of
+``SEMANTIC_SURE``: the caller has already been asked once. Chosen on dev spoken (``ivr eval
+dialogs speech.json --holdout --part dev/audio``; figures in the README).
 """
 
 from __future__ import annotations
@@ -54,8 +63,8 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -77,6 +86,7 @@ __all__ = [
     "IntentMatcher",
     "IntentSpec",
     "MatchResult",
+    "combine_evidence",
     "leave_one_out_accuracy",
     "without_rules",
 ]
@@ -98,6 +108,9 @@ SEMANTIC_SURE = 0.9  # the trained layer alone enters a bot from here; below, it
 PLAUSIBLE = 0.05  # of the trained layer: an either/or question's second option at least this likely
 AGREE_P = 0.3  # a match the trained layer gives less than this is disputed (a question)
 NONE_VETO = 0.3  # "no bot" at least this likely (and likeliest) makes a disputed match none
+PRIOR_WEIGHT = 0.5  # an earlier try's evidence counts this much against the new try's
+RETRY_SURE = 0.75  # with earlier tries: the trained layer alone enters a bot from here
+PRIOR_FLOOR = 0.05  # the least weight: a bot said no to (0) is unlikely, not ruled out
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,8 @@ class MatchResult:
     decision: Literal["match", "clarify", "no_match"]
     best: Candidate | None
     candidates: tuple[Candidate, ...]
+    # the trained layer's probabilities (with ``prior``, combined): evidence for the next try
+    proba: Mapping[str, float] = field(default_factory=dict)
 
 
 def _char_features(text: str) -> list[str]:
@@ -341,22 +356,32 @@ class IntentMatcher:
         return proba.get(intent, 0.0) < RULE_DOUBT and other >= RULE_CONTRARY
 
     def match(self, text: str, *, only: Collection[str] | None = None,
-              heard: bool = False) -> MatchResult:
+              heard: bool = False, prior: Mapping[str, float] | None = None) -> MatchResult:
         """Decide which intent ``text`` asks for; ``only`` restricts to these intent ids;
-        ``heard``: the text is the recogniser's (a call), not typed."""
-        return self._match(text, only=only, exclude=None, heard=heard)
+        ``heard``: the text is the recogniser's (a call), not typed; ``prior``: the
+        evidence of the caller's earlier tries at the same request (``MatchResult.proba``),
+        combined with the trained layer's (``combine_evidence``)."""
+        return self._match(text, only=only, exclude=None, heard=heard, prior=prior)
 
     def _match(self, text: str, *, only: Collection[str] | None,
-               exclude: int | None, heard: bool = False) -> MatchResult:
+               exclude: int | None, heard: bool = False,
+               prior: Mapping[str, float] | None = None) -> MatchResult:
         text = intended(text)  # 我想补卡，不对，先挂失: what follows the correction
         q = normalize_for_match(text)
         if not q:
-            return MatchResult("no_match", None, ())
+            return MatchResult("no_match", None, (), dict(prior or {}))
+        clf = self.heard_classifier if heard else self.classifier
+        proba = clf.proba(text) if clf is not None else {}
+        if prior and proba:
+            proba = combine_evidence(proba, prior)
+        sure = RETRY_SURE if prior else SEMANTIC_SURE
+        return replace(self._decide(text, q, only, exclude, proba, sure), proba=proba)
+
+    def _decide(self, text: str, q: str, only: Collection[str] | None, exclude: int | None,
+                proba: dict[str, float], sure: float) -> MatchResult:
         allowed = (set(range(len(self.intents))) if only is None
                    else {self._index_of[i] for i in only if i in self._index_of})
         layers = self._layers(q, exclude)
-        clf = self.heard_classifier if heard else self.classifier
-        proba = clf.proba(text) if clf is not None else {}
         p_none = proba.get(NONE_CLASS, 0.0)
         cands: list[Candidate] = []
         for k in allowed:
@@ -399,7 +424,7 @@ class IntentMatcher:
         if s1 >= self.threshold and s1 - s2 >= self.clarify_margin:
             if proba and proba.get(top[0].intent, 0.0) < AGREE_P:
                 return self._disputed(top, proba, p_none, allowed)
-            if top[0].layer == "semantic" and s1 < SEMANTIC_SURE:
+            if top[0].layer == "semantic" and s1 < sure:
                 return MatchResult("clarify", top[0], top[:1])  # yes/no: 您是要…吗？
             return MatchResult("match", top[0], top)
         floor = CLARIFY_FLOOR * self.threshold
@@ -417,6 +442,25 @@ class IntentMatcher:
         if proba:
             top = (top[0], *(c for c in top[1:] if proba.get(c.intent, 0.0) >= PLAUSIBLE))
         return MatchResult("clarify", top[0], top)
+
+
+def combine_evidence(proba: Mapping[str, float], prior: Mapping[str, float]) -> dict[str, float]:
+    """The trained layer's probabilities of a new try, each bot's weighed by what the earlier
+    tries gave it against an even share, raised to ``PRIOR_WEIGHT`` and at least
+    ``PRIOR_FLOOR``, renormalised. Two hearings that lean to the same bot make it surer; an
+    earlier try heard as nothing in particular (an even spread, or "no bot": a mishearing is
+    not a request for no bot) changes nothing; "no bot" itself is weighed by the new try alone.
+    """
+    bots = {i: p for i, p in prior.items() if i != NONE_CLASS}
+    total = sum(bots.values())
+    if total <= 0 or not bots:
+        return dict(proba)
+    even = total / len(bots)
+    out = {i: p if i == NONE_CLASS
+           else p * max((bots.get(i, even) / even) ** PRIOR_WEIGHT, PRIOR_FLOOR)
+           for i, p in proba.items()}
+    norm = sum(out.values())
+    return {i: p / norm for i, p in out.items()} if norm > 0 else dict(proba)
 
 
 def leave_one_out_accuracy(

@@ -55,7 +55,8 @@ def run_dialogs(settings: Settings, path: Path, *, holdout: bool = False,
         texts = [r for r in rows if r.kind == "text" or r.said]
         triples = [(r.expected, r.extra.get("source", ""), r.said) for r in texts]
     if source:
-        voices = [v for v, t in zip(voices, triples, strict=True) if t[1] == source]
+        if voices:  # typed rows have none
+            voices = [v for v, t in zip(voices, triples, strict=True) if t[1] == source]
         triples = [t for t in triples if t[1] == source]
     if holdout:
         catalog = holdout_catalog(catalog, [t[2] for t in triples])

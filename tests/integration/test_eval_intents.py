@@ -297,10 +297,11 @@ def test_cli_dialogs(tmp_path: Path, eval_settings: Settings) -> None:
     f = _write(tmp_path / "set.tsv", TSV_HEADER + (
         "text\t我的加油卡丢了\tfuel_loss\t\tparaphrase\n"
         "text\t我跑长途想确认卡里的钱够不够\tfuel_balance\t\tparaphrase\n"
+        "text\t卡丢了\tfuel_loss\t\tsimilar\n"
     ))  # fmt: skip
     out = tmp_path / "dialogs.json"
-    res = CliRunner().invoke(eval_group, ["dialogs", str(f), "--json", str(out)],
-                             obj=eval_settings)
+    res = CliRunner().invoke(eval_group, ["dialogs", str(f), "--source", "paraphrase",
+                                          "--json", str(out)], obj=eval_settings)
     assert res.exit_code == 0, res.output
     assert "2 callers: within 2 turns 100.0%" in res.output
     data = json.loads(out.read_text(encoding="utf-8"))
