@@ -123,9 +123,11 @@ def _transcript(trace: list[TraceEntry]) -> list[dict[str, Any]]:
 def _intents(trace: list[TraceEntry]) -> list[dict[str, Any]]:
     out = []
     for e in trace:
-        if e.step not in ("intent", "clarify"):
-            continue
         d = e.detail
+        # a request asked about (您是要办理X吗？) is one too; not the caller's answer to it
+        if e.step not in ("intent", "clarify", "confirm") or (e.step == "confirm"
+                                                               and "text" not in d):
+            continue
         score = d.get("score")
         out.append({
             "t": e.t,

@@ -1,6 +1,7 @@
 """A caller's earlier tries at a request weigh into the next: the trained layer's evidence is
 combined (``dialog.nlu.matching.combine_evidence``), a retry enters from ``RETRY_SURE``, and
-the dialog keeps the evidence until a bot is entered (``DialogState.evidence``)."""
+the dialog keeps the evidence until a bot is entered (``DialogState.evidence``). And on the
+recogniser's words a match needs the trained layer's even odds (``HEARD_AGREE_P``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dialog.catalog import Catalog
 from dialog.engine import DialogEngine
 from dialog.nlu.classifier import NONE_CLASS
 from dialog.nlu.matching import (
+    AGREE_P,
+    HEARD_AGREE_P,
     RETRY_SURE,
     SEMANTIC_SURE,
     IntentMatcher,
@@ -66,6 +69,20 @@ def test_a_retry_enters_from_a_lower_bar_and_contrary_evidence_asks() -> None:
     assert again.decision == "match" and again.best and again.best.intent == "balance"
     against = m.match("嗯那个就是那个事", prior={"balance": 0.02, "loss": 0.98})
     assert against.decision != "match"
+
+
+def test_the_recognisers_words_need_even_odds_for_a_rule_to_enter() -> None:
+    """A rule fires on a misheard word as readily as on a said one: on a call, a rule's match
+    that the trained layer finds less likely than not is asked about first."""
+    specs = [IntentSpec("balance", "余额查询", "查询加油卡余额", rules=("余额",)),
+             IntentSpec("loss", "挂失", "加油卡挂失")]
+    m = IntentMatcher(specs, semantic=False)
+    p = (AGREE_P + HEARD_AGREE_P) / 2
+    m.classifier = _Fixed({"balance": p, "loss": 0.9 - p, NONE_CLASS: 0.1})  # type: ignore[assignment]
+    typed = m.match("余额")
+    assert typed.decision == "match" and typed.best and typed.best.layer == "rule"
+    heard = m.match("余额", heard=True)
+    assert heard.decision == "clarify" and {c.intent for c in heard.candidates} >= {"balance"}
 
 
 @pytest.fixture(scope="module")

@@ -246,13 +246,15 @@ async def test_gas_leak_by_speech(catalog: Catalog) -> None:
 
 
 async def test_complaint_then_agent(catalog: Catalog) -> None:
-    _, pop = await call(catalog, [Heard("你们客服态度太差了我要投诉"), Heard("转人工")])
+    # two bots: the trained layer gives the rule's bot less than even odds, so a call asks first
+    _, pop = await call(catalog, [Heard("你们客服态度太差了我要投诉"), Heard("是的"),
+                                  Heard("转人工")])
     assert pop.reason == "caller_request" and pop.bot is not None
     assert pop.bot["id"] == "service_complaint"
     assert [i["intent"] for i in pop.intents] == ["service_complaint"]
     assert pop.intents[0]["text"] == "你们客服态度太差了我要投诉" and pop.intents[0]["score"] > 0
     speech = [t["text"] for t in pop.transcript if t["kind"] == "speech"]
-    assert speech == ["你们客服态度太差了我要投诉", "转人工"]  # once each, not per step
+    assert speech == ["你们客服态度太差了我要投诉", "是的", "转人工"]  # once each, not per step
     assert "不满" in section(pop, "mood") and "登记投诉" in section(pop, "pending")
     assert pop.ticket["priority"] == "urgent"
 
