@@ -3,20 +3,22 @@
 ``DialogEngine.start()`` and ``await DialogEngine.on_event(event)`` return actions (Say, Collect,
 Transfer, Hangup, Step); the engine does no I/O but the business actions it is given. The same
 engine serves live calls, ``ivr chat``, ``ivr bots test`` and evaluation. The turns before a
-bot (the menus, a request routed, the questions about bots) are ``dialog.menus``; here: the
-entry points, the global requests, failures and transfers, running a bot's steps, a caller who
-changes the subject mid-bot, and surviving a restart.
+bot (the menus, a request routed, the questions about bots) are ``dialog.menus``, a bot's steps
+``dialog.botsteps``, a caller who changes the subject mid-bot ``dialog.topics``; here: the
+entry points, the global requests, failures and transfers, the question asked now, and
+surviving a restart.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 from dialog.actions import Action, Collect, DialogEvent, Dtmf, Hangup, NoInput, Say, Step
 from dialog.actions import Transfer as TransferAction
+from dialog.botsteps import ActionFn, ActionRefused, BotSteps
 from dialog.catalog import Catalog
 from dialog.global_intents import SAFETY_BOT, global_intent
 from dialog.menus import MenuTurns
@@ -24,24 +26,11 @@ from dialog.nlu.llmchoice import IntentAdviser
 from dialog.prompts import P
 from dialog.routing import option_named
 from dialog.scenario import BotSpec, SlotSpec
-from dialog.scenario import Step as BotStep
 from dialog.slots import parse_slot
 from dialog.state import DialogState, dump_state, load_state
+from dialog.topics import EARLY_MATCH, SWITCH, TopicTurns
 
-ActionFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
-class ActionRefused(Exception):
-    """A business action refused the request; ``message`` is Chinese text to speak.
-    ``unavailable``: the back end did not answer (down, or past its deadline), which is not a
-    refusal of this caller: a verification that could not be checked is not a wrong PIN."""
-
-    def __init__(self, message: str, *, unavailable: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.unavailable = unavailable
-
-
+__all__ = ["ActionFn", "ActionRefused", "DialogEngine"]
 
 
 def _shown(slot: SlotSpec, value: Any) -> Any:
@@ -52,10 +41,6 @@ def _shown(slot: SlotSpec, value: Any) -> Any:
     if slot.type in ("card_number", "gas_account", "phone", "digits") and len(str(value)) > 4:
         return "*" * (len(str(value)) - 4) + str(value)[-4:]
     return value
-
-
-SWITCH = "_switch_to"  # the bot a caller asked for mid-bot, while we confirm it
-EARLY_MATCH = 0.8  # a bot match this sure (rules score 1.0) is a complete request
 
 
 _DIGIT_TYPES = ("digits", "card_number", "gas_account", "phone", "id_tail", "pin")
@@ -79,7 +64,7 @@ def _entry(slot: SlotSpec) -> str:
     return "digits" if slot.type in _DIGIT_TYPES and (slot.max_digits or 1) > 1 else ""
 
 
-class DialogEngine(MenuTurns):
+class DialogEngine(MenuTurns, BotSteps, TopicTurns):
     def __init__(self, catalog: Catalog, actions: Mapping[str, ActionFn] | None = None, *,
                  max_failures: int = 2, max_silences: int = 2, max_turns: int = 40,
                  call_id: str | None = None, notice: str = "",
@@ -373,193 +358,4 @@ class DialogEngine(MenuTurns):
         st.history.append(st.pc)
         st.pc += 1
         return out + await self._advance()
-
-    # ---- a caller who changes the subject mid-bot ------------------------------------------
-    async def _other_request(self, text: str) -> tuple[str, dict[str, Any]] | None:
-        """Another bot asked for without doubt (a sure match, ``EARLY_MATCH``), where the
-        current question's answer was expected: (bot id, the match's detail)."""
-        routed = await self._route(text)
-        best = routed.best
-        if (routed.decision != "match" or best is None or best.score < EARLY_MATCH
-                or best.intent == self.state.bot):
-            return None
-        return best.intent, {"text": text, "score": round(best.score, 3), "layer": best.layer}
-
-    async def _topic_change(self, bot_id: str, detail: dict[str, Any]) -> list[Action]:
-        """Straight to the other bot, unless this one has made progress (an answer taken, the
-        caller verified): then one yes/no question first."""
-        st = self.state
-        if st.verified or st.history or any(not k.startswith("_") for k in st.slots):
-            st.vars[SWITCH] = bot_id
-            return [Step("topic_change", {"to": bot_id, "confirm": True, **detail}),
-                    *self._ask(self._switch_slot(bot_id))]
-        return await self._switch_to(bot_id, detail)
-
-    def _switch_slot(self, bot_id: str) -> SlotSpec:
-        """The yes/no question 您是要改为办理X吗？ (the answer expected while ``SWITCH`` is set)."""
-        name = self.catalog.bots[bot_id].name
-        return self.catalog.yes_no_slot(P["switch_confirm"].format(bot=name))
-
-    async def _switch_answer(self, yes: Any) -> list[Action]:
-        st = self.state
-        bot_id = st.vars[SWITCH]
-        if yes is None:  # neither yes nor no: the question stays
-            return self._failure("invalid_yes_no",
-                                 [Say(P["invalid"]), *self._ask(self._switch_slot(bot_id))])
-        del st.vars[SWITCH]
-        if yes:
-            return await self._switch_to(bot_id, {"confirmed": True})
-        current = self._current_ask()  # no: back to the question that was asked
-        out: list[Action] = [Step("topic_change", {"to": bot_id, "declined": True})]
-        return out + (self._ask(current[1]) if current else await self._advance())
-
-    async def _switch_to(self, bot_id: str, detail: dict[str, Any]) -> list[Action]:
-        """The other bot from its start. For a bot of the same identity kind, what the caller
-        gave is kept: the verification, or the card or account number (not a PIN unchecked)."""
-        st, old = self.state, self.bot
-        new = self.catalog.bots[bot_id]
-        fresh = DialogState(turns=st.turns)
-        if "_verify_fails" in st.vars:
-            fresh.vars["_verify_fails"] = st.vars["_verify_fails"]
-        if old is not None and old.identity == new.identity != "none":
-            ids = self.catalog.identity_slots(new.identity)
-            fresh.verified = st.verified
-            fresh.slots = {k: v for k, v in st.slots.items()
-                           if k in ids and (st.verified or not ids[k].sensitive)}
-            if st.verified:
-                fresh.vars.update({k: v for k, v in st.vars.items()
-                                   if k in ("card_tail", "account_tail")})
-        self.state = fresh
-        step = Step("topic_change", {"from": old.id if old else None, "to": bot_id, **detail})
-        return [step, *await self._enter(bot_id, via="topic_change")]
-
-    def _index(self, step_id: str | None) -> int:
-        assert self.bot is not None
-        return next(i for i, s in enumerate(self.bot.steps) if s.id == step_id)
-
-    async def _advance(self) -> list[Action]:
-        """Run steps until one needs the caller's input, or the call leaves the bot."""
-        st = self.state
-        bot = self.bot
-        assert bot is not None
-        out: list[Action] = []
-        verify = st.vars.get("_verify")
-        if verify:
-            identity = self.catalog.identity_slots(verify)
-            missing = next((n for n in identity if n not in st.slots), None)
-            if missing is not None:
-                return out + self._ask(identity[missing])
-            outcome = await self._verify(verify)
-            if outcome == "locked":
-                return out + self._verification_locked()
-            if outcome == "unavailable":  # nothing the caller did: an agent, at once
-                return [*out, Step("backend_unavailable", {"action": f"verify.{verify}"}),
-                        Say(P["system_busy"], "system_busy"),
-                        *self._transfer("backend_unavailable")]
-            if outcome != "ok":
-                return out + self._verification_failed()
-            st.verified = True
-            st.vars.pop("_verify", None)
-            out.append(Step("verified", {"kind": verify}))
-        for _ in range(200):  # a guard against goto loops in a bot file
-            if st.pc >= len(bot.steps):
-                st.mode = "done"
-                return [*out, Say(P["goodbye"], "goodbye"), Hangup("completed")]
-            step = bot.steps[st.pc]
-            if not self._condition(step):
-                st.pc += 1
-                continue
-            kind = step.kind
-            if kind == "say":
-                out.append(Say(self._fill(step.say or ""), barge_in=step.barge_in))
-                st.pc += 1
-            elif kind == "goto":
-                st.pc = self._index(step.goto)
-            elif kind == "action":
-                err = await self._run_action(step)
-                if err is not None:
-                    out += [Step("action_refused", {"action": step.action}), Say(err)]
-                    if step.on_error:
-                        st.pc = self._index(step.on_error)
-                        continue
-                    return out + self._transfer("backend_refused")
-                st.pc += 1
-            elif kind in ("ask", "confirm"):
-                name = step.ask or "confirmed"
-                if name in st.slots and kind == "ask":
-                    st.pc += 1
-                    continue
-                current = self._current_ask()
-                assert current is not None
-                return out + self._ask(current[1])
-            elif kind == "transfer":
-                st.mode = "done"
-                target = TransferAction(step.transfer or bot.line, step.reason or bot.id)
-                return [*out, Say(P["transfer"], "transfer"), target]
-            elif kind == "end":
-                st.mode = "done"
-                return [*out, Say(P["goodbye"], "goodbye"), Hangup(step.end or "completed")]
-        return out + self._transfer("bot_loop")
-
-    def _condition(self, step: BotStep) -> bool:
-        if step.when is None:
-            return True
-        values = {**self.state.slots, **self.state.vars}
-        value = values.get(step.when)
-        if step.equals is None:
-            return bool(value)
-        return str(value) == str(step.equals)
-
-    async def _run_action(self, step: BotStep) -> str | None:
-        fn = self.actions.get(step.action or "")
-        if fn is None:
-            return P["system_busy"]
-        args: dict[str, Any] = {
-            k: self._fill(v) if isinstance(v, str) else v for k, v in step.args.items()
-        }
-        args["_slots"] = dict(self.state.slots)
-        args["_vars"] = dict(self.state.vars)
-        args["_idem"] = f"{self.call_id}:{self.state.bot}:{self.state.pc}"
-        try:
-            result = await fn(args)
-        except ActionRefused as exc:
-            self.state.vars["error"] = exc.message
-            return exc.message
-        self.state.vars.update(result)
-        return None
-
-    async def _verify(self, kind: str) -> Literal["ok", "failed", "locked", "unavailable"]:
-        """``locked``: the card or account is locked after repeated failures across calls (the
-        action did not check the secret); ``unavailable``: the back end could not check it."""
-        fn = self.actions.get(f"verify.{kind}")
-        if fn is None:
-            return "failed"
-        try:
-            result = await fn({"_slots": dict(self.state.slots)})
-        except ActionRefused as exc:
-            return "unavailable" if exc.unavailable else "failed"
-        self.state.vars.update({k: v for k, v in result.items() if k not in ("ok", "locked")})
-        if result.get("locked"):
-            return "locked"
-        return "ok" if result.get("ok") else "failed"
-
-    def _verification_locked(self) -> list[Action]:
-        st = self.state
-        for name in self.catalog.identity_slots(st.vars.get("_verify")):
-            st.slots.pop(name, None)
-        return [Step("verify_locked", {"kind": st.vars.get("_verify")}),
-                *self._transfer("verification_locked", say_key="verify_locked")]
-
-    def _verification_failed(self) -> list[Action]:
-        st = self.state
-        fails = st.vars["_verify_fails"] = int(st.vars.get("_verify_fails", 0)) + 1
-        for name in self.catalog.identity_slots(st.vars.get("_verify")):
-            st.slots.pop(name, None)
-        if fails > 1:
-            return [Step("verify_failed", {"count": fails}),
-                    *self._transfer("verification_failed", say_key="verify_transfer")]
-        pending = self._current_ask()
-        assert pending is not None
-        return [Step("verify_failed", {"count": fails}), Say(P["verify_failed"]),
-                *self._ask(pending[1])]
 
