@@ -7,8 +7,9 @@ read with the business line the caller named, turned into what to do with it.
   "加油卡充值未到账, or 燃气充值未到账?", and 我家燃气打不着火了 offered 油品质量投诉 first.)
 - **Confirm or clarify**: a sure match enters the bot; an unsure one whose runner-up is far
   behind (``CONFIRM_GAP``) gets one yes/no question about the best alone (您是要办理燃气灶打不着火
-  吗？: yes/no is easy for the recogniser); only close candidates make an either/or question,
-  and only of the same line when the caller named one.
+  吗？: yes/no is easy for the recogniser), unless the trained layer finds another bot
+  plausible (``RUNNER_UP_P``): then an either/or question with that bot second, as with close
+  candidates; always of the same line when the caller named one.
 - **Guesses when nothing matched** (您要办理的是不是以下业务…): the matcher's best candidates,
   at most ``MAX_GUESSES``, of the named line when there is one, offered by key when the best
   scores at least ``GUESS_FLOOR``. Asking a caller to say it again mostly gets the same
@@ -29,6 +30,9 @@ from dialog.nlu.matching import Candidate, MatchResult
 from dialog.nlu.text import SPOKEN_DIGITS, normalize_for_match
 
 CONFIRM_GAP = 0.15  # an unsure best this far ahead of the runner-up: confirm it alone
+# ... unless the trained layer gives another bot this much: an either/or question with it
+# (chosen on dev: ``ivr eval dialogs``, spoken and typed; figures in the README)
+RUNNER_UP_P = 0.15
 # nothing matched, but the best candidate scores this much: offer the best (chosen on dev:
 # ``ivr eval dialogs``, spoken and as text, with the out-of-scope set's share offered a list)
 GUESS_FLOOR = 0.2
@@ -74,9 +78,25 @@ def route_request(catalog: Catalog, text: str, *, heard: bool = False,
     if result.decision == "clarify" and best is not None:
         top = result.candidates
         if len(top) < 2 or top[0].score - top[1].score >= CONFIRM_GAP:
-            return RouteDecision("confirm", best, (best.intent,), line, result)
+            second = runner_up(catalog, result, best.intent, line)
+            if second is None:
+                return RouteDecision("confirm", best, (best.intent,), line, result)
+            return RouteDecision("clarify", best, (best.intent, second), line, result)
         return RouteDecision("clarify", best, (top[0].intent, top[1].intent), line, result)
     return RouteDecision("no_match", None, (), line, result)
+
+
+def runner_up(catalog: Catalog, result: MatchResult, best: str,
+               line: str | None) -> str | None:
+    """The trained layer's likeliest other bot (of the named line, if one) when it is likely
+    enough (``RUNNER_UP_P``) that a yes/no question about the best alone would often be a 不是."""
+    lines = (line, *_NEITHER) if line is not None else None
+    others = [(p, b) for b, p in result.proba.items() if b != best and b in catalog.bots
+              and (lines is None or catalog.bots[b].line in lines)]
+    if not others:
+        return None
+    p, bot = max(others)
+    return bot if p >= RUNNER_UP_P else None
 
 
 def guesses(catalog: Catalog, routed: RouteDecision) -> tuple[str, ...]:

@@ -124,9 +124,8 @@ def _intents(trace: list[TraceEntry]) -> list[dict[str, Any]]:
     out = []
     for e in trace:
         d = e.detail
-        # a request asked about (您是要办理X吗？) is one too; not the caller's answer to it
-        if e.step not in ("intent", "clarify", "confirm") or (e.step == "confirm"
-                                                               and "text" not in d):
+        # a request asked about (X吗？, X还是Y？) is one too; not the caller's answer to it
+        if e.step != "intent" and (e.step not in ("clarify", "confirm") or "decision" not in d):
             continue
         score = d.get("score")
         out.append({

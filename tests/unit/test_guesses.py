@@ -101,3 +101,20 @@ async def test_an_option_by_its_place_ends_the_turn_early(catalog: Catalog) -> N
     e.start()
     e.state.mode, e.state.clarify = "clarify", ("gas_outage", "stove_no_ignite", "gas_leak")
     assert await e.turn_complete("第二个") and not await e.turn_complete("那个")
+
+
+def test_a_plausible_runner_up_makes_an_either_or_question(catalog: Catalog) -> None:
+    """An unsure best far ahead on the word layers, but the trained layer finds another bot
+    plausible (``RUNNER_UP_P``): X还是Y？ with it, of the named line; else a yes/no about X."""
+    from dialog.routing import RUNNER_UP_P, runner_up
+
+    def result(proba: dict[str, float]) -> MatchResult:
+        best = Candidate("gas_outage", 0.7, "semantic", "")
+        return MatchResult("clarify", best, (best,), proba)
+
+    near = result({"gas_outage": 0.5, "fuel_balance": RUNNER_UP_P + 0.1,
+                   "stove_no_ignite": RUNNER_UP_P + 0.05, "_none": 0.1})
+    assert runner_up(catalog, near, "gas_outage", None) == "fuel_balance"
+    assert runner_up(catalog, near, "gas_outage", "gas") == "stove_no_ignite"
+    far = result({"gas_outage": 0.8, "stove_no_ignite": RUNNER_UP_P - 0.01, "_none": 0.1})
+    assert runner_up(catalog, far, "gas_outage", None) is None

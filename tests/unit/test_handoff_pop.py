@@ -246,15 +246,16 @@ async def test_gas_leak_by_speech(catalog: Catalog) -> None:
 
 
 async def test_complaint_then_agent(catalog: Catalog) -> None:
-    # two bots: the trained layer gives the rule's bot less than even odds, so a call asks first
-    _, pop = await call(catalog, [Heard("你们客服态度太差了我要投诉"), Heard("是的"),
+    # two bots: the trained layer gives the rule's bot less than even odds and finds the other
+    # plausible, so a call asks first: 服务投诉，还是加油卡余额查询？
+    _, pop = await call(catalog, [Heard("你们客服态度太差了我要投诉"), Heard("第一个"),
                                   Heard("转人工")])
     assert pop.reason == "caller_request" and pop.bot is not None
     assert pop.bot["id"] == "service_complaint"
     assert [i["intent"] for i in pop.intents] == ["service_complaint"]
     assert pop.intents[0]["text"] == "你们客服态度太差了我要投诉" and pop.intents[0]["score"] > 0
     speech = [t["text"] for t in pop.transcript if t["kind"] == "speech"]
-    assert speech == ["你们客服态度太差了我要投诉", "是的", "转人工"]  # once each, not per step
+    assert speech == ["你们客服态度太差了我要投诉", "第一个", "转人工"]  # once each
     assert "不满" in section(pop, "mood") and "登记投诉" in section(pop, "pending")
     assert pop.ticket["priority"] == "urgent"
 
