@@ -32,8 +32,10 @@ GLOBALS: list[tuple[str, re.Pattern[str]]] = [
 # The same by sound, over fuzzy pinyin (dialog/nlu/pinyin.py: zh=z, ch=c, sh=s, n=l, ang=an...):
 # what the recogniser writes with the wrong characters still means it. 方会主菜弹 (heard so by
 # Whisper base on 8 kHz) is 返回主菜单, 仁工 is 人工, 在说一片 is 再说一遍. Only phrases of three
-# syllables or more, or 人工 itself (the text pattern takes 人工 anywhere already).
+# syllables or more, or 人工 itself (the text pattern takes 人工 anywhere already). A gas smell
+# first: 梅汽的味道 is 煤气的味道, 鞋楼 is 泄漏 (never 燃气维修/维护: 维 sounds as 味).
 GLOBAL_SOUNDS: dict[str, re.Pattern[str]] = {
+    "safety": re.compile(r"\b(mei|ran) qi (de )?wei\b(?! (xiu|hu|bao|ci))|\bxie lou\b"),
     "agent": re.compile(r"\bren gong\b"),
     "repeat": re.compile(r"\bzai (suo|jian) yi (bian|pian|ci)\b"),
     "back": re.compile(r"\b(fan hui )?san yi (bu|ji)\b"),

@@ -170,6 +170,17 @@ async def test_global_intents_by_sound_anywhere(catalog: Catalog, heard: str,
         assert steps == [{"intent": intent}], (heard, keys, out)
 
 
+@pytest.mark.parametrize(("heard", "intent"), [
+    ("一进门就闻到梅汽的味道", "safety"),  # 煤气的味道 as Whisper base heard it
+    ("家里转起鞋楼了", "safety"),  # 燃气泄漏了
+    ("我想约个燃气维修", None), ("燃气维护多少钱", None),  # 维 sounds as 味: no smell
+])
+def test_a_gas_smell_by_sound(heard: str, intent: str | None) -> None:
+    from dialog.global_intents import global_intent
+
+    assert global_intent(heard) == intent
+
+
 @pytest.mark.parametrize("text", ["我的加油卡被重复扣款了", "燃气费重复缴了两次",
                                   "办加油卡要带什么", "初始密码是什么"])
 def test_a_question_is_no_request_to_repeat(text: str) -> None:
