@@ -27,7 +27,11 @@ GLOBALS: list[tuple[str, re.Pattern[str]]] = [
                           r"|没听清|没听到|^\W*(啊|嗯|你说|说的)?\W*什么\W*$")),
     ("back", re.compile(r"返回上一步|上一步|返回上一级")),
     ("main_menu", re.compile(r"主菜单|返回菜单|重新开始")),
-    ("goodbye", re.compile(r"^(再见|拜拜|没有了|没事了|不用了谢谢|挂了)")),
+    # a farewell only as the whole utterance (with 好的/谢谢 about it): 挂了失的卡还能解开吗 and
+    # 没有了密码怎么办 are requests (before, 挂了… hung up on the caller)
+    ("goodbye", re.compile(r"^\W*(?:(?:嗯|好的|好|行|那就|那|谢谢你|谢谢)\W*)*"
+                           r"(?:再见|拜拜|没有了|没事了|不用了谢谢|挂了)"
+                           r"(?:\W*(?:谢谢你|谢谢|再见|拜拜|啊|吧|哈|呀))*\W*$")),
 ]
 # The same by sound, over fuzzy pinyin (dialog/nlu/pinyin.py: zh=z, ch=c, sh=s, n=l, ang=an...):
 # what the recogniser writes with the wrong characters still means it. 方会主菜弹 (heard so by

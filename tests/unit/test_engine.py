@@ -181,6 +181,17 @@ def test_a_gas_smell_by_sound(heard: str, intent: str | None) -> None:
     assert global_intent(heard) == intent
 
 
+@pytest.mark.parametrize(("text", "intent"), [
+    ("再见", "goodbye"), ("好的，再见。", "goodbye"), ("没事了，谢谢，拜拜", "goodbye"),
+    ("挂了啊", "goodbye"), ("不用了谢谢", "goodbye"), ("谢谢，再见", "goodbye"),
+    ("挂了失的卡还能再解开吗", None), ("没有了密码怎么办", None), ("不用了", None)])
+def test_a_farewell_is_the_whole_utterance(text: str, intent: str | None) -> None:
+    """挂了失的卡… is a request, not 挂了 (before, the caller was hung up on)."""
+    from dialog.global_intents import global_intent
+
+    assert global_intent(text) == intent
+
+
 @pytest.mark.parametrize("text", ["我的加油卡被重复扣款了", "燃气费重复缴了两次",
                                   "办加油卡要带什么", "初始密码是什么"])
 def test_a_question_is_no_request_to_repeat(text: str) -> None:
