@@ -18,8 +18,8 @@ heard with what they said before.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from dialog.actions import Action, Collect, Say, Step
 from dialog.catalog import Catalog
@@ -30,6 +30,8 @@ from dialog.prompts import P, line_menu_text
 from dialog.routing import RouteDecision, guesses, option_named, route_request
 from dialog.slots import parse_slot
 from dialog.state import DialogState
+
+T = TypeVar("T")
 
 # The recogniser hints of the first question ("which business?"): the hotline's two businesses,
 # the words Whisper base mishears most (人其, 然计, 两次 for 燃气). `ivr eval intents` on the
@@ -205,18 +207,19 @@ class MenuTurns:
     async def _match(self, text: str, *, only: tuple[str, ...] | None = None,
                      heard: bool | None = None) -> MatchResult:
         heard = self.heard if heard is None else heard
-        if self.catalog.embedder is None:
-            return self.catalog.matcher.match(text, only=only, heard=heard)
-        # the trained layer embeds the request (CPU or HTTP): off the event loop
-        return await asyncio.to_thread(self.catalog.matcher.match, text, only=only,
-                                       heard=heard)
+        return await self._off_loop(self.catalog.matcher.match, text, only=only, heard=heard)
 
     async def _route(self, text: str, *,
                      prior: Mapping[str, float] | None = None) -> RouteDecision:
+        return await self._off_loop(route_request, self.catalog, text, heard=self.heard,
+                                    prior=prior)
+
+    async def _off_loop(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)``, off the event loop when the trained layer embeds the
+        request (CPU or HTTP); at once when it does not."""
         if self.catalog.embedder is None:
-            return route_request(self.catalog, text, heard=self.heard, prior=prior)
-        return await asyncio.to_thread(route_request, self.catalog, text, heard=self.heard,
-                                       prior=prior)
+            return fn(*args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     def _decline(self, bots: tuple[str, ...]) -> None:
         """Bots the caller said no to: no evidence for them in the next try."""

@@ -59,6 +59,12 @@ def line_named_in(text: str) -> str | None:
     return named.pop() if len(named) == 1 else None
 
 
+def _of_line(catalog: Catalog, bot_id: str, line: str | None) -> bool:
+    """Is ``bot_id`` (a bot of ``catalog``) one of the named ``line``'s, or of no one line?
+    Any bot is, when no line was named."""
+    return line is None or catalog.bots[bot_id].line in (line, *_NEITHER)
+
+
 def route_request(catalog: Catalog, text: str, *, heard: bool = False,
                   prior: Mapping[str, float] | None = None) -> RouteDecision:
     """What to do with ``text`` as a request (the first question, or a fresh one); ``heard``:
@@ -68,7 +74,7 @@ def route_request(catalog: Catalog, text: str, *, heard: bool = False,
     line = line_named_in(text)
     if line is not None and result.best is not None and any(
             catalog.bots[c.intent].line not in (line, *_NEITHER) for c in result.candidates[:2]):
-        own = [b for b, spec in catalog.bots.items() if spec.line in (line, *_NEITHER)]
+        own = [b for b in catalog.bots if _of_line(catalog, b, line)]
         within = catalog.matcher.match(text, only=own, heard=heard, prior=prior)
         if within.best is not None and within.decision != "no_match":
             result = within
@@ -90,9 +96,8 @@ def runner_up(catalog: Catalog, result: MatchResult, best: str,
                line: str | None) -> str | None:
     """The trained layer's likeliest other bot (of the named line, if one) when it is likely
     enough (``RUNNER_UP_P``) that a yes/no question about the best alone would often be a 不是."""
-    lines = (line, *_NEITHER) if line is not None else None
-    others = [(p, b) for b, p in result.proba.items() if b != best and b in catalog.bots
-              and (lines is None or catalog.bots[b].line in lines)]
+    others = [(p, b) for b, p in result.proba.items()
+              if b != best and b in catalog.bots and _of_line(catalog, b, line)]
     if not others:
         return None
     p, bot = max(others)
@@ -103,9 +108,8 @@ def guesses(catalog: Catalog, routed: RouteDecision) -> tuple[str, ...]:
     """The bots to offer when ``routed`` found no match (none: ask again as before)."""
     if routed.decision != "no_match":
         return ()
-    lines = (routed.line, *_NEITHER) if routed.line is not None else None
-    cands = [c for c in routed.result.candidates if c.intent in catalog.bots
-             and (lines is None or catalog.bots[c.intent].line in lines)]
+    cands = [c for c in routed.result.candidates
+             if c.intent in catalog.bots and _of_line(catalog, c.intent, routed.line)]
     if not cands or cands[0].score < GUESS_FLOOR:
         return ()
     return tuple(c.intent for c in cands[:MAX_GUESSES])
